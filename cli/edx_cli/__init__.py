@@ -1,0 +1,1 @@
+"""The ``edx`` command line (typer + rich)."""

@@ -1,0 +1,87 @@
+"""``edx`` command.
+
+Exit codes: 0 everything asked for was done; 1 at least one input could not be
+read (the others are still shown); 2 usage error (bad option or argument).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="edx",
+    help="Electrodiagnosis of ICU-acquired weakness: read NCS/EMG recordings and study manifests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 1
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        # third-party readers log their own parsing chatter at WARNING; edx reports
+        # what matters itself, so keep theirs for --verbose
+        for name in ("neo", "mne", "wfdb", "numba"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show log messages (debug level).")] = False,
+) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def info(
+    paths: Annotated[list[Path], typer.Argument(help="Recording files, manifests (.toml) or folders to scan.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+) -> None:
+    """Show what files and studies hold: channels, rates, units, durations, events, sweeps, tests."""
+    from edx.errors import EdxError
+
+    from .describe import describe, expand, manifest_hints
+
+    results = []
+    failed = 0
+    files = expand(paths)
+    hints = manifest_hints(files)
+    for p in files:
+        try:
+            results.append(describe(p, hints))
+        except EdxError as exc:
+            failed += 1
+            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        from .render import render_info
+
+        render_info(results)
+    if not results:
+        typer.echo("no recordings or manifests found", err=True)
+        raise typer.Exit(EXIT_INPUT_ERROR)
+    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

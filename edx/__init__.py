@@ -1,0 +1,106 @@
+"""edx — electrodiagnosis of ICU-acquired weakness.
+
+Public API (heavy dependencies load on first use, never at ``import edx``):
+
+* loading: :func:`load`, :func:`from_array`, :func:`from_mne`, :func:`from_neo`,
+  :func:`read_manifest`, :func:`read_series`, :func:`load_site`, :func:`cut_sweeps`
+* data model: :class:`Recording`, :class:`Trace`, :class:`Sweep`, :class:`Response`,
+  :class:`Stimulus`, :class:`Annotation`, :class:`Study`, :class:`TestSpec`, ...
+* errors: :class:`EdxError` and its subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    DependencyError,
+    EdxError,
+    FormatError,
+    ManifestError,
+    MissingFileError,
+    SignalQualityError,
+    UnitError,
+)
+from .model import (
+    Annotation,
+    ClinicalContext,
+    DataRef,
+    FilterSettings,
+    Patient,
+    Recording,
+    Response,
+    StimulationSite,
+    Stimulus,
+    Study,
+    Sweep,
+    TestSpec,
+    TestType,
+    Trace,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger("edx").addHandler(logging.NullHandler())
+
+# name -> module that defines it; imported on first attribute access (PEP 562)
+_LAZY = {
+    "load": "edx.io",
+    "from_array": "edx.io",
+    "from_mne": "edx.io",
+    "from_neo": "edx.io",
+    "supported_extensions": "edx.io",
+    "cut_sweeps": "edx.io.sweeps",
+    "read_manifest": "edx.manifest",
+    "read_series": "edx.manifest",
+    "load_site": "edx.manifest",
+    "manifest_schema": "edx.manifest",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .io import from_array, from_mne, from_neo, load, supported_extensions
+    from .io.sweeps import cut_sweeps
+    from .manifest import load_site, manifest_schema, read_manifest, read_series
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edx' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "__version__",
+    "EdxError",
+    "FormatError",
+    "MissingFileError",
+    "UnitError",
+    "ManifestError",
+    "SignalQualityError",
+    "DependencyError",
+    "Annotation",
+    "ClinicalContext",
+    "DataRef",
+    "FilterSettings",
+    "Patient",
+    "Recording",
+    "Response",
+    "StimulationSite",
+    "Stimulus",
+    "Study",
+    "Sweep",
+    "TestSpec",
+    "TestType",
+    "Trace",
+    *_LAZY,
+]

@@ -1,0 +1,68 @@
+"""The ``edx`` command: info over files, manifests and folders; exit codes; JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from edx.io.edf_write import EdfChannel, write_edf
+from edx_cli.main import app
+
+from .conftest import SAMPLE_DATA
+
+runner = CliRunner()
+
+
+def test_info_over_sample_data_json():
+    res = runner.invoke(app, ["info", str(SAMPLE_DATA), "--json"])
+    assert res.exit_code == 0, res.output
+    items = json.loads(res.stdout)
+    by_name = {Path(i["path"]).name: i for i in items}
+    assert {"emg_healthy.hea", "emg_myopathy.hea", "emg_neuropathy.hea"} <= set(by_name)
+    h = by_name["emg_healthy.hea"]
+    assert h["format"] == "WFDB" and h["channels"][0]["fs_hz"] == 4000.0 and h["channels"][0]["samples"] == 50860
+    assert not any("error" in i for i in items)
+
+
+def test_info_table_and_bad_paths_keep_going(tmp_path):
+    good = tmp_path / "ok.edf"
+    write_edf(good, [EdfChannel("APB", 1000, np.zeros(1000), unit="uV")], record_duration_s=1.0,
+              annotations=[(0.1, None, "Stim")])
+    bad = tmp_path / "bad.edf"
+    bad.write_bytes(b"0       garbage")
+    res = runner.invoke(app, ["info", str(good), str(tmp_path / "missing.edf"), str(bad)])
+    assert res.exit_code == 1
+    assert "APB" in res.stdout and "EDF+C" in res.stdout
+    err = res.stderr
+    assert "missing.edf: file not found" in err
+    assert "bad.edf" in err and "too short" in err
+    assert "Traceback" not in res.output
+
+
+def test_info_json_reports_errors(tmp_path):
+    res = runner.invoke(app, ["info", str(tmp_path / "x.unknown"), "--json"])
+    assert res.exit_code == 1
+    (item,) = json.loads(res.stdout)
+    assert item["error_type"] in ("MissingFileError", "FormatError")
+
+
+def test_info_empty_folder(tmp_path):
+    res = runner.invoke(app, ["info", str(tmp_path)])
+    assert res.exit_code == 1 and "no recordings" in res.stderr
+
+
+def test_console_script_installed(tmp_path):
+    exe = shutil.which("edx", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the 'edx' console script is not installed beside this Python"
+    out = subprocess.run([exe, "info", str(SAMPLE_DATA / "physionet_emgdb" / "emg_myopathy.hea"), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["channels"][0]["samples"] == 110337
+    help_ = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert help_.returncode == 0 and "info" in help_.stdout
