@@ -285,3 +285,12 @@ def test_missing_timekeeping_annotation(good_edf, tmp_path):
     bad.write_bytes(bytes(raw))
     with pytest.raises(edx.FormatError, match="record 0"):
         edx.load(bad)
+
+
+def test_zero_records_is_a_zero_length_signal(good_edf, tmp_path):
+    raw = good_edf.read_bytes()
+    hb = int(raw[184:192])
+    empty = tmp_path / "zero.edf"
+    empty.write_bytes(raw[:236] + b"0       " + raw[244:hb])
+    with pytest.raises(edx.FormatError, match="zero-length"):
+        edx.load(empty)
