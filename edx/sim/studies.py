@@ -362,7 +362,7 @@ class _Builder:
 
     def needle(self, muscle: str, side: str, kind: str, *, rest: Mapping[str, Any] | None, effort_kind: str | None,
                maximal: bool = True, wfdb: bool = False, fs_hz: float = FS_NEEDLE, rest_sites: int = 2,
-               rest_s: float = 6.0, minimal_s: float = 8.0, maximal_s: float = 2.0) -> None:
+               rest_s: float = 6.0, minimal_s: float = 4.0, minimal_sites: int = 5, maximal_s: float = 2.0) -> None:
         from . import needle as nd
 
         slug = muscle.replace(" ", "-")
@@ -378,13 +378,18 @@ class _Builder:
             self.truth_tests[tid] = {"type": "needle_rest", "muscle": muscle, "side": side, "sites": truths,
                                      "model": _round(rest)}
         if effort_kind is not None:
+            # as an examiner does to collect >= 20 MUPs: several needle positions at minimal effort
             tid = f"{slug}-minimal-{side}"
-            x, truth = nd.simulate_effort(minimal_s, fs_hz, kind=effort_kind, level="minimal", seed=self.seed(tid))
-            fname = self._needle_file(tid, x, fs_hz, wfdb)
-            self.s.tests.append(_Test(tid, "needle_minimal", [_Site("site 1", fname, channel="EMG")], muscle=muscle,
-                                      side=side))
+            sites, truths = [], {}
+            for k in range(minimal_sites):
+                x, truth = nd.simulate_effort(minimal_s, fs_hz, kind=effort_kind, level="minimal",
+                                              seed=self.seed(tid, str(k)))
+                fname = self._needle_file(f"{tid}-{k + 1}", x, fs_hz, wfdb)
+                sites.append(_Site(f"site {k + 1}", fname, channel="EMG"))
+                truths[f"site {k + 1}"] = _needle_truth(truth)
+            self.s.tests.append(_Test(tid, "needle_minimal", sites, muscle=muscle, side=side))
             self.truth_tests[tid] = {"type": "needle_minimal", "muscle": muscle, "side": side, "kind": effort_kind,
-                                     **_needle_truth(truth)}
+                                     "sites": truths}
             if maximal:
                 tid = f"{slug}-maximal-{side}"
                 x, truth = nd.simulate_effort(maximal_s, fs_hz, kind=effort_kind, level="maximal", seed=self.seed(tid))
@@ -409,6 +414,7 @@ class _Builder:
 
 def _needle_truth(truth: Any, discharges: bool = True) -> dict[str, Any]:
     d = _round(truth)
+    d.pop("definitions", None)  # one copy per study, under "needle_definitions"
     if not discharges:
         d.pop("discharges", None)
     return d
@@ -717,6 +723,10 @@ def generate_study(d: _Def, out: Path) -> Path:
         "definitions": DEFINITIONS,
         "tests": _round(b.truth_tests),
     }
+    if any(t.type.startswith("needle") for t in study.tests):
+        from .needle import DEFINITIONS as NEEDLE_DEFINITIONS
+
+        truth["needle_definitions"] = dict(NEEDLE_DEFINITIONS)
     _write_json(folder / "truth.json", truth)
     return folder
 
@@ -783,7 +793,8 @@ def generate_crimyne(out: Path) -> Path:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    # insertion order (deterministic) keeps sites distal first and responses in train order
+    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def generate_all(out: str | Path) -> list[Path]:
