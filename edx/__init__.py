@@ -56,12 +56,17 @@ _LAZY = {
     "read_series": "edx.manifest",
     "load_site": "edx.manifest",
     "manifest_schema": "edx.manifest",
+    "measure_cmap": "edx.measure.ncs",
+    "measure_snap": "edx.measure.ncs",
+    "override_markers": "edx.measure.ncs",
+    "conduction_velocity": "edx.measure.ncs",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import from_array, from_mne, from_neo, load, supported_extensions
     from .io.sweeps import cut_sweeps
     from .manifest import load_site, manifest_schema, read_manifest, read_series
+    from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,9 @@ units (the fastest axons' "front") arrive within 0.05 ms of the first, the rest 
 a half-normal spread (``latency_dispersion_ms``, temporal dispersion).  Between
 stimulation sites every unit conducts at its own axon velocity (the fastest at
 ``cv_m_s``, the others a half-normal spread below it), so proximal responses are
-later and slightly more dispersed; a conduction block removes a fraction of units
+later and slightly more dispersed (the fastest axons are mostly those whose units
+arrive first at the distal site too: large axons conduct fast in the trunk and in the
+terminal branches); a conduction block removes a fraction of units
 from every site proximal to the blocked segment.  Unit amplitudes are scaled so
 that the distal response has exactly the requested clean amplitude.
 
@@ -330,6 +332,12 @@ def _pool(spec: MotorSpec, rng: np.random.Generator) -> _UnitPool:
     k = 4.0 / spec.mfcv_m_s
     # the slowest conducting axons keep at least half the fastest velocity
     cv = np.clip(spec.cv_m_s - np.abs(rng.normal(0.0, spec.cv_spread_m_s, n)), 0.5 * spec.cv_m_s, spec.cv_m_s)
+    cv[0] = spec.cv_m_s
+    # Large axons conduct fast both in the nerve trunk and in their terminal branches:
+    # the units that arrive first distally are mostly the fast ones.  Order the velocities
+    # by a noisy rank of the distal delay (rank correlation about 0.8).
+    noisy_rank = np.argsort(np.argsort(delay + rng.normal(0.0, 0.6 * (delay.std() + 1e-9), n)))
+    cv = np.sort(cv)[::-1][noisy_rank]
     cv[0] = spec.cv_m_s
     return _UnitPool(
         lat_ms=spec.distal_latency_ms + delay,

@@ -269,14 +269,19 @@ class _Builder:
 
     def motor(self, nerve: str, side: str, spec: MotorSpec, *, realism: Realism = Realism(noise_uv_rms=8.0, artifact_mv=3.0),
               temperature_c: float | None = None, marker_offset_s: float = 0.0, sites: int = 2,
-              clip_site: int | None = None, clip_mv: float | None = None, notes: str | None = None) -> None:
+              clip_mv: float | None = None, notes: str | None = None) -> None:
         g = MOTOR[nerve]
         tid = f"{nerve}-motor-{side}"
         site_list = list(g.sites[:sites])
         responses, truth = ncs.simulate_motor(spec, site_list, self.fs, realism=realism, seed=self.seed(tid))
         sweeps = [r.samples_v[0] for r in responses]
-        if clip_site is not None and clip_mv is not None:
-            sweeps[clip_site] = np.clip(sweeps[clip_site], -clip_mv * 1e-3, clip_mv * 1e-3)
+        clipped_sites: list[str] = []
+        if clip_mv is not None:
+            # the amplifier's rail applies to every sweep recorded with that gain
+            for k, sw in enumerate(sweeps):
+                if np.any(np.abs(sw) >= clip_mv * 1e-3):
+                    clipped_sites.append(site_list[k][0])
+                sweeps[k] = np.clip(sw, -clip_mv * 1e-3, clip_mv * 1e-3)
         fname = f"{tid}.edf"
         intens = [25.0 + 10 * k for k in range(len(site_list))]
         rails = (-clip_mv * 1e3, clip_mv * 1e3) if clip_mv is not None else None  # the ADC rail is the clip level
@@ -289,8 +294,8 @@ class _Builder:
             nerve=nerve, muscle=g.muscle, side=side, temperature_c=temperature_c, notes=notes))
         t = truth.to_dict()
         t.update(type="motor", nerve=nerve, muscle=g.muscle, side=side, model=_round(spec))
-        if clip_site is not None:
-            t["clipped_site"] = site_list[clip_site][0]
+        if clip_mv is not None:
+            t["clipped_sites"] = clipped_sites
             t["clip_mv"] = clip_mv
         if marker_offset_s:
             t["stimulus_marker_offset_ms"] = round(marker_offset_s * 1e3, 6)
@@ -618,7 +623,7 @@ def _study_absent(b: _Builder) -> dict[str, Any]:
 
 def _study_artifacts(b: _Builder) -> dict[str, Any]:
     b.motor("median", "R", MotorSpec(distal_latency_ms=3.6, amplitude_mv=12.0, cv_m_s=57.0), temperature_c=33.0,
-            clip_site=0, clip_mv=5.0, notes="amplifier gain too high at the wrist: the sweep is clipped")
+            clip_mv=5.0, notes="amplifier gain too high: the sweeps are clipped at the 5 mV rail")
     b.motor("ulnar", "R", MotorSpec(distal_latency_ms=2.9, amplitude_mv=10.5, cv_m_s=60.0), temperature_c=33.0,
             marker_offset_s=0.0012, notes="the machine's stimulus markers are 1.2 ms late")
     b.motor("peroneal", "R", MotorSpec(distal_latency_ms=4.6, amplitude_mv=6.0, cv_m_s=48.0), temperature_c=31.0)
@@ -633,7 +638,7 @@ def _study_artifacts(b: _Builder) -> dict[str, Any]:
         "grade_at_most": None,
         "sources": [SOURCES["limits"]],
         "reasoning": [
-            "the clipped median wrist sweep cannot be measured (quality failure), the other nerves are normal",
+            "the clipped median sweeps cannot be measured (quality failure), the other nerves are normal",
             "the ulnar markers are 1.2 ms late: the stimulus must be taken from the artifact, then the ulnar "
             "nerve is normal",
             "tibial recorded with 60 Hz hum, offset and drift; sural with 50 Hz hum",

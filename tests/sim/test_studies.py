@@ -99,12 +99,10 @@ def test_every_site_loads_and_carries_its_truth(name):
             sw = r.sweeps[0]
             if test.type.value == "motor":
                 resp = tt["sites"][site.name]
-                if resp["present"] and "clipped_site" not in tt:
-                    i = sw.stimulus_index
-                    base = np.median(sw.samples_v[: i - 2]) if "stimulus_marker_offset_ms" not in tt else 0.0
-                    after = sw.samples_v[i + int(0.002 * sw.fs_hz) :]  # the artifact's tail has decayed
-                    got = (base - after.min()) * 1e3
-                    assert got == pytest.approx(resp["amplitude_mv"], abs=0.06), (test.id, site.name)
+                if resp["present"] and site.name not in tt.get("clipped_sites", []):
+                    # the recorded sweep carries the truth: measured amplitude within 3 % (issue 4)
+                    got = edx.measure_cmap(r).amplitude_mv
+                    assert got == pytest.approx(resp["amplitude_mv"], rel=0.03), (test.id, site.name)
                 if "stimulus_marker_offset_ms" in tt:
                     late = int(round(tt["stimulus_marker_offset_ms"] * 1e-3 * sw.fs_hz))
                     assert sw.stimulus_index == tt["true_stimulus_index"] + late

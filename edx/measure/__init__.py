@@ -1,0 +1,1 @@
+"""Per-test measurements: model objects in, typed results with units and quality flags out."""

@@ -1,0 +1,568 @@
+"""Motor and sensory responses: from samples (or a loaded :class:`~edx.model.Response`) to results.
+
+:func:`measure_cmap` and :func:`measure_snap` place the markers with the numba kernel
+(:mod:`edx.kernels.response`) and turn its result vector into a typed, unit-named
+result with quality flags and the marker positions (sample indices), so that a plot
+or a user can check and override them (:func:`override_markers` recomputes every
+dependent value).  An absent response is a finding (``present=False``, amplitude 0,
+latencies None, the noise level given); a sweep that cannot be judged (NaN, flat,
+clipped, stimulus missing, too short) is a quality failure whose ``status`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ..model import Response, Sweep
+
+__all__ = [
+    "ResponseConfig",
+    "CMAP_CONFIG",
+    "SNAP_CONFIG",
+    "Markers",
+    "CmapResult",
+    "SnapResult",
+    "measure_cmap",
+    "measure_snap",
+    "measure_cmap_batch",
+    "override_markers",
+    "result_from_row",
+    "SegmentResult",
+    "conduction_velocity",
+    "STATUS",
+    "FLAGS",
+]
+
+#: kernel status code -> name (see edx.kernels.response.S_*)
+STATUS = {0: "ok", 1: "absent", 2: "nonfinite", 3: "flat", 4: "too_short", 5: "no_stimulus", 6: "clipped", 7: "no_baseline"}
+#: kernel flag bit -> quality flag name
+FLAGS = {
+    1: "inverted_polarity",
+    2: "stimulus_from_artifact",
+    4: "stimulus_artifact",
+    8: "hum_removed",
+    16: "baseline_drift_removed",
+    32: "onset_not_placed",
+    64: "negative_end_not_placed",
+    128: "baseline_after_response",
+    256: "low_snr",
+    512: "end_not_placed",
+    1024: "clipped",
+    2048: "onset_in_artifact",
+}
+#: status names that are quality failures (nothing can be said about the response)
+FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline"})
+
+
+@dataclass(frozen=True)
+class ResponseConfig:
+    """Settings of the marker placement (algorithm settings, not clinical limits).
+
+    Parameters
+    ----------
+    smooth_ms : float
+        Width of the moving average used to find the peak and the take-off.
+    search_ms : float
+        The negative peak is searched up to this latency.
+    k_presence : float
+        A response must be deeper than this many noise SDs of the smoothed trace.
+    k_onset : float
+        Noise band (SDs) used to find the take-off region.
+    onset_back_ms : float
+        How far before the noise-band crossing the take-off may lie.
+    pre_guard_ms, min_pre_ms : float
+        Samples just before the stimulus left out of the baseline; minimum baseline.
+    artifact_ms : float
+        Longest stimulus pulse (the artifact's steep part) after the stimulus.
+    mains_hz : float
+        Mains frequency for hum removal: 50 or 60; -1 to choose from the data
+        (ambiguous on short sweeps); 0 to switch hum removal off.
+    end_fraction : float
+        The total duration ends at the last excursion beyond this fraction of the amplitude.
+    polarity : {"auto", "normal", "inverted"}
+        ``auto`` detects an inverted export from the initial deflection.
+    min_amplitude_v : float
+        Absolute floor of a present response (volts).
+    initial_positive : bool
+        The response may start with a small positive phase (SNAPs).
+    min_latency_ms : float
+        No marker before this latency (stimulus pulse).
+    stimulus_tolerance_ms : float
+        Marker and artifact disagreeing by more than this: the artifact is used.
+    artifact_search_ms : float
+        The artifact is looked for this far before the marker.
+    rails_v : tuple of float or None
+        Converter rails in volts (from the file); clipping at them is a quality failure.
+    """
+
+    smooth_ms: float = 0.2
+    search_ms: float = 30.0
+    k_presence: float = 6.0
+    k_onset: float = 2.0
+    onset_back_ms: float = 0.6
+    pre_guard_ms: float = 0.1
+    min_pre_ms: float = 1.0
+    artifact_ms: float = 1.0
+    mains_hz: float = 50.0
+    end_fraction: float = 0.01
+    polarity: Literal["auto", "normal", "inverted"] = "auto"
+    min_amplitude_v: float = 0.0
+    initial_positive: bool = False
+    min_latency_ms: float = 0.5
+    stimulus_tolerance_ms: float = 0.1
+    artifact_search_ms: float = 3.0
+    rails_v: tuple[float, float] | None = None
+
+    def vector(self) -> np.ndarray:
+        """The kernel's parameter vector."""
+        from ..kernels import response as K
+
+        p = np.zeros(K.N_PARAMS)
+        p[K.P_SMOOTH_MS] = self.smooth_ms
+        p[K.P_SEARCH_MS] = self.search_ms
+        p[K.P_K_PRESENCE] = self.k_presence
+        p[K.P_K_ONSET] = self.k_onset
+        p[K.P_ONSET_BACK_MS] = self.onset_back_ms
+        p[K.P_PRE_GUARD_MS] = self.pre_guard_ms
+        p[K.P_MIN_PRE_MS] = self.min_pre_ms
+        p[K.P_ARTIFACT_MS] = self.artifact_ms
+        p[K.P_MAINS_HZ] = self.mains_hz
+        p[K.P_END_FRACTION] = self.end_fraction
+        p[K.P_RAIL_LO] = self.rails_v[0] if self.rails_v else np.nan
+        p[K.P_RAIL_HI] = self.rails_v[1] if self.rails_v else np.nan
+        p[K.P_POLARITY] = {"auto": 0.0, "normal": 1.0, "inverted": -1.0}[self.polarity]
+        p[K.P_MIN_AMPLITUDE_V] = self.min_amplitude_v
+        p[K.P_INITIAL_POSITIVE] = 1.0 if self.initial_positive else 0.0
+        p[K.P_MIN_LATENCY_MS] = self.min_latency_ms
+        p[K.P_STIM_TOLERANCE_MS] = self.stimulus_tolerance_ms
+        p[K.P_ARTIFACT_SEARCH_MS] = self.artifact_search_ms
+        p[K.P_ONSET_METHOD] = 4.0
+        return p
+
+
+#: defaults for motor responses (CMAP, mCMAP)
+CMAP_CONFIG = ResponseConfig()
+#: defaults for sensory responses: narrower peak, earlier, small initial positive phase
+SNAP_CONFIG = ResponseConfig(smooth_ms=0.05, search_ms=10.0, onset_back_ms=0.3, initial_positive=True,
+                             min_latency_ms=0.4)
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Marker positions as (fractional) sample indices in the sweep; None = not placed."""
+
+    stimulus: int | None
+    onset: float | None
+    neg_peak: float | None
+    neg_end: float | None
+    pos_peak: float | None
+    end: float | None
+
+
+@dataclass(frozen=True)
+class _Common:
+    status: str
+    present: bool | None
+    quality: frozenset[str]
+    markers: Markers
+    reasons: Mapping[str, str]
+    fs_hz: float
+    stimulus_source: str
+    polarity: Literal["normal", "inverted"]
+    baseline_mv: float | None
+    noise_uv: float | None
+    onset_latency_ms: float | None
+    neg_peak_latency_ms: float | None
+    neg_duration_ms: float | None
+    total_duration_ms: float | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the sweep could be judged (present or absent)."""
+        return self.status in ("ok", "absent")
+
+
+@dataclass(frozen=True)
+class CmapResult(_Common):
+    """A motor response (CMAP or direct-muscle mCMAP), amplitudes in mV, areas in mV·ms."""
+
+    amplitude_mv: float | None = None
+    peak_to_peak_mv: float | None = None
+    neg_area_mvms: float | None = None
+    total_area_mvms: float | None = None
+
+
+@dataclass(frozen=True)
+class SnapResult(_Common):
+    """A sensory response, amplitudes in µV, areas in µV·ms."""
+
+    amplitude_uv: float | None = None
+    peak_to_peak_uv: float | None = None
+    neg_area_uvms: float | None = None
+    total_area_uvms: float | None = None
+
+
+def _f(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapResult | SnapResult:
+    from ..kernels import response as K
+
+    status = STATUS[int(r[K.R_STATUS])]
+    flags = int(r[K.R_FLAGS])
+    quality = {name for bit, name in FLAGS.items() if flags & bit}
+    if status == "clipped":
+        quality.add("clipped")
+    stim = None if math.isnan(r[K.R_STIM_INDEX]) else int(r[K.R_STIM_INDEX])
+    mk = Markers(
+        stimulus=stim,
+        onset=_f(r[K.R_ONSET]),
+        neg_peak=_f(r[K.R_NEG_PEAK]),
+        neg_end=_f(r[K.R_NEG_END]),
+        pos_peak=_f(r[K.R_POS_PEAK]),
+        end=_f(r[K.R_END]),
+    )
+    reasons: dict[str, str] = {}
+    if status in FAILURES:
+        reasons["all"] = {
+            "nonfinite": "the sweep holds NaN or infinite samples",
+            "flat": "the sweep is flat (no signal)",
+            "too_short": "the sweep is too short after the stimulus to hold a response",
+            "no_stimulus": "the stimulus position is missing or outside the sweep",
+            "clipped": "the response reaches the amplifier's rails: amplitude and area cannot be known",
+            "no_baseline": "no stimulus-free window to estimate the baseline and noise",
+        }[status]
+    if status == "absent":
+        reasons["all"] = "no deflection deeper than the noise floor: response absent"
+    if status == "ok":
+        if mk.onset is None:
+            reasons["onset"] = ("the take-off lies within the stimulus artifact" if "onset_in_artifact" in quality
+                                else "no take-off from the noise band found before the peak")
+        if mk.neg_end is None:
+            reasons["neg_end"] = "the trace does not return to baseline after the negative peak within the sweep"
+        if mk.end is None:
+            reasons["end"] = "the response does not end within the sweep"
+
+    def lat(i: float | None) -> float | None:
+        return None if i is None or stim is None else (i - stim) / fs * 1e3
+
+    def dur(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else (b - a) / fs * 1e3
+
+    common = dict(
+        status=status,
+        present=True if status == "ok" else (False if status == "absent" else None),
+        quality=frozenset(quality),
+        markers=mk,
+        reasons=reasons,
+        fs_hz=fs,
+        stimulus_source="artifact" if "stimulus_from_artifact" in quality else "marker",
+        polarity="inverted" if r[K.R_POLARITY] < 0 else "normal",
+        baseline_mv=_f(r[K.R_BASELINE_V] * 1e3),
+        noise_uv=_f(r[K.R_NOISE_V] * 1e6),
+        onset_latency_ms=lat(mk.onset),
+        neg_peak_latency_ms=lat(mk.neg_peak),
+        neg_duration_ms=dur(mk.onset, mk.neg_end),
+        total_duration_ms=dur(mk.onset, mk.end),
+    )
+    amp = r[K.R_AMPLITUDE_V]
+    if status == "absent":
+        amp = 0.0
+    if kind == "cmap":
+        return CmapResult(
+            **common,
+            amplitude_mv=_f(amp * 1e3),
+            peak_to_peak_mv=_f(r[K.R_P2P_V] * 1e3),
+            neg_area_mvms=_f(r[K.R_NEG_AREA_VS] * 1e6),
+            total_area_mvms=_f(r[K.R_TOTAL_AREA_VS] * 1e6),
+        )
+    return SnapResult(
+        **common,
+        amplitude_uv=_f(amp * 1e6),
+        peak_to_peak_uv=_f(r[K.R_P2P_V] * 1e6),
+        neg_area_uvms=_f(r[K.R_NEG_AREA_VS] * 1e9),
+        total_area_uvms=_f(r[K.R_TOTAL_AREA_VS] * 1e9),
+    )
+
+
+def _samples(
+    x: Any, fs_hz: float | None, stimulus_index: int | None, config: ResponseConfig, average: bool
+) -> tuple[np.ndarray, float, int, ResponseConfig]:
+    if isinstance(x, Response):
+        sweeps = x.sweeps
+    elif isinstance(x, Sweep):
+        sweeps = (x,)
+    else:
+        if fs_hz is None:
+            raise ValueError("fs_hz is required with a plain array")
+        arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+        if arr.ndim == 2 and average:
+            arr = np.ascontiguousarray(arr.mean(axis=0))
+        if arr.ndim != 1:
+            raise ValueError(f"expected one sweep (1-D samples), got shape {arr.shape}")
+        return arr, float(fs_hz), -1 if stimulus_index is None else int(stimulus_index), config
+    first = sweeps[0]
+    stim = first.stimulus_index if stimulus_index is None else stimulus_index
+    if average and len(sweeps) > 1:
+        n = min(s.n_samples for s in sweeps)
+        idx = {s.stimulus_index for s in sweeps}
+        if len(idx) != 1:
+            raise ValueError("sweeps to average must have the stimulus at the same sample")
+        arr = np.ascontiguousarray(np.mean([s.samples_v[:n] for s in sweeps], axis=0))
+    else:
+        arr = np.ascontiguousarray(first.samples_v)
+    if config.rails_v is None and first.clip_range is not None:
+        config = replace(config, rails_v=first.clip_range)
+    return arr, first.fs_hz, -1 if stim is None else int(stim), config
+
+
+def measure_cmap(
+    x: Any,
+    fs_hz: float | None = None,
+    stimulus_index: int | None = None,
+    *,
+    config: ResponseConfig = CMAP_CONFIG,
+    **overrides: Any,
+) -> CmapResult:
+    """Measure a motor response (CMAP, or the mCMAP of direct muscle stimulation).
+
+    Parameters
+    ----------
+    x : array_like, Sweep or Response
+        Samples in volts (G1 − G2), or a loaded sweep/response (its first sweep is used).
+    fs_hz : float, optional
+        Sampling rate (required with a plain array).
+    stimulus_index : int, optional
+        Sample of the stimulus (default: the sweep's; required with a plain array).
+    config : ResponseConfig
+        Marker-placement settings; keyword arguments override single fields
+        (e.g. ``mains_hz=60``, ``polarity="normal"``).
+
+    Returns
+    -------
+    CmapResult
+        Latencies (ms from the stimulus), amplitude baseline-to-negative-peak and
+        peak-to-peak (mV), negative-peak and total duration (ms), areas (mV·ms),
+        baseline and noise, polarity, quality flags, marker positions and, for
+        every marker not placed, the reason.
+    """
+    from ..kernels import response as K
+
+    if overrides:
+        config = replace(config, **overrides)
+    arr, fs, stim, config = _samples(x, fs_hz, stimulus_index, config, average=False)
+    r = K.measure_response(arr, fs, stim, config.vector())
+    return _from_vector(r, fs, stim, "cmap")  # type: ignore[return-value]
+
+
+def measure_snap(
+    x: Any,
+    fs_hz: float | None = None,
+    stimulus_index: int | None = None,
+    *,
+    config: ResponseConfig = SNAP_CONFIG,
+    average: bool = True,
+    **overrides: Any,
+) -> SnapResult:
+    """Measure a sensory response (SNAP), averaging the sweeps of a response first.
+
+    Parameters are those of :func:`measure_cmap`; a 2-D array or a multi-sweep
+    :class:`~edx.model.Response` is averaged (``average=True``).  Amplitudes are
+    in µV.  The onset is the first departure from baseline, at the start of a
+    small initial positive phase when there is one.
+    """
+    from ..kernels import response as K
+
+    if overrides:
+        config = replace(config, **overrides)
+    arr, fs, stim, config = _samples(x, fs_hz, stimulus_index, config, average=average)
+    r = K.measure_response(arr, fs, stim, config.vector())
+    return _from_vector(r, fs, stim, "snap")  # type: ignore[return-value]
+
+
+def measure_cmap_batch(
+    sweeps: np.ndarray, fs_hz: float, stimulus_index: int | Sequence[int], *,
+    config: ResponseConfig = CMAP_CONFIG, parallel: bool = True,
+) -> np.ndarray:
+    """Measure many motor sweeps (rows of a 2-D array) in one call; returns the kernel's result matrix.
+
+    The columns are the ``R_*`` indices of :mod:`edx.kernels.response`; use
+    :func:`result_from_row` to turn a row into a :class:`CmapResult`.  With
+    ``parallel=True`` the rows are spread over the cores (numba ``prange``).
+    """
+    from ..kernels import response as K
+
+    x = np.ascontiguousarray(np.asarray(sweeps, dtype=np.float64))
+    if x.ndim != 2:
+        raise ValueError("sweeps must be a 2-D array (n_sweeps, n_samples)")
+    stim = np.ascontiguousarray(np.broadcast_to(np.asarray(stimulus_index, dtype=np.int64), (x.shape[0],)))
+    fn = K.measure_batch if parallel else K.measure_batch_serial
+    return fn(x, float(fs_hz), stim, config.vector())
+
+
+def result_from_row(row: np.ndarray, fs_hz: float, kind: Literal["cmap", "snap"] = "cmap") -> CmapResult | SnapResult:
+    """Typed result from one row of :func:`measure_cmap_batch`."""
+    from ..kernels import response as K
+
+    stim = row[K.R_STIM_INDEX]
+    return _from_vector(row, fs_hz, -1 if math.isnan(stim) else int(stim), kind)
+
+
+def override_markers(
+    result: CmapResult | SnapResult,
+    x: Any,
+    *,
+    onset: float | None = None,
+    neg_peak: float | None = None,
+    neg_end: float | None = None,
+    end: float | None = None,
+    stimulus: int | None = None,
+) -> CmapResult | SnapResult:
+    """Recompute a result after the user moved markers (sample indices).
+
+    Every value that depends on a moved marker is recomputed from the samples with
+    the result's baseline: latencies, amplitude at the (new) negative peak,
+    durations and areas.  The result carries the ``markers_overridden`` flag.
+    """
+    arr = np.asarray(x.sweeps[0].samples_v if isinstance(x, Response) else (x.samples_v if isinstance(x, Sweep) else x),
+                     dtype=np.float64)
+    fs = result.fs_hz
+    mk = result.markers
+    new = Markers(
+        stimulus=mk.stimulus if stimulus is None else int(stimulus),
+        onset=mk.onset if onset is None else float(onset),
+        neg_peak=mk.neg_peak if neg_peak is None else float(neg_peak),
+        neg_end=mk.neg_end if neg_end is None else float(neg_end),
+        pos_peak=mk.pos_peak,
+        end=mk.end if end is None else float(end),
+    )
+    base = (result.baseline_mv or 0.0) * 1e-3
+    sign = -1.0 if result.polarity == "inverted" else 1.0
+    d = sign * (arr - base)
+
+    def at(i: float) -> float:
+        return float(np.interp(i, np.arange(d.size), d))
+
+    def lat(i: float | None) -> float | None:
+        return None if i is None or new.stimulus is None else (i - new.stimulus) / fs * 1e3
+
+    def dur(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else (b - a) / fs * 1e3
+
+    def area(a: float | None, b: float | None, neg_only: bool) -> float | None:
+        if a is None or b is None or b <= a:
+            return None
+        grid = np.arange(math.ceil(a), math.floor(b) + 1)
+        vals = d[grid]
+        vals = np.minimum(vals, 0.0) if neg_only else np.abs(vals)
+        return float(abs(np.trapezoid(vals, dx=1.0 / fs)))
+
+    amp = -at(new.neg_peak) if new.neg_peak is not None else None
+    pos = at(new.pos_peak) if new.pos_peak is not None else None
+    p2p = (amp + max(pos, 0.0)) if amp is not None and pos is not None else amp
+    values: dict[str, Any] = dict(
+        markers=new,
+        quality=result.quality | {"markers_overridden"},
+        reasons={k: v for k, v in result.reasons.items() if getattr(new, k, None) is None},
+        onset_latency_ms=lat(new.onset),
+        neg_peak_latency_ms=lat(new.neg_peak),
+        neg_duration_ms=dur(new.onset, new.neg_end),
+        total_duration_ms=dur(new.onset, new.end),
+    )
+    if isinstance(result, CmapResult):
+        values.update(
+            amplitude_mv=None if amp is None else amp * 1e3,
+            peak_to_peak_mv=None if p2p is None else p2p * 1e3,
+            neg_area_mvms=None if (a := area(new.onset, new.neg_end, True)) is None else a * 1e6,
+            total_area_mvms=None if (a := area(new.onset, new.end, False)) is None else a * 1e6,
+        )
+    else:
+        values.update(
+            amplitude_uv=None if amp is None else amp * 1e6,
+            peak_to_peak_uv=None if p2p is None else p2p * 1e6,
+            neg_area_uvms=None if (a := area(new.onset, new.neg_end, True)) is None else a * 1e9,
+            total_area_uvms=None if (a := area(new.onset, new.end, False)) is None else a * 1e9,
+        )
+    if new.onset is not None or new.neg_peak is not None:
+        values["present"] = True if result.present is not False or neg_peak is not None else result.present
+    return replace(result, **values)
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """Conduction between two stimulation sites of one nerve.
+
+    ``cv_m_s`` = distance / (proximal − distal onset latency).  Drops and increases are
+    proximal relative to distal (conduction block, temporal dispersion).  A value that
+    cannot be computed is None and ``reasons`` says why.
+    """
+
+    distance_mm: float
+    cv_m_s: float | None
+    latency_difference_ms: float | None
+    amplitude_drop_pct: float | None
+    area_drop_pct: float | None
+    duration_increase_pct: float | None
+    quality: frozenset[str]
+    reasons: Mapping[str, str]
+
+
+def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | SnapResult,
+                        distance_mm: float) -> SegmentResult:
+    """Velocity and block/dispersion measures between a distal and a proximal response.
+
+    Parameters
+    ----------
+    distal, proximal : CmapResult or SnapResult
+        Measured responses of the same nerve at the two sites.
+    distance_mm : float
+        Segment length between the two stimulation sites (from the manifest).
+    """
+    if not (distance_mm > 0 and math.isfinite(distance_mm)):
+        raise ValueError(f"distance_mm must be a positive number, got {distance_mm!r}")
+    reasons: dict[str, str] = {}
+    quality = set()
+    for name, r in (("distal", distal), ("proximal", proximal)):
+        if r.status in FAILURES:
+            reasons["all"] = f"the {name} response could not be judged ({r.status})"
+        elif r.present is False:
+            reasons["cv"] = f"the {name} response is absent"
+        quality |= {f"{name}:{q}" for q in r.quality}
+    cv = dl = None
+    if distal.onset_latency_ms is not None and proximal.onset_latency_ms is not None and "all" not in reasons:
+        dl = proximal.onset_latency_ms - distal.onset_latency_ms
+        if dl > 0:
+            cv = distance_mm / dl
+        else:
+            reasons["cv"] = "the proximal onset is not later than the distal one"
+    elif "cv" not in reasons and "all" not in reasons:
+        reasons["cv"] = "an onset latency was not placed"
+
+    def amp(r: CmapResult | SnapResult) -> float | None:
+        return r.amplitude_mv if isinstance(r, CmapResult) else r.amplitude_uv
+
+    def area(r: CmapResult | SnapResult) -> float | None:
+        return r.neg_area_mvms if isinstance(r, CmapResult) else r.neg_area_uvms
+
+    def drop(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or a <= 0 else 100.0 * (1.0 - b / a)
+
+    inc = None
+    if distal.neg_duration_ms and proximal.neg_duration_ms is not None:
+        inc = 100.0 * (proximal.neg_duration_ms / distal.neg_duration_ms - 1.0)
+    return SegmentResult(
+        distance_mm=float(distance_mm),
+        cv_m_s=cv,
+        latency_difference_ms=dl,
+        amplitude_drop_pct=drop(amp(distal), amp(proximal)),
+        area_drop_pct=drop(area(distal), area(proximal)),
+        duration_increase_pct=inc,
+        quality=frozenset(quality),
+        reasons=reasons,
+    )

