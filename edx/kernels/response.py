@@ -168,6 +168,17 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
             out[i] = x[i]
         return out
     h = w // 2
+    for i in range(n):
+        if not math.isfinite(x[i]):
+            # running sums would carry the NaN forward: average each window directly
+            for j in range(n):
+                lo = j - h if j - h > 0 else 0
+                hi = j + h + 1 if j + h + 1 < n else n
+                s_ = 0.0
+                for k in range(lo, hi):
+                    s_ += x[k]
+                out[j] = s_ / (hi - lo)
+            return out
     c = np.empty(n + 1)
     c[0] = 0.0
     for i in range(n):
@@ -247,14 +258,14 @@ def fit_exp_tail(d: np.ndarray, start: int, stop: int, sigma: float, fs: float) 
     if start >= stop - 3:
         return 0.0, 0.0, start
     a0 = d[start]
-    if abs(a0) < 10.0 * sigma:
+    if not (math.isfinite(a0) and math.isfinite(sigma)) or abs(a0) < 10.0 * sigma:
         return 0.0, 0.0, start
     sign = 1.0 if a0 > 0 else -1.0
     end = start
     prev = abs(a0)
     for i in range(start + 1, stop):
         v = d[i] * sign
-        if v < 3.0 * sigma:
+        if not math.isfinite(v) or v < 3.0 * sigma:
             break
         if v > prev + 2.0 * sigma:  # growing again: a response, not the tail
             break
@@ -297,10 +308,17 @@ def fit_exp_tail(d: np.ndarray, start: int, stop: int, sigma: float, fs: float) 
 def solve_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve the small linear system ``a x = b`` by Gaussian elimination with partial pivoting.
 
-    Returns NaNs when the matrix is singular.  ``a`` and ``b`` are modified.
+    Returns NaNs when the matrix is singular or numerically singular (a pivot below
+    1e-12 of the largest entry).  ``a`` and ``b`` are modified.
     """
     k = b.size
     x = np.empty(k)
+    scale = 0.0
+    for r in range(k):
+        for c in range(k):
+            if abs(a[r, c]) > scale:
+                scale = abs(a[r, c])
+    tiny = 1e-12 * scale if scale > 0.0 else 1e-300
     for col in range(k):
         piv = col
         big = abs(a[col, col])
@@ -308,7 +326,7 @@ def solve_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             if abs(a[r, col]) > big:
                 big = abs(a[r, col])
                 piv = r
-        if big < 1e-300:
+        if not (big > tiny):  # singular or numerically singular (relative to the matrix scale)
             for i in range(k):
                 x[i] = np.nan
             return x
@@ -362,6 +380,8 @@ def fit_baseline_model(
     array of NaN when the fit is singular.
     """
     n = x.size
+    if n == 0:
+        return np.empty(0)
     ata = np.zeros((ncol, ncol))
     atb = np.zeros(ncol)
     row = np.zeros(8)
@@ -492,6 +512,9 @@ def hinge_onset(d: np.ndarray, lo: int, hi: int, fit_end: int) -> float:
         hi = fit_end - 3
     if hi < lo or fit_end - lo < 5:
         return np.nan
+    for i in range(lo, fit_end):
+        if not math.isfinite(d[i]):
+            return np.nan
     m = hi - lo + 1
     res = np.empty(m)
     pre = 0.0
@@ -504,21 +527,18 @@ def hinge_onset(d: np.ndarray, lo: int, hi: int, fit_end: int) -> float:
     for k in range(1, m):
         if res[k] < res[kb]:
             kb = k
-    t = float(lo + kb)
-    if 0 < kb < m - 1:
-        den = res[kb - 1] - 2.0 * res[kb] + res[kb + 1]
-        if den > 0.0:
-            off = 0.5 * (res[kb - 1] - res[kb + 1]) / den
-            if -1.0 < off < 1.0:
-                t += off
-    return t
+    # whole-sample resolution: the residual is kinked at its minimum, so a parabola
+    # through the neighbours would move an exact answer (the line estimate that is
+    # averaged with this one supplies sub-sample resolution)
+    return float(lo + kb)
 
 
 @njit(cache=True, nogil=True)
 def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
     """Least-squares parabola over ``y[i-half : i+half+1]``: (vertex position, vertex value).
 
-    Falls back to the sample itself when the fit has no minimum inside the window.
+    Falls back to the sample itself when the fit has no minimum inside the window;
+    NaN when the window holds a non-finite value.
     """
     a = i - half
     b = i + half + 1
@@ -528,6 +548,9 @@ def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
         b = y.size
     if b - a < 3:
         return float(i), y[i]
+    for k in range(a, b):
+        if not math.isfinite(y[k]):
+            return np.nan, np.nan
     mat = np.zeros((3, 3))
     rhs = np.zeros(3)
     for k in range(a, b):

@@ -38,6 +38,8 @@ CONDITIONS = {
 # Cases where the algorithm does not yet meet a tolerance (measured over SEEDS; open work of
 # issue 4).  Strict: when one starts passing the suite says so and the entry must go.
 KNOWN = {
+    (10_000.0, "myopathic_0.5mV", "noise"): "onset error 0.203 ms on one seed: slow take-off at 10 kHz (1 sample = 0.1 ms)",
+    (10_000.0, "myopathic_0.5mV", "artifact3mV"): "onset error 0.203 ms on one seed: slow take-off at 10 kHz",
     (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.37 ms: slow myopathic take-off at 10 kHz with hum",
     (10_000.0, "myopathic_0.5mV", "hum60_drift_offset"): "onset error up to 0.37 ms: slow take-off at 10 kHz with hum",
     (10_000.0, "myopathic_0.5mV", "all"): "onset error up to 0.3 ms: slow myopathic take-off at 10 kHz with hum",
