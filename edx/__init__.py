@@ -60,12 +60,16 @@ _LAZY = {
     "measure_snap": "edx.measure.ncs",
     "override_markers": "edx.measure.ncs",
     "conduction_velocity": "edx.measure.ncs",
+    "measure_fwaves": "edx.measure.late",
+    "rns_decrement": "edx.measure.late",
+    "dms_ratio": "edx.measure.late",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import from_array, from_mne, from_neo, load, supported_extensions
     from .io.sweeps import cut_sweeps
     from .manifest import load_site, manifest_schema, read_manifest, read_series
+    from .measure.late import dms_ratio, measure_fwaves, rns_decrement
     from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
 
 

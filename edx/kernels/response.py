@@ -1135,3 +1135,65 @@ def measure_batch_serial(x: np.ndarray, fs: float, stim: np.ndarray, p: np.ndarr
         for j in range(N_RESULTS):
             out[k, j] = r[j]
     return out
+
+
+@njit(cache=True, nogil=True)
+def late_response(x: np.ndarray, fs: float, a: int, b: int, base: float, sigma: float, k_detect: float,
+                  k_band: float, smooth: int) -> np.ndarray:
+    """A late response (F-wave) in ``x[a:b]``: presence, onset, peak-to-peak and its extremes.
+
+    The trace minus ``base`` is smoothed (moving average of ``smooth`` samples); the
+    response is present when the smoothed trace leaves ``k_detect`` noise SDs (of the
+    smoothed trace) in either direction.  Its onset is found backward from that first
+    crossing to where the trace was last inside ``k_band`` SDs.  Returns
+    ``[present, onset, i_min, i_max, peak_to_peak_v]`` (indices in ``x``; NaN when absent).
+    """
+    out = np.full(5, np.nan)
+    out[0] = 0.0
+    n = x.size
+    if a < 1:
+        a = 1
+    if b > n:
+        b = n
+    if b - a < 4 or not (sigma > 0.0):
+        return out
+    for i in range(a, b):
+        if not math.isfinite(x[i]):
+            return out
+    d = np.empty(b - a)
+    for i in range(a, b):
+        d[i - a] = x[i] - base
+    w = smooth if smooth % 2 == 1 else smooth + 1
+    y = moving_average(d, w)
+    s = sigma / math.sqrt(w)
+    first = -1
+    for i in range(y.size):
+        if abs(y[i]) > k_detect * s:
+            first = i
+            break
+    if first < 0:
+        return out
+    j = first
+    while j > 0 and abs(y[j]) > k_band * s:
+        j -= 1
+    lo = 0.0
+    hi = 0.0
+    imin = first
+    imax = first
+    # extremes over the response: up to 15 ms after its onset
+    end = j + int(round(15e-3 * fs))
+    if end > y.size:
+        end = y.size
+    for i in range(j, end):
+        if y[i] < lo:
+            lo = y[i]
+            imin = i
+        if y[i] > hi:
+            hi = y[i]
+            imax = i
+    out[0] = 1.0
+    out[1] = float(a + j)
+    out[2] = float(a + imin)
+    out[3] = float(a + imax)
+    out[4] = hi - lo
+    return out
