@@ -63,6 +63,7 @@ _LAZY = {
     "measure_fwaves": "edx.measure.late",
     "rns_decrement": "edx.measure.late",
     "dms_ratio": "edx.measure.late",
+    "measure_study": "edx.measure.study",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io.sweeps import cut_sweeps
     from .manifest import load_site, manifest_schema, read_manifest, read_series
     from .measure.late import dms_ratio, measure_fwaves, rns_decrement
+    from .measure.study import measure_study
     from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
 
 

@@ -66,3 +66,29 @@ def test_console_script_installed(tmp_path):
     assert json.loads(out.stdout)[0]["channels"][0]["samples"] == 110337
     help_ = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "info" in help_.stdout
+
+
+def test_measure_study_json_has_every_kind_of_row():
+    res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "nmj_blockade" / "study.toml"), "--json"])
+    assert res.exit_code == 0, res.output
+    (study,) = json.loads(res.stdout)
+    rows = study["rows"]
+    sites = {(r["test"], r.get("site")) for r in rows}
+    assert ("ulnar-motor-R", "wrist -> below elbow") in sites
+    rns = next(r for r in rows if r["test"] == "ulnar-rns-R" and r.get("site") == "RNS")
+    assert abs(rns["decrement_pct"] - 28.0) <= 1.0
+    motor = next(r for r in rows if r["test"] == "median-motor-R" and r.get("site") == "wrist")
+    assert motor["status"] == "ok" and abs(motor["amplitude_mv"] - 9.5) < 0.3
+    needle = next(r for r in rows if r["test"].startswith("tibialis-anterior-rest"))
+    assert "needle" in needle["error"]
+
+
+def test_measure_table_and_bare_recording_and_errors(tmp_path):
+    res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "cim" / "study.toml")])
+    assert res.exit_code == 0 and "wrist" in res.stdout
+    rec = runner.invoke(app, ["measure", str(SAMPLE_DATA / "formats" / "ulnar_edfd.edf"), "--json"])
+    assert rec.exit_code == 0
+    rows = json.loads(rec.stdout)[0]["rows"]
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    bad = runner.invoke(app, ["measure", str(tmp_path / "missing.toml")])
+    assert bad.exit_code == 1 and "not found" in bad.stderr

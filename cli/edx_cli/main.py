@@ -78,6 +78,33 @@ def info(
     raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
 
 
+@app.command()
+def measure(
+    paths: Annotated[list[Path], typer.Argument(help="Study manifests (.toml) or recording files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+    kind: Annotated[str, typer.Option("--type", help="For bare recordings: motor or sensory.")] = "motor",
+    channel: Annotated[str | None, typer.Option(help="For bare recordings: the channel to measure.")] = None,
+) -> None:
+    """Measure nerve conduction: latency, amplitude, duration, area, velocity, F-waves, RNS, DMS."""
+    from edx.errors import EdxError
+
+    from .measure_cmd import measure_path, render_measure
+
+    results = []
+    failed = 0
+    for p in paths:
+        try:
+            results.append(measure_path(p, kind=kind, channel=channel))
+        except EdxError as exc:
+            failed += 1
+            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        render_measure(results)
+    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

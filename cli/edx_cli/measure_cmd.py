@@ -1,0 +1,77 @@
+"""``edx measure``: manifests and bare recordings to measurement tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import edx
+from edx.measure.study import measure_study
+
+
+def measure_path(path: Path, *, kind: str = "motor", channel: str | None = None) -> dict[str, Any]:
+    """Measure one manifest (every test) or one recording (every sweep of a channel)."""
+    if path.suffix.lower() == ".toml":
+        sm = measure_study(edx.read_manifest(path))
+        return {"path": str(path), "kind": "study", "patient": sm.study.patient.id,
+                "date": sm.study.date.isoformat(), "rows": sm.rows()}
+    rec = edx.load(path, channels=[channel] if channel else None, detect_stimulus=True)
+    from edx.io.sweeps import cut_sweeps, pick_voltage_channel
+
+    ch = pick_voltage_channel(rec, channel)
+    sweeps = rec.sweeps_of(ch) or cut_sweeps(rec, ch, pre_s=0.005 if kind == "motor" else 0.002,
+                                             post_s=0.045 if kind == "motor" else 0.018)
+    from edx.measure.study import _result_dict
+
+    rows = []
+    for sw in sweeps:
+        r = edx.measure_snap(sw) if kind == "sensory" else edx.measure_cmap(sw)
+        rows.append({"test": path.stem, "type": kind, "site": f"sweep {sw.index}", **_result_dict(r)})
+    return {"path": str(path), "kind": "recording", "channel": ch, "rows": rows}
+
+
+def _f(v: Any, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def render_measure(results: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Console()
+    err = Console(stderr=True)
+    for res in results:
+        if "error" in res:
+            err.print(f"[bold red]error[/] {escape(res['error'])}", soft_wrap=True, highlight=False)
+            continue
+        title = res["path"] + (f"  patient {res['patient']}, {res['date']}" if res["kind"] == "study" else "")
+        t = Table(title=escape(title), title_justify="left")
+        for col, just in (("test", "left"), ("site", "left"), ("status", "left"), ("onset ms", "right"),
+                          ("peak ms", "right"), ("amplitude", "right"), ("neg dur ms", "right"),
+                          ("neg area", "right"), ("velocity m/s", "right"), ("other", "left")):
+            t.add_column(col, justify=just)
+        for r in res["rows"]:
+            if "error" in r:
+                t.add_row(escape(r["test"]), "", "[red]error[/]", "", "", "", "", "", "", escape(r["error"][:80]))
+                continue
+            amp = ""
+            if r.get("amplitude_mv") is not None:
+                amp = f"{r['amplitude_mv']:.2f} mV"
+            elif r.get("amplitude_uv") is not None:
+                amp = f"{r['amplitude_uv']:.1f} µV"
+            area = _f(r.get("neg_area_mvms"), ".2f") or _f(r.get("neg_area_uvms"), ".1f")
+            other = ""
+            if r.get("f_min_latency_ms") is not None or r.get("site") == "F-waves":
+                other = (f"F min {_f(r.get('f_min_latency_ms'), '.1f')} ms, mean {_f(r.get('f_mean_latency_ms'), '.1f')}"
+                         f" ms, persistence {_f(r.get('f_persistence_pct'), '.0f')} %")
+            elif r.get("site") == "RNS":
+                other = f"decrement {_f(r.get('decrement_pct'), '.1f')} % at {_f(r.get('rate_hz'), '.1f')} Hz"
+            elif r.get("site") == "nCMAP/mCMAP":
+                other = f"ratio {_f(r.get('dms_ratio'), '.2f')} (mCMAP {_f(r.get('mcmap_mv'), '.2f')} mV)"
+            elif r.get("quality"):
+                other = ", ".join(q for q in r["quality"] if q != "stimulus_artifact")
+            t.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status", "")),
+                      _f(r.get("onset_latency_ms"), ".2f"), _f(r.get("neg_peak_latency_ms"), ".2f"), amp,
+                      _f(r.get("neg_duration_ms"), ".2f"), area, _f(r.get("cv_m_s"), ".1f"), escape(other))
+        out.print(t)

@@ -1,0 +1,150 @@
+"""Measure every test of a study described by a manifest.
+
+:func:`measure_study` loads each site through :func:`edx.manifest.load_site` and
+measures it according to its test type (motor, sensory, F-wave, RNS, DMS).  A test
+that fails to load or measure is kept with its error instead of aborting the study:
+one bad file never costs the others.  Needle tests are listed as not measured until
+the needle analysis exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EdxError
+from ..model import Study, TestSpec, TestType
+from .late import DmsResult, FWaveResult, RnsResult, dms_ratio, measure_fwaves, rns_decrement
+from .ncs import CmapResult, SegmentResult, SnapResult, conduction_velocity, measure_cmap, measure_snap
+
+log = logging.getLogger("edx.measure")
+
+__all__ = ["TestMeasurement", "StudyMeasurements", "measure_study", "F_MIN_LATENCY_MS"]
+
+#: earliest F latency searched, by limb (upper limb F about 25–32 ms, lower limb about 45–56 ms;
+#: CLINICAL.md §2 upper limits 31–32 and 56 ms)
+F_MIN_LATENCY_MS = {"upper": 20.0, "lower": 35.0}
+_LOWER = ("peroneal", "fibular", "tibial", "sural", "superficial peroneal", "femoral", "saphenous", "plantar")
+
+
+@dataclass(frozen=True)
+class TestMeasurement:
+    """The measurements of one test; ``error`` is set when it could not be measured."""
+
+    test: TestSpec
+    sites: Mapping[str, CmapResult | SnapResult] = field(default_factory=dict)
+    segments: tuple[tuple[str, str, SegmentResult], ...] = ()
+    fwaves: FWaveResult | None = None
+    rns: RnsResult | None = None
+    dms: DmsResult | None = None
+    error: str | None = None
+
+    __test__ = False  # not a pytest test class
+
+
+@dataclass(frozen=True)
+class StudyMeasurements:
+    """All tests of a study, in manifest order."""
+
+    study: Study
+    tests: tuple[TestMeasurement, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One tidy row per site (and per segment), units in the column names."""
+        out: list[dict[str, Any]] = []
+        for tm in self.tests:
+            t = tm.test
+            base = {"test": t.id, "type": t.type.value, "nerve": t.nerve, "muscle": t.muscle, "side": t.side,
+                    "temperature_c": t.temperature_c}
+            if tm.error:
+                out.append({**base, "error": tm.error})
+                continue
+            for site, r in tm.sites.items():
+                row = {**base, "site": site, **_result_dict(r)}
+                out.append(row)
+            for a, b, seg in tm.segments:
+                out.append({**base, "site": f"{a} -> {b}", "distance_mm": seg.distance_mm, "cv_m_s": seg.cv_m_s,
+                            "amplitude_drop_pct": seg.amplitude_drop_pct, "area_drop_pct": seg.area_drop_pct,
+                            "duration_increase_pct": seg.duration_increase_pct})
+            if tm.fwaves is not None:
+                f = tm.fwaves
+                out.append({**base, "site": "F-waves", "f_min_latency_ms": f.min_latency_ms,
+                            "f_mean_latency_ms": f.mean_latency_ms, "f_persistence_pct": f.persistence_pct,
+                            "f_chronodispersion_ms": f.chronodispersion_ms, "n_sweeps": f.n_sweeps,
+                            "reasons": dict(f.reasons) or None})
+            if tm.rns is not None:
+                r = tm.rns
+                out.append({**base, "site": "RNS", "rate_hz": r.rate_hz, "decrement_pct": r.decrement_pct,
+                            "area_decrement_pct": r.area_decrement_pct,
+                            "max_decrement_first5_pct": r.max_decrement_first5_pct, "reasons": dict(r.reasons) or None})
+            if tm.dms is not None:
+                d = tm.dms
+                out.append({**base, "site": "nCMAP/mCMAP", "ncmap_mv": d.ncmap_mv, "mcmap_mv": d.mcmap_mv,
+                            "dms_ratio": d.ratio, "reasons": dict(d.reasons) or None})
+        return out
+
+
+def _result_dict(r: CmapResult | SnapResult) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for f in dataclasses.fields(r):
+        v = getattr(r, f.name)
+        if f.name == "markers":
+            d.update({f"marker_{k}": v2 for k, v2 in dataclasses.asdict(v).items()})
+        elif f.name == "quality":
+            d["quality"] = sorted(v)
+        elif f.name == "reasons":
+            d["reasons"] = dict(v) or None
+        else:
+            d[f.name] = None if isinstance(v, float) and not math.isfinite(v) else v
+    return d
+
+
+def _limb(test: TestSpec) -> str:
+    name = (test.nerve or test.muscle or "").lower()
+    return "lower" if any(k in name for k in _LOWER) else "upper"
+
+
+def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
+    from ..manifest import load_site
+
+    if test.type.is_needle:
+        return TestMeasurement(test, error="needle EMG analysis is not available yet in this edx version")
+    if test.type is TestType.DMS:
+        nerve = next(s for s in test.sites if s.stimulated == "nerve")
+        muscle = next(s for s in test.sites if s.stimulated == "muscle")
+        d = dms_ratio(load_site(study, test.id, nerve.name), load_site(study, test.id, muscle.name))
+        return TestMeasurement(test, sites={nerve.name: d.nerve, muscle.name: d.muscle}, dms=d)
+    if test.type is TestType.F_WAVE:
+        f = measure_fwaves(load_site(study, test.id, 0), min_latency_ms=F_MIN_LATENCY_MS[_limb(test)])
+        sites = {test.sites[0].name: f.m_response} if f.m_response is not None else {}
+        return TestMeasurement(test, sites=sites, fwaves=f)
+    if test.type is TestType.RNS:
+        r = rns_decrement(load_site(study, test.id, 0))
+        return TestMeasurement(test, sites={test.sites[0].name: r.responses[0]} if r.responses else {}, rns=r)
+    results: dict[str, CmapResult | SnapResult] = {}
+    for site in test.sites:
+        resp = load_site(study, test.id, site.name)
+        results[site.name] = measure_snap(resp) if test.type is TestType.SENSORY else measure_cmap(resp)
+    segs = []
+    names = [s.name for s in test.sites]
+    for k in range(1, len(test.sites)):
+        dist = test.sites[k].distance_mm
+        if dist:
+            segs.append((names[k - 1], names[k], conduction_velocity(results[names[k - 1]], results[names[k]], dist)))
+    return TestMeasurement(test, sites=results, segments=tuple(segs))
+
+
+def measure_study(study: Study) -> StudyMeasurements:
+    """Measure every test of ``study``; failures are kept per test with their message."""
+    out = []
+    for test in study.tests:
+        try:
+            out.append(_measure_test(study, test))
+        except EdxError as exc:
+            log.warning("%s: test %s not measured: %s", study.manifest_path, test.id, exc)
+            out.append(TestMeasurement(test, error=str(exc)))
+    return StudyMeasurements(study, tuple(out))
