@@ -160,7 +160,11 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
 
 @njit(cache=True, nogil=True)
 def moving_average(x: np.ndarray, w: int) -> np.ndarray:
-    """Centred moving average of odd width ``w`` (edges averaged over the samples available)."""
+    """Centred moving average of odd width ``w`` (edges averaged over the samples available).
+
+    One pass with a rolling sum; a non-finite sample only spoils the windows that
+    contain it (those windows are then recomputed directly).
+    """
     n = x.size
     out = np.empty(n)
     if w <= 1:
@@ -168,29 +172,33 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
             out[i] = x[i]
         return out
     h = w // 2
-    for i in range(n):
-        if not math.isfinite(x[i]):
-            # running sums would carry the NaN forward: average each window directly
-            for j in range(n):
-                lo = j - h if j - h > 0 else 0
-                hi = j + h + 1 if j + h + 1 < n else n
-                s_ = 0.0
-                for k in range(lo, hi):
-                    s_ += x[k]
-                out[j] = s_ / (hi - lo)
-            return out
-    c = np.empty(n + 1)
-    c[0] = 0.0
-    for i in range(n):
-        c[i + 1] = c[i] + x[i]
+    s = 0.0
+    hi0 = h + 1 if h + 1 < n else n
+    for k in range(hi0):
+        s += x[k]
+    finite = math.isfinite(s)
     for i in range(n):
         lo = i - h
         hi = i + h + 1
+        if i > 0:
+            if hi - 1 < n:
+                s += x[hi - 1]
+            if lo - 1 >= 0:
+                s -= x[lo - 1]
         if lo < 0:
             lo = 0
         if hi > n:
             hi = n
-        out[i] = (c[hi] - c[lo]) / (hi - lo)
+        out[i] = s / (hi - lo)
+    if not finite or not math.isfinite(s):
+        # running sums carry a NaN forward: average each window directly
+        for j in range(n):
+            lo = j - h if j - h > 0 else 0
+            hi = j + h + 1 if j + h + 1 < n else n
+            s_ = 0.0
+            for k in range(lo, hi):
+                s_ += x[k]
+            out[j] = s_ / (hi - lo)
     return out
 
 
@@ -779,17 +787,28 @@ def _markers(d: np.ndarray, fs: float, stim: int, search_start: int, search_end:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_NEG_END_NOT_PLACED
     else:
         out[R_NEG_END] = ne
-    # total end: last excursion of a 0.5 ms average beyond max(end_fraction x amplitude, 4 SD)
+    # total end: last excursion of a 0.5 ms average beyond max(end_fraction x amplitude, 4 SD),
+    # scanned backward from the sweep's end with a rolling sum
     w2 = int(round(0.5e-3 * fs)) | 1
-    y2 = moving_average(d, w2)
+    h2 = w2 // 2
     lvl = p[P_END_FRACTION] * amp
     if lvl < 4.0 * sigma / math.sqrt(w2):
         lvl = 4.0 * sigma / math.sqrt(w2)
     last = -1
-    for i in range(n - 1 - w2 // 2, ip, -1):
-        if abs(y2[i]) >= lvl:
-            last = i
-            break
+    start_i = n - 1 - h2
+    if start_i > ip:
+        acc = 0.0
+        for k in range(start_i - h2, start_i + h2 + 1):
+            acc += d[k]
+        i = start_i
+        while i > ip:
+            if abs(acc / w2) >= lvl:
+                last = i
+                break
+            if i - h2 - 1 < 0:
+                break
+            acc += d[i - h2 - 1] - d[i + h2]
+            i -= 1
     if last >= n - 1 - w2:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_END_NOT_PLACED
     elif last > ip:
@@ -918,14 +937,21 @@ def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, 
     if pe < n - 4:
         amp, tau, last = fit_exp_tail(d, pe, n, sigma, fs)
         if tau > 0.0:
+            # subtract the tail by recurrence (one multiplication per sample) until it is
+            # negligible (below 0.1 % of the noise); note where it falls below 5 noise SDs
+            step = math.exp(-1.0 / tau)
+            v = amp
+            k = -1
             for i in range(pe, n):
-                d[i] -= amp * math.exp(-(i - pe) / tau)
+                if k < 0 and abs(v) <= 5.0 * sigma:
+                    k = i
+                if abs(v) < 1e-3 * sigma:
+                    break
+                d[i] -= v
+                v *= step
             out[R_FLAGS] = int(out[R_FLAGS]) | F_ARTIFACT_TAIL_REMOVED
             # search once the removed tail is small against the noise (its model error is)
-            k = pe
-            while k < n and abs(amp * math.exp(-(k - pe) / tau)) > 5.0 * sigma:
-                k += 1
-            start = k
+            start = k if k >= 0 else n
             out[R_TAIL_AMP_V] = amp
             out[R_TAIL_TAU] = tau
             out[R_TAIL_START] = pe
@@ -1025,6 +1051,11 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
                 best_r = np.inf
                 for f in (50.0, 60.0):
                     if mains > 0.0 and f != mains:
+                        continue
+                    # cheap screen: a projection far below the threshold means no hum worth a fit
+                    m1 = window_mean(d, a1, b1)
+                    proj = tone_amplitude(d, a1, b1, a2, b2, fs, f, m1)
+                    if proj < 0.6 * thr_h:
                         continue
                     mod = fit_baseline_model(d, a1, b1, a2, b2, fs, f, 8)
                     if np.isnan(mod[0]):
