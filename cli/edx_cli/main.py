@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,36 +47,45 @@ def _root(
     _setup_logging(verbose)
 
 
+def _each(paths: list[Path], work: Callable[[Path], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Run ``work`` on every path; an input error becomes a result entry, never a stop."""
+    from edx.errors import EdxError
+
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for p in paths:
+        try:
+            results.append(work(p))
+        except EdxError as exc:
+            failed += 1
+            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
+    return results, failed
+
+
+def _finish(results: list[dict[str, Any]], failed: int, as_json: bool, render: Callable[[list[dict[str, Any]]], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        render(results)
+    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+
+
 @app.command()
 def info(
     paths: Annotated[list[Path], typer.Argument(help="Recording files, manifests (.toml) or folders to scan.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
 ) -> None:
     """Show what files and studies hold: channels, rates, units, durations, events, sweeps, tests."""
-    from edx.errors import EdxError
-
     from .describe import describe, expand, manifest_hints
+    from .render import render_info
 
-    results = []
-    failed = 0
     files = expand(paths)
     hints = manifest_hints(files)
-    for p in files:
-        try:
-            results.append(describe(p, hints))
-        except EdxError as exc:
-            failed += 1
-            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
-    if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
-    else:
-        from .render import render_info
-
-        render_info(results)
+    results, failed = _each(files, lambda p: describe(p, hints))
     if not results:
         typer.echo("no recordings or manifests found", err=True)
         raise typer.Exit(EXIT_INPUT_ERROR)
-    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+    _finish(results, failed, as_json, render_info)
 
 
 @app.command()
@@ -86,23 +96,10 @@ def measure(
     channel: Annotated[str | None, typer.Option(help="For bare recordings: the channel to measure.")] = None,
 ) -> None:
     """Measure nerve conduction: latency, amplitude, duration, area, velocity, F-waves, RNS, DMS."""
-    from edx.errors import EdxError
-
     from .measure_cmd import measure_path, render_measure
 
-    results = []
-    failed = 0
-    for p in paths:
-        try:
-            results.append(measure_path(p, kind=kind, channel=channel))
-        except EdxError as exc:
-            failed += 1
-            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
-    if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
-    else:
-        render_measure(results)
-    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+    results, failed = _each(paths, lambda p: measure_path(p, kind=kind, channel=channel))
+    _finish(results, failed, as_json, render_measure)
 
 
 def main() -> None:

@@ -211,6 +211,16 @@ def _f(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
+def _latency_ms(i: float | None, stim: int | None, fs: float) -> float | None:
+    """Marker index to latency from the stimulus (ms); None when either is missing."""
+    return None if i is None or stim is None else (i - stim) / fs * 1e3
+
+
+def _interval_ms(a: float | None, b: float | None, fs: float) -> float | None:
+    """Time between two marker indices (ms); None when either is missing."""
+    return None if a is None or b is None else (b - a) / fs * 1e3
+
+
 def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapResult | SnapResult:
     from ..kernels import response as K
 
@@ -249,12 +259,6 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
         if mk.end is None:
             reasons["end"] = "the response does not end within the sweep"
 
-    def lat(i: float | None) -> float | None:
-        return None if i is None or stim is None else (i - stim) / fs * 1e3
-
-    def dur(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else (b - a) / fs * 1e3
-
     common = dict(
         status=status,
         present=True if status == "ok" else (False if status == "absent" else None),
@@ -266,10 +270,10 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
         polarity="inverted" if r[K.R_POLARITY] < 0 else "normal",
         baseline_mv=_f(r[K.R_BASELINE_V] * 1e3),
         noise_uv=_f(r[K.R_NOISE_V] * 1e6),
-        onset_latency_ms=lat(mk.onset),
-        neg_peak_latency_ms=lat(mk.neg_peak),
-        neg_duration_ms=dur(mk.onset, mk.neg_end),
-        total_duration_ms=dur(mk.onset, mk.end),
+        onset_latency_ms=_latency_ms(mk.onset, stim, fs),
+        neg_peak_latency_ms=_latency_ms(mk.neg_peak, stim, fs),
+        neg_duration_ms=_interval_ms(mk.onset, mk.neg_end, fs),
+        total_duration_ms=_interval_ms(mk.onset, mk.end, fs),
     )
     amp = r[K.R_AMPLITUDE_V]
     if status == "absent":
@@ -449,12 +453,6 @@ def override_markers(
     def at(i: float) -> float:
         return float(np.interp(i, np.arange(d.size), d))
 
-    def lat(i: float | None) -> float | None:
-        return None if i is None or new.stimulus is None else (i - new.stimulus) / fs * 1e3
-
-    def dur(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else (b - a) / fs * 1e3
-
     def area(a: float | None, b: float | None, neg_only: bool) -> float | None:
         if a is None or b is None or b <= a:
             return None
@@ -470,10 +468,10 @@ def override_markers(
         markers=new,
         quality=result.quality | {"markers_overridden"},
         reasons={k: v for k, v in result.reasons.items() if getattr(new, k, None) is None},
-        onset_latency_ms=lat(new.onset),
-        neg_peak_latency_ms=lat(new.neg_peak),
-        neg_duration_ms=dur(new.onset, new.neg_end),
-        total_duration_ms=dur(new.onset, new.end),
+        onset_latency_ms=_latency_ms(new.onset, new.stimulus, fs),
+        neg_peak_latency_ms=_latency_ms(new.neg_peak, new.stimulus, fs),
+        neg_duration_ms=_interval_ms(new.onset, new.neg_end, fs),
+        total_duration_ms=_interval_ms(new.onset, new.end, fs),
     )
     if isinstance(result, CmapResult):
         values.update(
