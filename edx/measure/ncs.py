@@ -148,7 +148,7 @@ class ResponseConfig:
 #: defaults for motor responses (CMAP, mCMAP)
 CMAP_CONFIG = ResponseConfig()
 #: defaults for sensory responses: narrower peak, earlier, small initial positive phase
-SNAP_CONFIG = ResponseConfig(smooth_ms=0.05, search_ms=10.0, onset_back_ms=0.3, initial_positive=True,
+SNAP_CONFIG = ResponseConfig(smooth_ms=0.2, search_ms=10.0, onset_back_ms=0.3, initial_positive=True,
                              min_latency_ms=0.4)
 
 

@@ -1,0 +1,79 @@
+"""Sensory responses (SNAPs) of the sample studies and of simulated trains.
+
+SNAPs are small: their amplitude error is limited by the noise of the averaged trace.
+Tolerances: amplitude within 3 % or two noise SDs of the averaged trace (whichever is
+larger); negative-peak latency within 0.1 ms; no SNAP reported on noise alone.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import edx
+from edx.sim import ncs
+from edx.sim.ncs import Realism, SensorySpec
+
+from ..conftest import SAMPLE_DATA
+
+STUDIES = SAMPLE_DATA / "studies"
+NAMES = ["normal", "cim", "cip", "cinm", "demyelinating", "nmj_blockade", "absent_responses", "artifacts", "cold_limb"]
+
+
+def _snaps():
+    for name in NAMES:
+        study = edx.read_manifest(STUDIES / name / "study.toml")
+        truth = json.loads((STUDIES / name / "truth.json").read_text())
+        for t in study.tests:
+            if t.type.value == "sensory":
+                yield name, study, t.id, truth["tests"][t.id]["sites"]["stim"]
+
+
+CASES = list(_snaps())
+
+
+@pytest.mark.parametrize("name,study,test_id,truth", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_sample_snaps(name, study, test_id, truth):
+    m = edx.measure_snap(edx.load_site(study, test_id, 0))
+    assert m.ok
+    if not truth["present"]:
+        assert m.status == "absent" and m.amplitude_uv == 0.0 and m.onset_latency_ms is None
+        return
+    if truth["amplitude_uv"] < 3.0 * m.noise_uv:
+        return  # below three noise SDs of the average: either call is defensible
+    assert m.present, f"{truth['amplitude_uv']} µV SNAP called absent (noise {m.noise_uv:.2f} µV)"
+    tol = max(0.03 * truth["amplitude_uv"], 2.0 * m.noise_uv)
+    assert m.amplitude_uv == pytest.approx(truth["amplitude_uv"], abs=tol)
+    assert m.neg_peak_latency_ms == pytest.approx(truth["neg_peak_latency_ms"], abs=0.1)
+
+
+@pytest.mark.xfail(strict=True, reason="SNAP onset vs the truth's first departure: the simulated SNAP's initial positive "
+                                       "phase is 1.5-2 µV against ~1 µV of averaged noise, so the onset is found at the "
+                                       "negative take-off, ~0.2 ms late (open work of issue 4)")
+def test_sample_snap_onsets_within_0_2_ms():
+    errs = []
+    for name, study, test_id, truth in CASES:
+        m = edx.measure_snap(edx.load_site(study, test_id, 0))
+        if truth["present"] and m.present:
+            errs.append(abs(m.onset_latency_ms - truth["onset_latency_ms"]))
+    assert max(errs) <= 0.2
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+def test_simulated_snaps(fs):
+    for seed in range(5):
+        r = ncs.simulate_sensory(SensorySpec(130, 20.0, cv_m_s=56.0), fs, realism=Realism(noise_uv_rms=3.0, artifact_mv=1.0),
+                                 seed=seed)
+        m = edx.measure_snap(r.samples_v, fs, r.stim_index)
+        assert m.present
+        assert m.amplitude_uv == pytest.approx(r.truth.amplitude_mv * 1e3, abs=max(0.6, 2.0 * m.noise_uv))
+        assert m.neg_peak_latency_ms == pytest.approx(r.truth.neg_peak_latency_ms, abs=0.1)
+
+
+def test_no_snap_on_noise():
+    for seed in range(100):
+        r = ncs.simulate_sensory(SensorySpec(140, 0.0), 20_000.0, realism=Realism(noise_uv_rms=3.0, artifact_mv=1.0),
+                                 seed=seed)
+        m = edx.measure_snap(r.samples_v, 20_000.0, r.stim_index)
+        assert m.status == "absent", seed
