@@ -838,9 +838,7 @@ def test_peak_fit_matches_polyfit(case):
         # curvature or vertex on a decision edge: either answer, but inside the window
         assert a <= pos <= b - 1
         return
-    if rpos == float(i) and rval == y[i]:
-        assert (pos, val) == (float(i), y[i])
-        return
+    # (a fitted vertex may also fall exactly on the sample: compare within rounding either way)
     np.testing.assert_allclose(pos, rpos, rtol=0, atol=3 * delta / (h * c2) + 1e-12)
     np.testing.assert_allclose(val, rval, rtol=0, atol=4 * delta)
 
