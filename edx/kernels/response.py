@@ -61,8 +61,7 @@ P_INITIAL_POSITIVE = 14
 P_MIN_LATENCY_MS = 15
 P_STIM_TOLERANCE_MS = 16
 P_ARTIFACT_SEARCH_MS = 17
-P_ONSET_METHOD = 18
-N_PARAMS = 19
+N_PARAMS = 18
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -586,25 +585,6 @@ def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
 
 
 @njit(cache=True, nogil=True)
-def _parabola_min(y: np.ndarray, i: int) -> tuple[float, float]:
-    """Vertex (position, value) of the parabola through y[i-1], y[i], y[i+1]."""
-    if i <= 0 or i >= y.size - 1:
-        return float(i), y[i]
-    a = y[i - 1]
-    b = y[i]
-    c = y[i + 1]
-    den = a - 2.0 * b + c
-    if den == 0.0:
-        return float(i), b
-    off = 0.5 * (a - c) / den
-    if off > 1.0:
-        off = 1.0
-    if off < -1.0:
-        off = -1.0
-    return i + off, b - 0.25 * (a - c) * off
-
-
-@njit(cache=True, nogil=True)
 def _markers(d: np.ndarray, fs: float, stim: int, search_start: int, search_end: int, sigma: float,
              p: np.ndarray, out: np.ndarray) -> None:
     """Place the markers on a baseline-corrected, artifact-corrected sweep ``d`` (negative main phase)."""
@@ -709,28 +689,18 @@ def _markers(d: np.ndarray, fs: float, stim: int, search_start: int, search_end:
             onset = float(j_lo)
         if onset < j_lo - back:
             onset = j_lo - back
-        if p[P_ONSET_METHOD] >= 1.0:
-            lo_h = int(j_lo - back)
-            if lo_h < search_start:
-                lo_h = search_start
-            frac = 0.35 if p[P_ONSET_METHOD] == 2.0 else (0.5 if p[P_ONSET_METHOD] == 3.0 else 0.2)
-            j_end = j_lo
-            while j_end < ip and y[j_end] > -frac * amp:
-                j_end += 1
-            t_h = hinge_onset(d, lo_h, j_lo, j_end + 1)
-            if not np.isnan(t_h):
-                t_line = onset
-                if p[P_ONSET_METHOD] == 4.0:
-                    onset = 0.5 * (t_h + t_line)
-                elif p[P_ONSET_METHOD] == 5.0:
-                    lim_lo = t_line - 0.15e-3 * fs
-                    onset = t_h
-                    if onset > t_line:
-                        onset = t_line
-                    if onset < lim_lo:
-                        onset = lim_lo
-                else:
-                    onset = t_h
+        # the line extrapolation is steady but late on a convex take-off; the constrained
+        # hinge fit (zero, then a non-slowing rise up to 20 % of the amplitude) is unbiased
+        # but noisier: their mean is the onset
+        lo_h = int(j_lo - back)
+        if lo_h < search_start:
+            lo_h = search_start
+        j_end = j_lo
+        while j_end < ip and y[j_end] > -0.2 * amp:
+            j_end += 1
+        t_h = hinge_onset(d, lo_h, j_lo, j_end + 1)
+        if not np.isnan(t_h):
+            onset = 0.5 * (t_h + onset)
         if p[P_INITIAL_POSITIVE] > 0.0:
             # a small positive phase just before the negative one (within 1 ms) starts the
             # response: find its peak on a 0.1 ms average, then its take-off from baseline

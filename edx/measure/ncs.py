@@ -141,7 +141,6 @@ class ResponseConfig:
         p[K.P_MIN_LATENCY_MS] = self.min_latency_ms
         p[K.P_STIM_TOLERANCE_MS] = self.stimulus_tolerance_ms
         p[K.P_ARTIFACT_SEARCH_MS] = self.artifact_search_ms
-        p[K.P_ONSET_METHOD] = 4.0
         return p
 
 

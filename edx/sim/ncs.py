@@ -54,7 +54,6 @@ the clean waveform sampled at ``fs_hz`` plus the imperfections of :mod:`edx.sim.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -371,6 +370,11 @@ def _grid(end_ms: float) -> np.ndarray:
     return np.arange(0.0, end_ms, FINE_STEP_MS)
 
 
+def _pool_grid(pool: _UnitPool) -> np.ndarray:
+    """Truth grid long enough for the latest unit of ``pool`` at the distal site."""
+    return _grid(float(pool.lat_ms.max() + (pool.neg_ms + pool.pos_ms).max() + 2.0))
+
+
 def _sample_times(fs_hz: float, pre_ms: float, post_ms: float) -> tuple[np.ndarray, int]:
     pre = int(round(pre_ms * 1e-3 * fs_hz))
     post = int(round(post_ms * 1e-3 * fs_hz))
@@ -589,7 +593,7 @@ def simulate_fwaves(
         raise ValueError("post_ms too short for the F-waves")
     rng = np.random.default_rng(seed)
     pool = _pool(motor, rng)
-    fine_m = _grid(float(pool.lat_ms.max() + (pool.neg_ms + pool.pos_ms).max() + 2.0))
+    fine_m = _pool_grid(pool)
     m_base = _sum_units(fine_m, pool, pool.lat_ms, np.ones(pool.amp.size, bool), 1.0)
     scale = motor.amplitude_mv / -m_base.min() if motor.amplitude_mv > 0 else 0.0
     m_truth = response_truth(m_base * scale, fine_m, float(pool.lat_ms.min()) if scale else None)
@@ -683,7 +687,7 @@ def simulate_rns(
     rng = np.random.default_rng(seed)
     pool = _pool(motor, rng)
     allu = np.ones(pool.amp.size, bool)
-    fine = _grid(float(pool.lat_ms.max() + (pool.neg_ms + pool.pos_ms).max() + 2.0))
+    fine = _pool_grid(pool)
     base = _sum_units(fine, pool, pool.lat_ms, allu, 1.0)
     scale = motor.amplitude_mv / -base.min()
     one = response_truth(base * scale, fine, float(pool.lat_ms.min()))
@@ -779,8 +783,3 @@ def temperature_adjusted_cv(cv_m_s: float, temperature_c: float, reference_c: fl
     Linear slowing of :data:`CV_PER_DEG_C` m/s per °C below the reference (none above).
     """
     return max(cv_m_s - CV_PER_DEG_C * max(0.0, reference_c - temperature_c), 1.0)
-
-
-def _check(x: float, name: str) -> None:  # pragma: no cover - defensive
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite")
