@@ -1,0 +1,1 @@
+"""Needle EMG: spontaneous activity at rest and motor unit potential analysis."""
