@@ -1,0 +1,202 @@
+"""NumPy references of the MUP kernels (edx.kernels.mup) against the numba ones.
+
+Random input through hypothesis plus the edge cases (empty, one sample, constant, NaN).
+The simulator's NumPy measures (edx.sim.needle) are the reference of the waveform measures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from edx.kernels import mup as K
+from edx.sim import needle as nd
+
+FINITE = st.floats(-2e-3, 2e-3, allow_nan=False, allow_infinity=False)
+
+
+def ref_sos(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
+    """Plain per-sample recurrence y[n] = b0 x[n] + b1 x[n-1] + b2 x[n-2] - a1 y[n-1] - a2 y[n-2]."""
+    y = np.asarray(x, dtype=np.float64) - (x[0] if x.size else 0.0)
+    for b0, b1, b2, a1, a2 in sos:
+        out = np.zeros_like(y)
+        for n in range(y.size):
+            v = b0 * y[n]
+            if n >= 1:
+                v += b1 * y[n - 1] - a1 * out[n - 1]
+            if n >= 2:
+                v += b2 * y[n - 2] - a2 * out[n - 2]
+            out[n] = v
+        y = out
+    return y
+
+
+def ref_peaks(y: np.ndarray, thr: float, half: int) -> np.ndarray:
+    a = np.abs(y)
+    cand = [i for i in range(1, y.size - 1) if a[i] > thr and a[i] >= a[i - 1] and a[i] > a[i + 1]]
+    keep = []
+    for c, i in enumerate(cand):
+        before = [j for j in cand[:c] if j >= i - half]
+        after = [j for j in cand[c + 1 :] if j <= i + half]
+        if all(a[j] < a[i] for j in before) and all(a[j] <= a[i] for j in after):
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def test_biquad_coefficients_have_the_butterworth_response():
+    fs = 10_000.0
+    for kind, fc in ((0, 1000.0), (1, 300.0)):
+        b0, b1, b2, a1, a2 = K.biquad_coefficients(kind, fc, fs)
+        w = 2 * np.pi * np.array([fc / 10, fc, min(fc * 4, 0.49 * fs)]) / fs
+        z = np.exp(1j * w)
+        h = np.abs((b0 + b1 / z + b2 / z**2) / (1 + a1 / z + a2 / z**2))
+        assert h[1] == pytest.approx(1 / math.sqrt(2), rel=1e-9)  # -3 dB at the corner
+        if kind == 0:
+            assert h[0] == pytest.approx(1.0, abs=1e-3)
+        else:
+            assert h[2] == pytest.approx(1.0, abs=0.01)
+    assert np.isnan(K.biquad_coefficients(0, 6000.0, fs)).all()  # corner above Nyquist
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 300), elements=FINITE))
+def test_sos_filter_matches_the_recurrence(x):
+    sos = np.vstack([K.biquad_coefficients(1, 300.0, 10_000.0), K.biquad_coefficients(0, 3000.0, 10_000.0)])
+    np.testing.assert_allclose(K.sos_filter(x, sos), ref_sos(x, sos), rtol=1e-9, atol=1e-15)
+
+
+def test_sos_filter_edge_cases():
+    sos = K.biquad_coefficients(1, 300.0, 10_000.0).reshape(1, 5)
+    assert K.sos_filter(np.zeros(0), sos).size == 0
+    assert np.array_equal(K.sos_filter(np.full(50, 3e-4), sos), np.zeros(50))  # offset: no transient
+    x = np.zeros(20)
+    x[5] = np.nan
+    y = K.sos_filter(x, sos)
+    assert np.isfinite(y[:5]).all() and np.isnan(y[5:]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(0, 400), elements=FINITE), st.integers(1, 12), st.floats(0.0, 1e-3))
+def test_detect_peaks_matches_reference(y, half, thr):
+    np.testing.assert_array_equal(K.detect_peaks(y, thr, half), ref_peaks(y, thr, half))
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 2000), elements=FINITE))
+def test_noise_sigma_is_the_median_absolute_value(y):
+    assert K.noise_sigma(y, 0) == pytest.approx(np.median(np.abs(y)) / 0.6744897501960817, rel=1e-12)
+    assert math.isnan(K.noise_sigma(np.zeros(0), 0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-300e-6, 300e-6)))
+def test_phases_and_turns_match_the_simulator_definitions(x):
+    assert K.count_phases(x, 0, x.size - 1, nd.PHASE_LEVEL_UV * 1e-6) == nd.count_phases(x)
+    assert K.count_turns(x, 0, x.size - 1, nd.TURN_LEVEL_UV * 1e-6)[0] == nd.count_turns(x)
+    assert K.count_turns(x, 0, x.size - 1, 100e-6)[0] == nd.count_turns(x, level_v=100e-6)
+
+
+def test_turn_amplitude_sum_of_a_hand_made_zigzag():
+    uv = 1e-6
+    x = np.array([0, 300, 100, 400, 0]) * uv
+    # turns at 300 (from 0), 100 (from 300), 400 (from 100); the fall to 0 ends the record
+    n, amp = K.count_turns(x, 0, x.size - 1, 100 * uv)
+    assert n == 3 and amp == pytest.approx((300 + 200 + 300) * uv)
+    turns, amps = K.ip_turns(x, 100 * uv, 5)
+    assert turns.tolist() == [3] and amps[0] == pytest.approx(amp)
+    assert K.ip_turns(np.zeros(0), 100 * uv, 5)[0].size == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float64, st.integers(10, 400), elements=st.floats(-1e-3, 1e-3)), st.integers(3, 60))
+def test_ip_turns_restart_in_each_epoch(x, epoch):
+    turns, _ = K.ip_turns(x, 100e-6, epoch)
+    n_full = x.size // epoch
+    rest = x.size - n_full * epoch
+    expected = [nd.count_turns(x[k * epoch : (k + 1) * epoch], level_v=100e-6) for k in range(n_full)]
+    if rest and rest >= epoch // 2:
+        expected.append(nd.count_turns(x[n_full * epoch :], level_v=100e-6))
+    assert turns.tolist() == expected
+
+
+def test_tone_amplitude_and_rail_runs():
+    fs = 10_000.0
+    t = np.arange(int(fs)) / fs
+    x = 7e-6 * np.sin(2 * np.pi * 50 * t + 0.3) + 1e-4
+    assert K.tone_amplitude(x, fs, 50.0, 0) == pytest.approx(7e-6, rel=1e-6)
+    assert K.tone_amplitude(x, fs, 60.0, 0) < 1e-9
+    y = np.array([0.0, 1.0, 1.0, 1.0, 0.0, -1.0, 0.5, -1.0, -1.0])
+    assert K.rail_runs(y, -1.0, 1.0, 1) == 6
+    assert K.rail_runs(y, -1.0, 1.0, 2) == 5
+    assert K.rail_runs(y, -1.0, 1.0, 3) == 3
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+def test_measure_mup_on_clean_templates_equals_the_truth_measures(fs):
+    """A clean template (with its satellite) measures exactly as the simulator's truth of
+    its main potential; the satellite is flagged, not measured."""
+    rng = np.random.default_rng(int(fs))
+    q = np.zeros(K.N_QPARAMS)
+    q[K.Q_FLOOR_UV], q[K.Q_FRACTION], q[K.Q_GAP_MS] = 10.0, 0.02, 4.0
+    q[K.Q_PHASE_UV], q[K.Q_TURN_UV], q[K.Q_EDGE_MS], q[K.Q_SATELLITE_K], q[K.Q_NOISE_K] = 10.0, 25.0, 1.0, 5.0, 3.0
+    n_sat = 0
+    for kind in ("normal", "myopathic", "neurogenic"):
+        for _ in range(8):
+            u = nd.make_motor_unit(kind, rng, fs_hz=fs)
+            pad = np.zeros(int(0.01 * fs))
+            t = np.ascontiguousarray(np.concatenate([pad, u.template_v, pad]))
+            m, _ = K.measure_mup(t, fs, pad.size + int(np.argmax(np.abs(u.main_template_v))), q)
+            assert m[K.M_STATUS] == 0
+            assert m[K.M_DURATION_MS] == pytest.approx(u.duration_ms, abs=1e-9)
+            assert m[K.M_ONSET] - pad.size == u.template_onset_index
+            assert m[K.M_AMPLITUDE_UV] == pytest.approx(u.amplitude_uv, rel=1e-9)
+            assert (m[K.M_PHASES], m[K.M_TURNS]) == (u.phases, u.turns)
+            assert m[K.M_AREA_UVMS] == pytest.approx(u.area_uvms, rel=1e-9)
+            assert m[K.M_THICKNESS_MS] == pytest.approx(u.thickness_ms, rel=1e-9)
+            assert m[K.M_SIZE_INDEX] == pytest.approx(2 * math.log10(u.amplitude_uv / 1e3) + u.thickness_ms)
+            assert bool(m[K.M_SATELLITE]) == u.satellite
+            n_sat += u.satellite
+    assert n_sat > 0
+
+
+def test_measure_mup_edge_cases():
+    q = np.zeros(K.N_QPARAMS)
+    q[K.Q_FLOOR_UV], q[K.Q_FRACTION], q[K.Q_GAP_MS], q[K.Q_EDGE_MS] = 10.0, 0.02, 4.0, 1.0
+    assert K.measure_mup(np.zeros(2), 10_000.0, 0, q)[0][K.M_STATUS] == 2
+    assert K.measure_mup(np.zeros(400), 10_000.0, 200, q)[0][K.M_STATUS] == 1  # nothing above 10 µV
+    m, _ = K.measure_mup(np.full(400, 5e-3), 10_000.0, 200, q)  # constant = baseline only
+    assert m[K.M_STATUS] == 1
+
+
+def test_sort_events_separates_two_shapes_and_rejects_superpositions():
+    rng = np.random.default_rng(3)
+    fs = 10_000.0
+    n = int(5 * fs)
+    y = rng.normal(0, 5e-6, n)
+    a = np.array([0, 100, 300, -400, -100, 50, 0]) * 1e-6
+    b = np.array([0, -200, 250, 250, -200, 0, 0]) * 1e-6
+    ta = np.arange(500, n - 500, 997)
+    tb = np.arange(800, n - 500, 1301)
+    for t in ta:
+        y[t : t + 7] += a
+    for t in tb:
+        y[t : t + 7] += b
+    peaks = K.detect_peaks(y, 6 * 5e-6, 15)
+    labels, shifts, means = K.sort_events(y, peaks, 10, 15, 3, 0.1, 2.0, 5e-6, 5, 16)
+    assert means.shape[0] == 2
+    both = np.sort(np.concatenate([ta, tb]))
+    seen = []
+    for times in (ta, tb):
+        # isolated discharges (no other within the matching window) all go to one unit
+        iso = [t for t in times if np.sort(np.abs(both - t))[1] > 30]
+        hits = {int(labels[np.argmin(np.abs(peaks - (t + 3)))]) for t in iso}
+        assert len(iso) > 20 and len(hits) == 1 and min(hits) >= 0
+        seen.append(hits.pop())
+    assert seen[0] != seen[1]
+    empty = K.sort_events(y, np.zeros(0, dtype=np.int64), 10, 15, 3, 0.1, 2.0, 5e-6, 5, 16)
+    assert empty[0].size == 0 and empty[2].shape[0] == 0
