@@ -386,6 +386,21 @@ def sort_events(
 
 
 @njit(cache=True, nogil=True)
+def _median_inplace(a: np.ndarray) -> float:
+    """Median of ``a`` by partial sorting (``a`` is reordered)."""
+    n = a.size
+    m = n // 2
+    p = np.partition(a, m)
+    if n % 2 == 1:
+        return p[m]
+    lo = p[0]
+    for i in range(1, m):
+        if p[i] > lo:
+            lo = p[i]
+    return 0.5 * (lo + p[m])
+
+
+@njit(cache=True, nogil=True)
 def average_units(
     x: np.ndarray, pos: np.ndarray, labels: np.ndarray, n_units: int, pre: int, post: int, n_iter: int,
     reject_k: float, excluded: np.ndarray, robust: bool,
@@ -504,7 +519,7 @@ def average_units(
                     for k in range(idx.size):
                         a = pos[idx[k]] - pre
                         col[k] = x[a + j] - recon[a + j] + own[j]
-                    tpl[u, j] = np.median(col)
+                    tpl[u, j] = _median_inplace(col)
         else:
             for u in range(n_units):
                 if counts[u] > 0:

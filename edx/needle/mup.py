@@ -76,6 +76,9 @@ class MupConfig:
         Template-matching window (detection trace) around the candidate.
     max_shift_ms : float
         Largest alignment shift tried when matching.
+    max_shift_samples : int
+        ... and at most this many samples (candidates are already aligned on their
+        detection peak; a larger search only costs time at high sampling rates).
     match_alpha : float
         Accepted residual energy as a fraction of the template's energy.
     match_beta : float
@@ -141,6 +144,7 @@ class MupConfig:
     match_pre_ms: float = 1.5
     match_post_ms: float = 2.0
     max_shift_ms: float = 0.3
+    max_shift_samples: int = 4
     match_alpha: float = 0.1
     match_beta: float = 2.0
     merge_alpha: float = 0.025
@@ -705,7 +709,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     peaks = K.detect_peaks(y, cfg.k_detect * sigma, half)
     pre = max(2, int(round(cfg.match_pre_ms * ms)))
     post = max(2, int(round(cfg.match_post_ms * ms)))
-    shift = max(1, int(round(cfg.max_shift_ms * ms)))
+    shift = min(max(1, int(round(cfg.max_shift_ms * ms))), cfg.max_shift_samples)
     labels, shifts, means = K.sort_events(
         y, peaks, pre, post, shift, cfg.match_alpha, cfg.match_beta, sigma, cfg.min_discharges, cfg.max_units
     )
@@ -730,18 +734,18 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         excluded = (cs[b] - cs[a]) > 0
     else:
         excluded = np.zeros(pos.size, dtype=np.bool_)
+    # plain means first (enough to recognise one MUP sorted twice), then the peeled average
     tpl, counts, used = K.average_units(
-        x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, cfg.n_peel,
-        cfg.reject_k, np.ascontiguousarray(excluded), cfg.robust_average
+        x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, 0,
+        cfg.reject_k, np.ascontiguousarray(excluded), False
     )
     labels, pos, n_units, merged = _merge_same_mups(
         tpl, counts, labels, pos, cfg.merge_alpha, int(round(cfg.window_post_ms * ms / 2)), shift + 1
     )
-    if merged:
-        tpl, counts, used = K.average_units(
-            x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, cfg.n_peel,
-            cfg.reject_k, np.ascontiguousarray(excluded), cfg.robust_average
-        )
+    tpl, counts, used = K.average_units(
+        x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, cfg.n_peel,
+        cfg.reject_k, np.ascontiguousarray(excluded), cfg.robust_average
+    )
     # a unit most of whose discharges fall on another unit's (within ± coincidence_ms)
     # is a part of that unit's discharges or a superposition, not a unit of its own
     coincident = np.zeros(n_units, dtype=bool)

@@ -200,3 +200,9 @@ def test_sort_events_separates_two_shapes_and_rejects_superpositions():
     assert seen[0] != seen[1]
     empty = K.sort_events(y, np.zeros(0, dtype=np.int64), 10, 15, 3, 0.1, 2.0, 5e-6, 5, 16)
     assert empty[0].size == 0 and empty[2].shape[0] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 300), elements=FINITE))
+def test_partition_median_matches_numpy(a):
+    assert K._median_inplace(a.copy()) == pytest.approx(np.median(a), rel=1e-12, abs=1e-18)
