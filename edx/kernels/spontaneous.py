@@ -1,0 +1,842 @@
+"""Numba kernels of the spontaneous-activity detector (needle EMG at rest).
+
+Arrays in, numbers out: float64 C-contiguous samples (volts), a parameter vector
+(:data:`P_*` indices, built by :mod:`edx.needle.spontaneous`) and, for the streaming
+scan, a state vector (:data:`S_*` indices) that carries everything one chunk leaves to
+the next.  Nothing here imports anything but numpy, numba and math.
+
+The pipeline (one memory pass over the samples, then work per candidate only):
+
+1. :func:`scan` -- a causal band-pass biquad (centre ``P_F0_HZ``, quality ``P_Q``)
+   gives the detection signal ``e``; its noise is the RMS of ``e`` in blocks of
+   ``P_BLOCK`` samples, and the threshold of a block is ``P_K_THRESHOLD`` times a low
+   percentile of the last ``P_N_BLOCKS`` block RMS values (blocks with discharges do
+   not raise it; the first block only learns the noise).  A candidate starts where
+   ``|e|`` crosses the threshold and ends ``P_GAP`` samples after ``|e|`` last exceeded
+   ``P_HYSTERESIS`` times it.  The same pass counts non-finite samples, tracks the
+   extremes and runs of identical samples (clipping), samples at the rails, and
+   accumulates the projection of every ``P_HUM_DECIMATE``-th sample on 50 and 60 Hz
+   (hum).  Every quantity is a sequential function of the samples in order, so a
+   chunked run carries the state and reproduces the batch run bit for bit.
+2. :func:`measure` -- for each candidate, on the raw samples around it: a centred
+   moving average, a median baseline before it, the positive and negative peaks,
+   the initial phase, the slow phase after the positive peak (positive sharp waves),
+   onset, end, phases, peak-to-peak amplitude and a classification code
+   (:data:`K_*`).  It reads only a fixed window around the candidate, so it gives the
+   same numbers whatever chunk the samples arrived in.
+3. :func:`match_template` -- normalised cross-correlation of a snippet with a set of
+   templates over a small lag range (shape similarity for grouping discharges).
+4. :func:`interval_stats` -- firing rate and interval regularity of a train, with
+   intervals that are whole multiples of the period (a missed discharge) counted as
+   such.
+
+All kernels are ``@njit(cache=True, nogil=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# ----------------------------------------------------------------- parameter vector
+P_FS_HZ = 0
+P_F0_HZ = 1
+P_Q = 2
+P_K_THRESHOLD = 3
+P_BLOCK = 4
+P_N_BLOCKS = 5
+P_PERCENTILE = 6
+P_GAP = 7
+P_HYSTERESIS = 8
+P_FLOOR_V = 9
+P_RAIL_V = 10
+P_HUM_DECIMATE = 11
+P_MAX_CANDIDATE = 12
+# measurement
+P_SMOOTH_HALF = 13  # samples each side of the centred moving average
+P_PRE = 14  # samples kept before a candidate peak (window start)
+P_POST = 15  # samples after a candidate peak (look-ahead)
+P_BASE_FROM = 16  # baseline window: [start - BASE_FROM, start - BASE_TO)
+P_BASE_TO = 17
+P_SPIKE_MARGIN = 18  # spike region: [start - margin, end + margin]
+P_FIRST_LOBE_BACK = 19  # samples before the negative peak searched for an initial positive lobe
+P_FIRST_LOBE_FRACTION = 20
+P_SLOW_FROM = 21  # slow-phase window after the positive peak: [+FROM, +TO)
+P_SLOW_TO = 22
+P_SLOW_FRACTION = 23  # PSW: slow level <= -fraction * positive peak
+P_SLOW_Z = 24  # and beyond this many noise SDs of the mean
+P_END_SMOOTH_HALF = 25  # half-width of the heavier smoothing used for the end of the slow phase
+P_END_GAP = 26  # end: no supra-threshold sample for this many samples
+P_ONSET_GAP = 27
+P_DURATION_FLOOR_V = 28  # onset/end threshold: max(floor, fraction * pp, k * noise)
+P_DURATION_FRACTION = 29
+P_DURATION_K_NOISE = 30
+P_PHASE_FRACTION = 31
+P_FIB_MAX_DURATION = 32  # samples
+P_PSW_MAX_DURATION = 33
+P_EPS_MAX_DURATION = 34
+P_SPIKE_MAX_PP_V = 35  # fibrillations / PSWs / end-plate spikes at most this large
+P_MUP_MIN_PHASES = 36
+P_MIN_SNR = 37  # peak-to-peak at least this many noise SDs of the smoothed trace
+P_E_GAIN = 38  # RMS gain of the band-pass on white noise (sqrt of the sum of squared impulse response)
+P_MIN_PP_V = 39
+P_FAST_WINDOW = 40  # fib: negative peak within this many samples after the positive peak
+P_MIN_PP_RAW_SNR = 41  # peak-to-peak at least this many noise SDs of the raw samples
+N_PARAMS = 42
+
+# ----------------------------------------------------------------- state vector
+S_N = 0  # samples seen (absolute index of the next sample)
+S_Z1 = 1
+S_Z2 = 2
+S_BSUM = 3
+S_BCOUNT = 4
+S_NBLOCKS = 5
+S_THR = 6
+S_IN = 7
+S_CSTART = 8
+S_CPEAK = 9
+S_CPEAKV = 10
+S_CLAST = 11
+S_CSIGMA = 12
+S_NONFINITE = 13
+S_XMIN = 14
+S_XMAX = 15
+S_PREV = 16
+S_RUN = 17
+S_RUNMAX = 18
+S_RUNMIN = 19
+S_NRAIL = 20
+S_H50C = 21
+S_H50S = 22
+S_H60C = 23
+S_H60S = 24
+S_HN = 25
+S_SIGMA = 26  # current noise RMS of e (percentile of the ring)
+S_FIRST_FINITE = 27
+S_NCAND = 28
+S_RING = 32  # ring of block RMS values starts here
+N_STATE_FIXED = 32
+
+# candidate rows
+C_START = 0
+C_PEAK = 1
+C_END = 2
+C_SIGMA_E = 3
+C_PEAK_E = 4
+N_CAND = 5
+
+# ----------------------------------------------------------------- features
+F_ONSET = 0
+F_END = 1
+F_POS_PEAK = 2
+F_NEG_PEAK = 3
+F_POS_V = 4
+F_NEG_V = 5
+F_PP_V = 6
+F_INITIAL = 7  # +1 initial positive, -1 initial negative
+F_SLOW_V = 8
+F_FAST_RATIO = 9
+F_PHASES = 10
+F_NOISE_V = 11
+F_BASELINE_V = 12
+F_KIND = 13
+F_START = 14
+F_PEAK = 15
+F_ALIGN = 16  # alignment sample for templates (positive peak of fib/PSW, else largest |v|)
+N_FEATURES = 17
+
+# ----------------------------------------------------------------- kind codes
+K_NONE = 0
+K_FIBRILLATION = 1
+K_PSW = 2
+K_END_PLATE = 3
+K_MUP = 4
+K_UNCLASSIFIED = 5
+
+
+def state_size(n_blocks: int) -> int:
+    """Length of the state vector for a ring of ``n_blocks`` block RMS values."""
+    return N_STATE_FIXED + int(n_blocks)
+
+
+@njit(cache=True, nogil=True)
+def init_state(state: np.ndarray) -> None:
+    """Reset a state vector (any length >= ``N_STATE_FIXED``) to the start of a recording."""
+    for i in range(state.size):
+        state[i] = 0.0
+    state[S_THR] = np.inf
+    state[S_SIGMA] = np.inf
+    state[S_XMIN] = np.inf
+    state[S_XMAX] = -np.inf
+    state[S_PREV] = np.nan
+    state[S_RUNMAX] = -np.inf
+    state[S_RUNMIN] = np.inf
+    state[S_FIRST_FINITE] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def bandpass_coefficients(f0_hz: float, q: float, fs_hz: float) -> np.ndarray:
+    """Band-pass biquad (0 dB at ``f0_hz``), bilinear transform with pre-warping.
+
+    Returns ``[b0, b2, a1, a2]`` of ``y = b0 x[n] + b2 x[n-2] - a1 y[n-1] - a2 y[n-2]``
+    (``b1 = 0`` and ``b2 = -b0`` for this filter).
+    """
+    w0 = 2.0 * math.pi * f0_hz / fs_hz
+    alpha = math.sin(w0) / (2.0 * q)
+    a0 = 1.0 + alpha
+    out = np.empty(4)
+    out[0] = alpha / a0
+    out[1] = -alpha / a0
+    out[2] = -2.0 * math.cos(w0) / a0
+    out[3] = (1.0 - alpha) / a0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def bandpass(x: np.ndarray, coef: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Apply the band-pass biquad to ``x`` (transposed direct form II), updating ``z`` (2 values)."""
+    b0 = coef[0]
+    b2 = coef[1]
+    a1 = coef[2]
+    a2 = coef[3]
+    z1 = z[0]
+    z2 = z[1]
+    out = np.empty(x.size)
+    for i in range(x.size):
+        xi = x[i]
+        y = b0 * xi + z1
+        z1 = -a1 * y + z2
+        z2 = b2 * xi - a2 * y
+        out[i] = y
+    z[0] = z1
+    z[1] = z2
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _percentile_of(ring: np.ndarray, n: int, q: float, scratch: np.ndarray) -> float:
+    """Lower-interpolated ``q`` quantile (0..1) of the first ``n`` values of ``ring``."""
+    for i in range(n):
+        scratch[i] = ring[i]
+    # insertion sort: n is small (tens)
+    for i in range(1, n):
+        v = scratch[i]
+        j = i - 1
+        while j >= 0 and scratch[j] > v:
+            scratch[j + 1] = scratch[j]
+            j -= 1
+        scratch[j + 1] = v
+    pos = q * (n - 1)
+    k = int(math.floor(pos))
+    if k >= n - 1:
+        return scratch[n - 1]
+    f = pos - k
+    return scratch[k] + f * (scratch[k + 1] - scratch[k])
+
+
+@njit(cache=True, nogil=True)
+def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
+    """Filter, track the noise and find candidates in one chunk; returns the number of rows written.
+
+    Parameters
+    ----------
+    x : ndarray
+        The next chunk of samples (volts).
+    state : ndarray
+        State vector from :func:`init_state` (length ``N_STATE_FIXED + P_N_BLOCKS``),
+        updated in place.
+    p : ndarray
+        Parameter vector.
+    cand : ndarray
+        ``(m, N_CAND)`` output rows: absolute start, peak and end sample of each finished
+        candidate, the noise RMS of ``e`` and the signed ``e`` at the peak.  ``m`` must be
+        at least ``x.size // P_GAP + 2``.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    fs = p[P_FS_HZ]
+    coef = bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs)
+    b0 = coef[0]
+    b2 = coef[1]
+    a1 = coef[2]
+    a2 = coef[3]
+    k_thr = p[P_K_THRESHOLD]
+    block = int(p[P_BLOCK])
+    nring = int(p[P_N_BLOCKS])
+    pct = p[P_PERCENTILE]
+    gap = int(p[P_GAP])
+    hyst = p[P_HYSTERESIS]
+    floor_v = p[P_FLOOR_V]
+    rail = p[P_RAIL_V]
+    check_rail = rail == rail
+    dec = int(p[P_HUM_DECIMATE])
+    max_len = int(p[P_MAX_CANDIDATE])
+    w50 = 2.0 * math.pi * 50.0 / fs
+    w60 = 2.0 * math.pi * 60.0 / fs
+
+    n0 = int(state[S_N])
+    z1 = state[S_Z1]
+    z2 = state[S_Z2]
+    bsum = state[S_BSUM]
+    bcount = int(state[S_BCOUNT])
+    nblocks = int(state[S_NBLOCKS])
+    thr = state[S_THR]
+    thr_lo = thr * hyst
+    inside = state[S_IN] != 0.0
+    cstart = int(state[S_CSTART])
+    cpeak = int(state[S_CPEAK])
+    cpeakv = state[S_CPEAKV]
+    clast = int(state[S_CLAST])
+    csigma = state[S_CSIGMA]
+    nonfinite = int(state[S_NONFINITE])
+    xmin = state[S_XMIN]
+    xmax = state[S_XMAX]
+    prev = state[S_PREV]
+    run = int(state[S_RUN])
+    runmax = state[S_RUNMAX]
+    runmin = state[S_RUNMIN]
+    nrail = int(state[S_NRAIL])
+    h50c = state[S_H50C]
+    h50s = state[S_H50S]
+    h60c = state[S_H60C]
+    h60s = state[S_H60S]
+    hn = int(state[S_HN])
+    sigma = state[S_SIGMA]
+    scratch = np.empty(max(nring, 1))
+    ring = state[S_RING : S_RING + nring]
+
+    nout = 0
+    for j in range(x.size):
+        i = n0 + j
+        xi = x[i - n0]
+        if not (xi - xi == 0.0):  # NaN or inf: count it and treat it as 0 for the filter
+            nonfinite += 1
+            xi = 0.0
+        # -- extremes, runs of identical samples, rails
+        if xi < xmin:
+            xmin = xi
+        if xi > xmax:
+            xmax = xi
+        if xi == prev:
+            run += 1
+            if run >= 2:  # three identical samples in a row
+                if xi > runmax:
+                    runmax = xi
+                if xi < runmin:
+                    runmin = xi
+        else:
+            run = 0
+        prev = xi
+        if check_rail and abs(xi) >= rail:
+            nrail += 1
+        # -- hum projection on every dec-th absolute sample
+        if i % dec == 0:
+            h50c += xi * math.cos(w50 * i)
+            h50s += xi * math.sin(w50 * i)
+            h60c += xi * math.cos(w60 * i)
+            h60s += xi * math.sin(w60 * i)
+            hn += 1
+        # -- band-pass (transposed direct form II)
+        e = b0 * xi + z1
+        z1 = -a1 * e + z2
+        z2 = b2 * xi - a2 * e
+        ae = abs(e)
+        # -- candidate state machine
+        if inside:
+            if ae > thr_lo:
+                clast = i
+                if ae > cpeakv:
+                    cpeakv = ae
+                    cpeak = i
+            if i - clast >= gap or i - cstart >= max_len:
+                cand[nout, C_START] = cstart
+                cand[nout, C_PEAK] = cpeak
+                cand[nout, C_END] = clast
+                cand[nout, C_SIGMA_E] = csigma
+                cand[nout, C_PEAK_E] = cpeakv
+                nout += 1
+                inside = False
+        elif ae > thr:
+            inside = True
+            cstart = i
+            cpeak = i
+            cpeakv = ae
+            clast = i
+            csigma = sigma
+        # -- block noise
+        bsum += e * e
+        bcount += 1
+        if bcount == block:
+            rms = math.sqrt(bsum / block)
+            ring[nblocks % nring] = rms
+            nblocks += 1
+            m = nblocks if nblocks < nring else nring
+            sigma = _percentile_of(ring, m, pct, scratch)
+            thr = k_thr * sigma
+            if thr < floor_v:
+                thr = floor_v
+            thr_lo = thr * hyst
+            bsum = 0.0
+            bcount = 0
+
+    state[S_N] = n0 + x.size
+    state[S_Z1] = z1
+    state[S_Z2] = z2
+    state[S_BSUM] = bsum
+    state[S_BCOUNT] = bcount
+    state[S_NBLOCKS] = nblocks
+    state[S_THR] = thr
+    state[S_IN] = 1.0 if inside else 0.0
+    state[S_CSTART] = cstart
+    state[S_CPEAK] = cpeak
+    state[S_CPEAKV] = cpeakv
+    state[S_CLAST] = clast
+    state[S_CSIGMA] = csigma
+    state[S_NONFINITE] = nonfinite
+    state[S_XMIN] = xmin
+    state[S_XMAX] = xmax
+    state[S_PREV] = prev
+    state[S_RUN] = run
+    state[S_RUNMAX] = runmax
+    state[S_RUNMIN] = runmin
+    state[S_NRAIL] = nrail
+    state[S_H50C] = h50c
+    state[S_H50S] = h50s
+    state[S_H60C] = h60c
+    state[S_H60S] = h60s
+    state[S_HN] = hn
+    state[S_SIGMA] = sigma
+    state[S_NCAND] += nout
+    return nout
+
+
+@njit(cache=True, nogil=True)
+def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
+    """At the end of the recording: emit the candidate still open (if any) into ``cand[0]``."""
+    if state[S_IN] == 0.0:
+        return 0
+    cand[0, C_START] = state[S_CSTART]
+    cand[0, C_PEAK] = state[S_CPEAK]
+    cand[0, C_END] = state[S_CLAST]
+    cand[0, C_SIGMA_E] = state[S_CSIGMA]
+    cand[0, C_PEAK_E] = state[S_CPEAKV]
+    state[S_IN] = 0.0
+    state[S_NCAND] += 1
+    return 1
+
+
+@njit(cache=True, nogil=True)
+def _median_copy(a: np.ndarray, lo: int, hi: int) -> float:
+    n = hi - lo
+    if n <= 0:
+        return np.nan
+    tmp = np.empty(n)
+    for i in range(n):
+        tmp[i] = a[lo + i]
+    tmp.sort()
+    if n % 2 == 1:
+        return tmp[n // 2]
+    return 0.5 * (tmp[n // 2 - 1] + tmp[n // 2])
+
+
+@njit(cache=True, nogil=True)
+def smooth_window(buf: np.ndarray, a: int, b: int, h: int) -> np.ndarray:
+    """Centred moving average (half-width ``h``) of ``buf[a:b]``, averaging only samples inside it."""
+    n = b - a
+    out = np.empty(max(n, 0))
+    if n <= 0:
+        return out
+    # prefix sums over the window
+    cs = np.empty(n + 1)
+    cs[0] = 0.0
+    for i in range(n):
+        cs[i + 1] = cs[i] + buf[a + i]
+    for i in range(n):
+        lo = i - h
+        hi = i + h + 1
+        if lo < 0:
+            lo = 0
+        if hi > n:
+            hi = n
+        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def measure(
+    buf: np.ndarray,
+    buf_start: int,
+    n_total: int,
+    cand: np.ndarray,
+    p: np.ndarray,
+    feats: np.ndarray,
+    snippets: np.ndarray,
+    snip_before: int,
+) -> None:
+    """Measure and classify candidates from the raw samples around them.
+
+    Parameters
+    ----------
+    buf : ndarray
+        Raw samples (volts) of absolute indices ``buf_start .. buf_start + buf.size``.
+    buf_start : int
+        Absolute index of ``buf[0]``.
+    n_total : int
+        Samples known so far (the window never reaches beyond it).
+    cand : ndarray
+        ``(m, N_CAND)`` candidates from :func:`scan`.  The buffer must hold
+        ``[peak - P_PRE, min(peak + P_POST, n_total))`` of each (clipped at 0).
+    p : ndarray
+        Parameter vector.
+    feats : ndarray
+        ``(m, N_FEATURES)`` output; sample positions are absolute indices.
+    snippets : ndarray
+        ``(m, L)`` output: the baseline-free smoothed trace from ``snip_before`` samples
+        before the alignment sample (zero outside the window).
+    snip_before : int
+        Samples of the snippet before the alignment sample.
+    """
+    fs = p[P_FS_HZ]
+    h = int(p[P_SMOOTH_HALF])
+    pre = int(p[P_PRE])
+    post = int(p[P_POST])
+    base_from = int(p[P_BASE_FROM])
+    base_to = int(p[P_BASE_TO])
+    margin = int(p[P_SPIKE_MARGIN])
+    lobe_back = int(p[P_FIRST_LOBE_BACK])
+    lobe_frac = p[P_FIRST_LOBE_FRACTION]
+    slow_from = int(p[P_SLOW_FROM])
+    slow_to = int(p[P_SLOW_TO])
+    slow_frac = p[P_SLOW_FRACTION]
+    slow_z = p[P_SLOW_Z]
+    end_h = int(p[P_END_SMOOTH_HALF])
+    end_gap = int(p[P_END_GAP])
+    onset_gap = int(p[P_ONSET_GAP])
+    dur_floor = p[P_DURATION_FLOOR_V]
+    dur_frac = p[P_DURATION_FRACTION]
+    dur_k = p[P_DURATION_K_NOISE]
+    ph_frac = p[P_PHASE_FRACTION]
+    fib_max = p[P_FIB_MAX_DURATION]
+    psw_max = p[P_PSW_MAX_DURATION]
+    eps_max = p[P_EPS_MAX_DURATION]
+    spike_max_pp = p[P_SPIKE_MAX_PP_V]
+    mup_phases = p[P_MUP_MIN_PHASES]
+    min_snr = p[P_MIN_SNR]
+    e_gain = p[P_E_GAIN]
+    min_pp = p[P_MIN_PP_V]
+    fast_win = int(p[P_FAST_WINDOW])
+    raw_snr = p[P_MIN_PP_RAW_SNR]
+    L = snippets.shape[1]
+
+    for r in range(cand.shape[0]):
+        start = int(cand[r, C_START])
+        peak = int(cand[r, C_PEAK])
+        end = int(cand[r, C_END])
+        sig_e = cand[r, C_SIGMA_E]
+        lo = peak - pre
+        if lo < 0:
+            lo = 0
+        hi = peak + post
+        if hi > n_total:
+            hi = n_total
+        w = smooth_window(buf, lo - buf_start, hi - buf_start, h)
+        n = hi - lo
+        # noise SD of the raw samples (white-noise model of the detection filter), and of w
+        sig_raw = sig_e / e_gain
+        sig_w = sig_raw / math.sqrt(2.0 * h + 1.0)
+        # baseline
+        b0 = start - base_from - lo
+        b1 = start - base_to - lo
+        if b0 < 0:
+            b0 = 0
+        if b1 - b0 >= 3:
+            base = _median_copy(w, b0, b1)
+        else:
+            base = _median_copy(w, 0, n)
+        for i in range(n):
+            w[i] -= base
+        # spike region
+        s0 = start - margin - lo
+        s1 = end + margin + 1 - lo
+        if s0 < 0:
+            s0 = 0
+        if s1 > n:
+            s1 = n
+        if s1 <= s0:
+            s0 = 0
+            s1 = n
+        ip = s0
+        im = s0
+        for i in range(s0, s1):
+            if w[i] > w[ip]:
+                ip = i
+            if w[i] < w[im]:
+                im = i
+        vp = w[ip]
+        vn = w[im]
+        pp = vp - vn
+        # initial phase
+        initial = -1.0
+        ip_first = ip
+        if ip < im:
+            initial = 1.0
+        else:
+            k0 = im - lobe_back
+            if k0 < 0:
+                k0 = 0
+            best = -np.inf
+            for i in range(k0, im):
+                if w[i] > best:
+                    best = w[i]
+            need = lobe_frac * pp
+            if need < 3.0 * sig_w:
+                need = 3.0 * sig_w
+            if best >= need:
+                initial = 1.0
+                # the initial positive lobe is the peak to align on
+                ib = k0
+                for i in range(k0, im):
+                    if w[i] > w[ib]:
+                        ib = i
+                ip_first = ib
+        # fast negative after the (initial) positive peak
+        fmin = 0.0
+        f1 = ip_first + fast_win
+        if f1 > n:
+            f1 = n
+        for i in range(ip_first, f1):
+            if w[i] < fmin:
+                fmin = w[i]
+        fast_ratio = -fmin / vp if vp > 0 else 0.0
+        # slow phase after the (initial) positive peak
+        a = ip_first + slow_from
+        b = ip_first + slow_to
+        if b > n:
+            b = n
+        slow = 0.0
+        if b - a >= 3:
+            acc = 0.0
+            for i in range(a, b):
+                acc += w[i]
+            slow = acc / (b - a)
+            sig_slow = sig_raw / math.sqrt(b - a)
+        else:
+            sig_slow = np.inf
+        psw_like = slow <= -slow_frac * vp and slow <= -slow_z * sig_slow and vp > -vn and initial > 0
+        if not psw_like:
+            # re-reference to a straight line between the median before the candidate and
+            # the median after it (a potential riding on the slow phase of another)
+            c0 = end + margin + 1 - lo
+            c1 = c0 + (base_from - base_to)
+            if c1 > n:
+                c1 = n
+            if c1 - c0 >= 3 and b1 - b0 >= 3:
+                post_base = _median_copy(w, c0, c1)
+                xa = 0.5 * (b0 + b1)
+                xb = 0.5 * (c0 + c1)
+                slope = post_base / (xb - xa)
+                for i in range(n):
+                    w[i] -= slope * (i - xa)
+                vp = w[ip]
+                vn = w[im]
+                for i in range(s0, s1):
+                    if w[i] > vp:
+                        vp = w[i]
+                        ip = i
+                    if w[i] < vn:
+                        vn = w[i]
+                        im = i
+                pp = vp - vn
+        # onset / end threshold
+        thr = dur_floor
+        if dur_frac * pp > thr:
+            thr = dur_frac * pp
+        if dur_k * sig_w > thr:
+            thr = dur_k * sig_w
+        # onset: back from the first extreme of the spike
+        first = ip_first if ip_first < im else im
+        on = first
+        i = first
+        while i > 0 and on - i <= onset_gap:
+            i -= 1
+            if abs(w[i]) > thr:
+                on = i
+        # end: forward on a heavier smoothing (slow phases), stop after end_gap quiet samples
+        ws = smooth_window(w, 0, n, end_h)
+        thr_end = thr
+        if dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0) > thr_end:
+            thr_end = dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0)
+        last = ip if ip > im else im
+        en = last
+        i = last
+        while i < n - 1 and i - en <= end_gap:
+            i += 1
+            if abs(ws[i]) > thr_end:
+                en = i
+        # phases between onset and end (dead band)
+        band = ph_frac * pp
+        if 3.0 * sig_w > band:
+            band = 3.0 * sig_w
+        phases = 0
+        lab = 0
+        for i in range(on, en + 1):
+            v = w[i]
+            c = 0
+            if v > band:
+                c = 1
+            elif v < -band:
+                c = -1
+            if c != 0 and c != lab:
+                phases += 1
+                lab = c
+        # classification
+        dur = en - on
+        kind = K_UNCLASSIFIED
+        if pp < min_pp or pp < min_snr * sig_w or pp < raw_snr * sig_raw:
+            kind = K_UNCLASSIFIED
+        elif pp > spike_max_pp:
+            kind = K_MUP
+        elif initial > 0 and psw_like and dur <= psw_max:
+            kind = K_PSW
+        elif phases >= mup_phases:
+            kind = K_MUP
+        elif initial > 0 and dur <= fib_max:
+            kind = K_FIBRILLATION
+        elif initial < 0 and dur <= eps_max:
+            kind = K_END_PLATE
+        else:
+            kind = K_MUP
+        align = ip_first
+        if kind == K_END_PLATE or kind == K_MUP or kind == K_UNCLASSIFIED:
+            align = im
+        feats[r, F_ONSET] = on + lo
+        feats[r, F_END] = en + lo
+        feats[r, F_POS_PEAK] = ip_first + lo
+        feats[r, F_NEG_PEAK] = im + lo
+        feats[r, F_POS_V] = w[ip_first]
+        feats[r, F_NEG_V] = vn
+        feats[r, F_PP_V] = pp
+        feats[r, F_INITIAL] = initial
+        feats[r, F_SLOW_V] = slow
+        feats[r, F_FAST_RATIO] = fast_ratio
+        feats[r, F_PHASES] = phases
+        feats[r, F_NOISE_V] = sig_raw
+        feats[r, F_BASELINE_V] = base
+        feats[r, F_KIND] = kind
+        feats[r, F_START] = start
+        feats[r, F_PEAK] = peak
+        feats[r, F_ALIGN] = align + lo
+        for k in range(L):
+            i = align - snip_before + k
+            snippets[r, k] = w[i] if 0 <= i < n else 0.0
+
+
+@njit(cache=True, nogil=True)
+def match_template(snip: np.ndarray, templates: np.ndarray, n_templates: int, max_lag: int) -> np.ndarray:
+    """Best normalised cross-correlation of ``snip`` with each of the first ``n_templates`` rows.
+
+    The correlation is taken over the overlap at lags ``-max_lag .. max_lag``
+    (``snip[i]`` against ``template[i + lag]``), on mean-free overlaps.
+
+    Returns
+    -------
+    ndarray
+        ``(n_templates, 2)``: best correlation (-1..1; 0 if undefined) and its lag.
+    """
+    L = snip.size
+    out = np.zeros((n_templates, 2))
+    for t in range(n_templates):
+        best = -2.0
+        best_lag = 0
+        for lag in range(-max_lag, max_lag + 1):
+            i0 = 0 if lag >= 0 else -lag
+            i1 = L if lag <= 0 else L - lag
+            m = i1 - i0
+            if m < 3:
+                continue
+            sa = 0.0
+            sb = 0.0
+            for i in range(i0, i1):
+                sa += snip[i]
+                sb += templates[t, i + lag]
+            ma = sa / m
+            mb = sb / m
+            sab = 0.0
+            saa = 0.0
+            sbb = 0.0
+            for i in range(i0, i1):
+                da = snip[i] - ma
+                db = templates[t, i + lag] - mb
+                sab += da * db
+                saa += da * da
+                sbb += db * db
+            if saa > 0.0 and sbb > 0.0:
+                c = sab / math.sqrt(saa * sbb)
+            else:
+                c = 0.0
+            if c > best:
+                best = c
+                best_lag = lag
+        out[t, 0] = best if best > -2.0 else 0.0
+        out[t, 1] = best_lag
+    return out
+
+
+@njit(cache=True, nogil=True)
+def interval_stats(times_s: np.ndarray, multiple_tolerance: float) -> np.ndarray:
+    """Firing rate and interval regularity of one train.
+
+    The period is the median interval; an interval within ``multiple_tolerance`` (a
+    fraction) of a whole multiple ``k >= 2`` of it counts as ``k`` periods (missed
+    discharges).  Returns ``[rate_hz, cv, n_periods, median_interval_s, n_irregular]``:
+    the rate is periods per second over the span, the CV that of the intervals divided
+    by their multiple, ``n_irregular`` the intervals that are neither one period nor a
+    whole multiple within the tolerance.  NaN where undefined (fewer than 2 or 3 times).
+    """
+    out = np.full(5, np.nan)
+    n = times_s.size
+    if n < 2:
+        return out
+    iv = np.empty(n - 1)
+    for i in range(n - 1):
+        iv[i] = times_s[i + 1] - times_s[i]
+    srt = iv.copy()
+    srt.sort()
+    m = srt.size
+    med = srt[m // 2] if m % 2 == 1 else 0.5 * (srt[m // 2 - 1] + srt[m // 2])
+    if not (med > 0.0):
+        return out
+    periods = 0.0
+    s = 0.0
+    ss = 0.0
+    nirr = 0
+    for i in range(m):
+        k = math.floor(iv[i] / med + 0.5)
+        if k < 1:
+            k = 1
+        ok = abs(iv[i] / med - k) <= multiple_tolerance * k
+        if k >= 2 and not ok:
+            k = 1  # not a multiple: an irregular interval, counted as it is
+        if not ok:
+            nirr += 1
+        periods += k
+        u = iv[i] / k
+        s += u
+        ss += u * u
+    span = times_s[n - 1] - times_s[0]
+    out[0] = periods / span if span > 0 else np.nan
+    out[3] = med
+    out[2] = periods
+    out[4] = nirr
+    if m >= 2:
+        mean = s / m
+        var = (ss - m * mean * mean) / (m - 1)
+        if var < 0.0:
+            var = 0.0
+        out[1] = math.sqrt(var) / mean
+    return out

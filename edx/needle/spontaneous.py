@@ -1,0 +1,1110 @@
+"""Spontaneous activity at rest: fibrillation potentials, positive sharp waves and their mimics.
+
+:func:`detect_spontaneous` analyses one needle recording at rest; :class:`SpontaneousDetector`
+does the same as a streaming detector (push chunks of any size, get the discharges as they
+are confirmed; :meth:`SpontaneousDetector.result` then equals the batch result exactly);
+:func:`grade_muscle` turns the results of several sites of one muscle into the grade a
+reader writes in the report.
+
+How it works (kernels in :mod:`edx.kernels.spontaneous`):
+
+1. a causal band-pass (about 1 kHz) feeds a threshold detector whose noise level is a low
+   percentile of the block RMS of the last second (discharges do not raise it);
+2. every candidate is measured on the raw samples around it (centred smoothing, median
+   baseline): peaks, initial phase, the slow negative phase after the positive peak,
+   onset, end, phases, peak-to-peak amplitude; it is classified as a fibrillation
+   potential (initial positive, short), a positive sharp wave (initial positive, then a
+   slow negative phase), an end-plate spike (initial negative, short), a motor unit
+   potential (larger than ~1 mV, longer, or polyphasic) or left unclassified (too small
+   for its noise);
+3. fibrillations and PSWs are grouped by shape (correlation with a running template,
+   same kind, similar amplitude), causally, as they are confirmed;
+4. at the end every group is judged: a train needs at least ``min_discharges``
+   discharges at 0.5-15 Hz, regular (interval CV, missed discharges allowed for) or,
+   optionally, irregular but without the short intervals of end-plate spikes.
+
+Every threshold lives in ``edx/data/spontaneous.toml`` with its source; pass ``config=``
+(a path or a dict with the same layout) to change them.
+
+Conventions: samples in volts (G1 - G2; a fibrillation's first phase is positive),
+times in seconds from the first sample; results in µV, ms, Hz.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import SignalQualityError
+from ..model import Recording, Trace
+
+__all__ = [
+    "EventKind",
+    "SpontaneousEvent",
+    "SpontaneousTrain",
+    "SpontaneousResult",
+    "MuscleGrade",
+    "SpontaneousDetector",
+    "detect_spontaneous",
+    "grade_muscle",
+    "load_config",
+    "GRADES",
+]
+
+logger = logging.getLogger(__name__)
+
+EventKind = Literal["fibrillation", "positive_sharp_wave", "end_plate_spike", "motor_unit", "unclassified"]
+#: Grades in increasing order.
+GRADES: tuple[str, ...] = ("0", "1+", "2+", "3+", "4+")
+_KIND_NAMES: dict[int, str] = {
+    1: "fibrillation",
+    2: "positive_sharp_wave",
+    3: "end_plate_spike",
+    4: "motor_unit",
+    5: "unclassified",
+}
+_COUNT_KEYS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "motor_unit", "fasciculation", "unclassified")
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def _deep_update(base: dict[str, Any], over: Mapping[str, Any], path: str = "") -> None:
+    for k, v in over.items():
+        if k not in base:
+            raise KeyError(f"unknown spontaneous-activity setting {path + k!r}")
+        if isinstance(base[k], dict):
+            if not isinstance(v, Mapping):
+                raise TypeError(f"setting {path + k!r} is a table; give a mapping")
+            _deep_update(base[k], v, path + k + ".")
+        else:
+            base[k] = v
+
+
+def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of the detector: the packaged ``spontaneous.toml`` overridden by ``config``.
+
+    Parameters
+    ----------
+    config : str, Path, mapping or None
+        A TOML file with (part of) the layout of ``edx/data/spontaneous.toml``, or a mapping
+        of the same layout (``{"trains": {"min_discharges": 5}}``); keys it does not name
+        keep their packaged value.  Unknown keys are errors.
+
+    Returns
+    -------
+    dict
+        The full, merged settings.
+    """
+    text = resources.files("edx").joinpath("data/spontaneous.toml").read_text(encoding="utf-8")
+    base = tomllib.loads(text)
+    if config is None:
+        return base
+    if isinstance(config, (str, Path)):
+        with open(config, "rb") as fh:
+            over: Mapping[str, Any] = tomllib.load(fh)
+    else:
+        over = config
+    merged = copy.deepcopy(base)
+    _deep_update(merged, {k: v for k, v in over.items() if k != "schema"})
+    return merged
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class SpontaneousEvent:
+    """One detected discharge.
+
+    Attributes
+    ----------
+    time_s : float
+        Onset (first sample beyond the onset threshold), seconds from the first sample.
+    kind : str
+        ``"fibrillation"``, ``"positive_sharp_wave"``, ``"end_plate_spike"``,
+        ``"motor_unit"`` (voluntary unit or fasciculation) or ``"unclassified"``.
+    amplitude_uv : float
+        Peak-to-peak amplitude.
+    duration_ms : float
+        Onset to end (threshold ``max(10 µV, 2 % of the amplitude, 3 noise SDs)``).
+    peak_time_s : float
+        Positive peak (fibrillation, PSW) or negative peak (other kinds).
+    initial_phase : {"positive", "negative"}
+        Sign of the first phase.
+    phases : int
+        Phases between onset and end.
+    snr : float
+        Peak-to-peak amplitude over the noise SD of the smoothed trace.
+    noise_uv : float
+        Noise SD of the raw samples when the event was detected (detector's estimate).
+    group_id : int or None
+        Shape group (fibrillations and PSWs), assigned causally as the event is confirmed.
+    train_id : int or None
+        The train the discharge belongs to; None for discharges outside trains and for
+        events returned by :meth:`SpontaneousDetector.push` (trains are judged at the end).
+    """
+
+    time_s: float
+    kind: str
+    amplitude_uv: float
+    duration_ms: float
+    peak_time_s: float
+    initial_phase: Literal["positive", "negative"]
+    phases: int
+    snr: float
+    noise_uv: float
+    group_id: int | None = None
+    train_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpontaneousTrain:
+    """A train of fibrillation potentials or positive sharp waves from one source.
+
+    Attributes
+    ----------
+    train_id : int
+        Index of the train in the result.
+    kind : {"fibrillation", "positive_sharp_wave"}
+    n : int
+        Discharges found.
+    firing_rate_hz : float
+        Periods per second between the first and the last discharge; an interval that is
+        a whole multiple of the period counts as that many periods (missed discharges).
+    interval_cv : float or None
+        Coefficient of variation of the intervals (each divided by its multiple).
+    regular : bool
+        ``interval_cv`` at most the regular limit of the settings.
+    amplitude_uv, duration_ms : float
+        Means over the discharges.
+    first_s, last_s : float
+        Onsets of the first and last discharge.
+    times_s : tuple of float
+        Onsets of all discharges.
+    """
+
+    train_id: int
+    kind: str
+    n: int
+    firing_rate_hz: float
+    interval_cv: float | None
+    regular: bool
+    amplitude_uv: float
+    duration_ms: float
+    first_s: float
+    last_s: float
+    times_s: tuple[float, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SpontaneousResult:
+    """Spontaneous activity of one recording (one needle site at rest).
+
+    Attributes
+    ----------
+    status : {"ok", "flat", "too_short", "not_at_rest"}
+        ``"ok"``: judged; ``"flat"``: no signal (nothing reported); ``"too_short"``:
+        events listed but trains and grade not judged; ``"not_at_rest"``: voluntary
+        motor unit activity leaves too little rest to judge trains and grade.
+    fs_hz, duration_s : float
+    noise_uv : float or None
+        Noise SD of the raw samples estimated from the detector's noise level (white
+        noise model); None if never estimated.
+    hum_uv : float
+        Amplitude (peak) of the larger of the 50 and 60 Hz components.
+    events : tuple of SpontaneousEvent
+    trains : tuple of SpontaneousTrain
+        Fibrillation and PSW trains only.
+    counts : mapping of str to int
+        Events per kind, plus ``"fasciculation"``: motor unit potentials with no other
+        within the isolation window (fasciculation candidates).
+    grade : {"0", "1+", "2+", "3+", "4+"} or None
+        Single-site grade of fibrillations and PSWs; None when it cannot be judged.
+    filled_fraction : float
+        Fraction of the recording covered by the potentials of the trains.
+    quality : frozenset of str
+        ``clipped``, ``flat``, ``too_short``, ``hum``, ``voluntary_activity``,
+        ``not_at_rest``, ``noisy_baseline``.
+    reasons : mapping of str to str
+        Why something was not judged or is flagged.
+    """
+
+    status: str
+    fs_hz: float
+    duration_s: float
+    noise_uv: float | None
+    hum_uv: float
+    events: tuple[SpontaneousEvent, ...]
+    trains: tuple[SpontaneousTrain, ...]
+    counts: Mapping[str, int]
+    grade: str | None
+    filled_fraction: float
+    quality: frozenset[str]
+    reasons: Mapping[str, str]
+
+    @property
+    def ok(self) -> bool:
+        """True when the recording could be judged."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class MuscleGrade:
+    """Grade of fibrillations and positive sharp waves of one muscle over several sites.
+
+    Attributes
+    ----------
+    grade : {"0", "1+", "2+", "3+", "4+"} or None
+        None when no site could be judged.
+    n_sites : int
+        Sites judged.
+    n_sites_with_trains : int
+        Sites with at least one fibrillation/PSW train.
+    site_grades : tuple of str or None
+    reasons : mapping of str to str
+    """
+
+    grade: str | None
+    n_sites: int
+    n_sites_with_trains: int
+    site_grades: tuple[str | None, ...]
+    reasons: Mapping[str, str]
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def _ms(v: float, fs: float) -> int:
+    return int(round(float(v) * 1e-3 * fs))
+
+
+class _Engine:
+    """Streaming core shared by the batch call and :class:`SpontaneousDetector`."""
+
+    def __init__(self, fs_hz: float, cfg: dict[str, Any], rail_v: float | None) -> None:
+        from ..kernels import spontaneous as K
+
+        self.K = K
+        if not (isinstance(fs_hz, (int, float)) and math.isfinite(fs_hz) and fs_hz >= 2000.0):
+            raise ValueError(f"fs_hz must be a finite sampling rate >= 2000 Hz, got {fs_hz!r}")
+        self.fs = float(fs_hz)
+        self.cfg = cfg
+        d, m, c, t = cfg["detection"], cfg["measurement"], cfg["classification"], cfg["trains"]
+        fs = self.fs
+        p = np.zeros(K.N_PARAMS)
+        p[K.P_FS_HZ] = fs
+        p[K.P_F0_HZ] = min(float(d["band_center_hz"]), 0.25 * fs)
+        p[K.P_Q] = float(d["band_q"])
+        p[K.P_K_THRESHOLD] = float(d["k_threshold"])
+        p[K.P_BLOCK] = max(8, _ms(d["block_ms"], fs))
+        p[K.P_N_BLOCKS] = int(d["n_blocks"])
+        p[K.P_PERCENTILE] = float(d["noise_percentile"])
+        p[K.P_GAP] = max(1, _ms(d["gap_ms"], fs))
+        p[K.P_HYSTERESIS] = float(d["hysteresis"])
+        p[K.P_FLOOR_V] = 1e-12
+        p[K.P_RAIL_V] = np.nan if rail_v is None else float(rail_v)
+        p[K.P_HUM_DECIMATE] = max(1, int(round(fs / float(d["hum_decimate_hz"]))))
+        p[K.P_MAX_CANDIDATE] = max(2, _ms(d["max_candidate_ms"], fs))
+        p[K.P_SMOOTH_HALF] = max(0, _ms(m["smooth_half_ms"], fs))
+        p[K.P_BASE_FROM] = max(3, _ms(m["baseline_from_ms"], fs))
+        p[K.P_BASE_TO] = _ms(m["baseline_to_ms"], fs)
+        p[K.P_SPIKE_MARGIN] = _ms(m["spike_margin_ms"], fs)
+        p[K.P_PRE] = p[K.P_BASE_FROM] + p[K.P_MAX_CANDIDATE] + p[K.P_SPIKE_MARGIN] + 2
+        p[K.P_POST] = max(_ms(m["post_ms"], fs), _ms(m["slow_to_ms"], fs) + _ms(m["first_lobe_ms"], fs)) + 1
+        p[K.P_FIRST_LOBE_BACK] = max(1, _ms(m["first_lobe_ms"], fs))
+        p[K.P_FIRST_LOBE_FRACTION] = float(m["first_lobe_fraction"])
+        p[K.P_SLOW_FROM] = _ms(m["slow_from_ms"], fs)
+        p[K.P_SLOW_TO] = _ms(m["slow_to_ms"], fs)
+        p[K.P_SLOW_FRACTION] = float(c["psw_slow_fraction"])
+        p[K.P_SLOW_Z] = float(c["psw_slow_z"])
+        p[K.P_END_SMOOTH_HALF] = max(0, _ms(m["end_smooth_half_ms"], fs))
+        p[K.P_END_GAP] = max(1, _ms(m["end_gap_ms"], fs))
+        p[K.P_ONSET_GAP] = max(1, _ms(m["onset_gap_ms"], fs))
+        p[K.P_DURATION_FLOOR_V] = float(m["duration_floor_uv"]) * 1e-6
+        p[K.P_DURATION_FRACTION] = float(m["duration_fraction"])
+        p[K.P_DURATION_K_NOISE] = float(m["duration_k_noise"])
+        p[K.P_PHASE_FRACTION] = float(m["phase_fraction"])
+        p[K.P_FIB_MAX_DURATION] = float(c["fibrillation_max_duration_ms"]) * 1e-3 * fs
+        p[K.P_PSW_MAX_DURATION] = float(c["psw_max_duration_ms"]) * 1e-3 * fs
+        p[K.P_EPS_MAX_DURATION] = float(c["end_plate_max_duration_ms"]) * 1e-3 * fs
+        p[K.P_SPIKE_MAX_PP_V] = float(c["spike_max_amplitude_uv"]) * 1e-6
+        p[K.P_MUP_MIN_PHASES] = float(c["mup_min_phases"])
+        p[K.P_MIN_SNR] = float(c["min_snr"])
+        p[K.P_MIN_PP_RAW_SNR] = float(c["min_raw_snr"])
+        p[K.P_MIN_PP_V] = float(c["min_amplitude_uv"]) * 1e-6
+        p[K.P_FAST_WINDOW] = max(1, _ms(m["fast_window_ms"], fs))
+        coef = K.bandpass_coefficients(p[K.P_F0_HZ], p[K.P_Q], fs)
+        imp = np.zeros(int(fs))  # one second of impulse response
+        imp[0] = 1.0
+        h = K.bandpass(imp, coef, np.zeros(2))
+        p[K.P_E_GAIN] = math.sqrt(float(np.dot(h, h)))
+        self.p = p
+        self.state = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+        K.init_state(self.state)
+        self.pre = int(p[K.P_PRE])
+        self.post = int(p[K.P_POST])
+        # snippets for shape grouping, at about snippet_rate_hz
+        self.snip_step = max(1, int(round(fs / float(t["snippet_rate_hz"]))))
+        self.snip_before = _ms(t["snippet_before_ms"], fs)
+        self.snip_len_full = self.snip_before + _ms(t["snippet_after_ms"], fs)
+        self.max_lag = max(1, int(round(float(t["max_lag_ms"]) * 1e-3 * fs / self.snip_step)))
+        # buffers
+        self.buf = np.zeros(0)
+        self.buf_start = 0
+        self.pending = np.zeros((0, K.N_CAND))
+        # groups (causal shape clustering)
+        self.templates = np.zeros((16, len(range(0, self.snip_len_full, self.snip_step))))
+        self.t_count = np.zeros(16, dtype=np.int64)
+        self.t_kind = np.zeros(16, dtype=np.int64)
+        self.t_amp = np.zeros(16)
+        self.n_groups = 0
+        self.last_align = -(1 << 62)
+        self.events: list[SpontaneousEvent] = []
+        self.finished = False
+
+    # -- sample flow -------------------------------------------------------------------
+    @property
+    def n_total(self) -> int:
+        return int(self.state[self.K.S_N])
+
+    def push(self, x: np.ndarray) -> list[SpontaneousEvent]:
+        K = self.K
+        if self.finished:
+            raise RuntimeError("the detector was flushed; create a new one for a new recording")
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"expected 1-D samples, got shape {x.shape}")
+        if x.size == 0:
+            return []
+        cand = np.empty((x.size // int(self.p[K.P_GAP]) + 2, K.N_CAND))
+        before = int(self.state[K.S_NONFINITE])
+        nc = K.scan(x, self.state, self.p, cand)
+        bad = int(self.state[K.S_NONFINITE]) - before
+        if bad:
+            first = self.n_total - x.size + int(np.flatnonzero(~np.isfinite(x))[0])
+            raise SignalQualityError(
+                f"{bad} non-finite sample(s) (NaN or inf), the first at sample {first} "
+                f"({first / self.fs:.4f} s): remove or interpolate them before detecting spontaneous activity"
+            )
+        if self.buf.size == 0:
+            self.buf = x
+            self.buf_start = self.n_total - x.size
+        else:
+            self.buf = np.concatenate([self.buf, x])
+        if nc:
+            self.pending = np.concatenate([self.pending, cand[:nc]]) if self.pending.size else cand[:nc].copy()
+        out = self._confirm(final=False)
+        self._trim()
+        return out
+
+    def flush(self) -> list[SpontaneousEvent]:
+        K = self.K
+        if self.finished:
+            return []
+        cand = np.empty((1, K.N_CAND))
+        if K.close_candidate(self.state, cand):
+            self.pending = np.concatenate([self.pending, cand]) if self.pending.size else cand
+        out = self._confirm(final=True)
+        self.finished = True
+        return out
+
+    def _trim(self) -> None:
+        K = self.K
+        keep = self.n_total - self.pre
+        if self.state[K.S_IN] != 0.0:
+            keep = min(keep, int(self.state[K.S_CSTART]) - self.pre)
+        if self.pending.size:
+            keep = min(keep, int(self.pending[:, K.C_PEAK].min()) - self.pre)
+        keep = max(keep, self.buf_start)
+        if keep - self.buf_start > max(self.buf.size // 2, 4096):
+            self.buf = self.buf[keep - self.buf_start :].copy()
+            self.buf_start = keep
+
+    def _confirm(self, final: bool) -> list[SpontaneousEvent]:
+        K = self.K
+        if not self.pending.size:
+            return []
+        n_total = self.n_total
+        if final:
+            ready = np.ones(self.pending.shape[0], dtype=bool)
+        else:
+            ready = self.pending[:, K.C_PEAK] + self.post <= n_total
+        if not ready.any():
+            return []
+        rows = np.ascontiguousarray(self.pending[ready])
+        self.pending = self.pending[~ready]
+        m = rows.shape[0]
+        feats = np.empty((m, K.N_FEATURES))
+        snips = np.empty((m, self.snip_len_full))
+        K.measure(self.buf, self.buf_start, n_total, rows, self.p, feats, snips, self.snip_before)
+        return self._make_events(feats, snips)
+
+    # -- grouping ----------------------------------------------------------------------
+    def _make_events(self, feats: np.ndarray, snips: np.ndarray) -> list[SpontaneousEvent]:
+        K = self.K
+        t = self.cfg["trains"]
+        fs = self.fs
+        min_corr = float(t["min_correlation"])
+        max_ratio = float(t["max_amplitude_ratio"])
+        smooth = 2 * int(self.p[K.P_SMOOTH_HALF]) + 1
+        out: list[SpontaneousEvent] = []
+        dup = max(1, int(round(float(self.cfg["measurement"]["duplicate_ms"]) * 1e-3 * fs)))
+        for r in range(feats.shape[0]):
+            f = feats[r]
+            align = int(f[K.F_ALIGN])
+            if abs(align - self.last_align) < dup:
+                continue  # the same potential found again by a later candidate
+            self.last_align = align
+            code = int(f[K.F_KIND])
+            kind = _KIND_NAMES.get(code, "unclassified")
+            pp = float(f[K.F_PP_V])
+            noise_w = float(f[K.F_NOISE_V]) / math.sqrt(smooth)
+            gid: int | None = None
+            if code in (K.K_FIBRILLATION, K.K_PSW):
+                snip = np.ascontiguousarray(snips[r, :: self.snip_step])
+                # noise lowers the correlation a snippet can reach with its source's template
+                var = float(snip.var())
+                reach = math.sqrt(max(1.0 - noise_w * noise_w / var, 0.25)) if var > 0 else 0.5
+                gid = self._assign(snip, code, pp, min_corr * reach, max_ratio)
+            peak_idx = f[K.F_POS_PEAK] if code in (K.K_FIBRILLATION, K.K_PSW) else f[K.F_NEG_PEAK]
+            out.append(
+                SpontaneousEvent(
+                    time_s=float(f[K.F_ONSET]) / fs,
+                    kind=kind,
+                    amplitude_uv=pp * 1e6,
+                    duration_ms=float(f[K.F_END] - f[K.F_ONSET]) / fs * 1e3,
+                    peak_time_s=float(peak_idx) / fs,
+                    initial_phase="positive" if f[K.F_INITIAL] > 0 else "negative",
+                    phases=int(f[K.F_PHASES]),
+                    snr=pp / noise_w if noise_w > 0 else math.inf,
+                    noise_uv=float(f[K.F_NOISE_V]) * 1e6,
+                    group_id=gid,
+                )
+            )
+        self.events.extend(out)
+        return out
+
+    def _assign(self, snip: np.ndarray, code: int, pp: float, min_corr: float, max_ratio: float) -> int:
+        K = self.K
+        ng = self.n_groups
+        best, best_c = -1, min_corr
+        if ng:
+            cands = np.flatnonzero(
+                (self.t_kind[:ng] == code)
+                & (self.t_amp[:ng] <= pp * max_ratio)
+                & (self.t_amp[:ng] * max_ratio >= pp)
+            )
+            if cands.size:
+                res = K.match_template(snip, np.ascontiguousarray(self.templates[cands]), cands.size, self.max_lag)
+                j = int(np.argmax(res[:, 0]))
+                if res[j, 0] >= best_c:
+                    best, best_c = int(cands[j]), float(res[j, 0])
+        if best < 0:
+            if ng == self.templates.shape[0]:
+                grow = ng * 2
+                self.templates = np.concatenate([self.templates, np.zeros_like(self.templates)])
+                self.t_count = np.concatenate([self.t_count, np.zeros(ng, dtype=np.int64)])
+                self.t_kind = np.concatenate([self.t_kind, np.zeros(ng, dtype=np.int64)])
+                self.t_amp = np.concatenate([self.t_amp, np.zeros(ng)])
+                assert self.templates.shape[0] == grow
+            self.templates[ng] = snip
+            self.t_count[ng] = 1
+            self.t_kind[ng] = code
+            self.t_amp[ng] = pp
+            self.n_groups = ng + 1
+            return ng
+        c = min(int(self.t_count[best]) + 1, 20)
+        self.templates[best] += (snip - self.templates[best]) / c
+        self.t_amp[best] += (pp - self.t_amp[best]) / c
+        self.t_count[best] += 1
+        return best
+
+    # -- final result ------------------------------------------------------------------
+    def result(self) -> SpontaneousResult:
+        if not self.finished:
+            raise RuntimeError("call flush() first")
+        return _build_result(self)
+
+
+def _hum_uv(state: np.ndarray, K: Any) -> float:
+    n = state[K.S_HN]
+    if n < 2:
+        return 0.0
+    a50 = 2.0 * math.hypot(state[K.S_H50C], state[K.S_H50S]) / n
+    a60 = 2.0 * math.hypot(state[K.S_H60C], state[K.S_H60S]) / n
+    return max(a50, a60) * 1e6
+
+
+def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[list[int]]:
+    """Candidate chains of discharges at whole multiples of one period, longest first.
+
+    Seeds: each of the first four discharges with each of the eight after it (their
+    interval is the trial period); the chain then accepts, in time order, a discharge
+    whose distance from the last accepted one is ``k`` periods within ``tol * sqrt(k)``
+    (``1 <= k <= max_periods``; missed discharges), the closest to the prediction when
+    several are, and updates the period as the mean interval per period.  Discharges between (another source of the same shape, strays) are skipped.
+    """
+    n = times.size
+    found: dict[tuple[int, ...], None] = {}
+    for s0 in range(min(4, n)):
+        for s1 in range(s0 + 1, min(s0 + 9, n)):
+            period = float(times[s1] - times[s0])
+            if not period > 0:
+                continue
+            kept = [s0, s1]
+            span_periods = 1.0
+            last = s1
+            while True:
+                bj, bk, berr = -1, 0, math.inf
+                for j in range(last + 1, n):
+                    r = (times[j] - times[last]) / period
+                    if bj >= 0 and r > bk + 0.5:
+                        break
+                    if r > max_periods + 0.5:
+                        break
+                    k = math.floor(r + 0.5)
+                    if k < 1:
+                        continue
+                    err = abs(r - k)
+                    if err <= tol * math.sqrt(k) and (bj < 0 or k < bk or err < berr):
+                        bj, bk, berr = j, k, err
+                if bj < 0:
+                    break
+                kept.append(bj)
+                span_periods += bk
+                last = bj
+                period = float(times[bj] - times[kept[0]]) / span_periods
+            found[tuple(kept)] = None
+    return sorted((list(c) for c in found), key=lambda c: (-len(c), c))
+
+
+def _best_chain(
+    times: np.ndarray, K: Any, tol: float, nmin: int, lo: float, hi: float, cv_reg: float, cov_min: float,
+    max_chance: float,
+) -> tuple[list[int], float, float]:
+    """The longest chain of :func:`_chains` that is a regular train: at least ``nmin``
+    discharges, rate within ``lo..hi``, interval CV <= ``cv_reg``, coverage >= ``cov_min``
+    and a chance of stray hits <= ``max_chance``.  ``([], nan, nan)`` if none."""
+    for cand in _chains(times, tol):
+        if len(cand) < nmin:
+            break
+        st = K.interval_stats(np.ascontiguousarray(times[cand]), tol)
+        r_, cv_ = float(st[0]), float(st[1])
+        coverage = len(cand) / (float(st[2]) + 1.0)
+        # chance: how likely a same-shape discharge of the group falls into a predicted
+        # window anyway (density of the others within the chain's span)
+        t0, t1 = times[cand[0]], times[cand[-1]]
+        n_other = int(np.count_nonzero((times >= t0) & (times <= t1))) - len(cand)
+        period = float(st[3]) if math.isfinite(st[3]) else math.inf
+        chance = 1.0 - math.exp(-n_other / max(t1 - t0, 1e-9) * 2.0 * tol * period)
+        if (math.isfinite(r_) and lo <= r_ <= hi and math.isfinite(cv_) and cv_ <= cv_reg
+                and coverage >= cov_min and chance <= max_chance):
+            return cand, r_, cv_
+    return [], math.nan, math.nan
+
+
+def _merge_trains(
+    found: list[tuple[list[int], float, float, bool]], events: list[SpontaneousEvent], args: tuple
+) -> list[tuple[list[int], float, float, bool]]:
+    """Join regular trains of the same kind that are one source split into several shape
+    groups (each then fires at a sub-multiple of the rate): when one chain holds >= 90 %
+    of their discharges together, they are one train."""
+    K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance = args
+    out = list(found)
+    changed = True
+    while changed:
+        changed = False
+        for a in range(len(out)):
+            for b in range(a + 1, len(out)):
+                ia, _, _, ra = out[a]
+                ib, _, _, rb = out[b]
+                if not (ra and rb) or events[ia[0]].kind != events[ib[0]].kind:
+                    continue
+                amp_a = np.mean([events[i].amplitude_uv for i in ia])
+                amp_b = np.mean([events[i].amplitude_uv for i in ib])
+                if max(amp_a, amp_b) > 1.5 * min(amp_a, amp_b):
+                    continue
+                idx = sorted(ia + ib, key=lambda i: events[i].time_s)
+                times = np.array([events[i].time_s for i in idx])
+                chain, rate, cv = _best_chain(times, K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance)
+                if len(chain) >= 0.9 * len(idx):
+                    out[a] = ([idx[j] for j in chain], rate, cv, True)
+                    del out[b]
+                    changed = True
+                    break
+            if changed:
+                break
+    return out
+
+
+def _train(
+    tid: int, idx: list[int], events: list[SpontaneousEvent], rate: float, cv: float, regular: bool
+) -> SpontaneousTrain:
+    times = [events[i].time_s for i in idx]
+    kinds = [events[i].kind for i in idx]
+    return SpontaneousTrain(
+        train_id=tid,
+        kind=max(sorted(set(kinds)), key=kinds.count),
+        n=len(idx),
+        firing_rate_hz=rate,
+        interval_cv=cv if math.isfinite(cv) else None,
+        regular=regular,
+        amplitude_uv=float(np.mean([events[i].amplitude_uv for i in idx])),
+        duration_ms=float(np.mean([events[i].duration_ms for i in idx])),
+        first_s=float(times[0]),
+        last_s=float(times[-1]),
+        times_s=tuple(float(v) for v in times),
+    )
+
+
+def _merge_groups(eng: _Engine) -> dict[int, int]:
+    """Groups of the same kind whose final (averaged) templates correlate at least
+    ``merge_correlation`` with amplitudes within ``merge_amplitude_ratio``: one source
+    split by noise early on.  Returns group -> representative group."""
+    t = eng.cfg["trains"]
+    K = eng.K
+    ng = eng.n_groups
+    parent = list(range(ng))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    cmin = float(t["merge_correlation"])
+    rmax = float(t["merge_amplitude_ratio"])
+    tpl = eng.templates
+    for a in range(ng):
+        others = [b for b in range(a + 1, ng) if eng.t_kind[b] == eng.t_kind[a]
+                  and max(eng.t_amp[a], eng.t_amp[b]) <= rmax * min(eng.t_amp[a], eng.t_amp[b])]
+        if not others:
+            continue
+        res = K.match_template(np.ascontiguousarray(tpl[a]), np.ascontiguousarray(tpl[others]), len(others), eng.max_lag)
+        for j, b in enumerate(others):
+            if res[j, 0] >= cmin:
+                ra, rb = root(a), root(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    return {g: root(g) for g in range(ng)}
+
+
+def _judge_trains(
+    events: list[SpontaneousEvent], cfg: dict[str, Any], K: Any, merged: Mapping[int, int], excluded: set[int]
+) -> tuple[list[SpontaneousTrain], dict[int, int]]:
+    t = cfg["trains"]
+    lo, hi = float(t["firing_rate_min_hz"]), float(t["firing_rate_max_hz"])
+    nmin = int(t["min_discharges"])
+    cv_reg = float(t["regular_cv_max"])
+    tol = float(t["multiple_tolerance"])
+    cov_min = float(t["min_coverage"])
+    max_chance = float(t["max_chance"])
+    groups: dict[int, list[int]] = {}
+    for i, ev in enumerate(events):
+        if ev.group_id is not None and i not in excluded:
+            groups.setdefault(merged.get(ev.group_id, ev.group_id), []).append(i)
+    trains: list[SpontaneousTrain] = []
+    member: dict[int, int] = {}
+    found: list[tuple[list[int], float, float, bool]] = []
+    for gid in sorted(groups):
+        left = list(groups[gid])
+        # regular trains: chains at whole multiples of a period, peeled off one by one
+        while len(left) >= nmin:
+            times = np.array([events[i].time_s for i in left])
+            chain, rate, cv = _best_chain(times, K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance)
+            if not chain:
+                break
+            idx = [left[j] for j in chain]
+            found.append((idx, rate, cv, True))
+            taken = set(chain)
+            left = [left[j] for j in range(len(left)) if j not in taken]
+        # what is left of the group: an irregular train?
+        if not bool(t["report_irregular"]) or len(left) < int(t["irregular_min_discharges"]):
+            continue
+        if len(left) < 0.5 * len(groups[gid]):
+            continue  # mostly a regular train: the rest are strays
+        times = np.array([events[i].time_s for i in left])
+        iv = np.diff(times)
+        plain_cv = float(iv.std(ddof=1) / iv.mean())
+        rate = (len(left) - 1) / float(times[-1] - times[0])
+        if iv.min() * 1e3 < float(t["irregular_min_interval_ms"]) or plain_cv > float(t["irregular_max_cv"]):
+            continue
+        if not lo <= rate <= hi:
+            continue
+        found.append((left, rate, plain_cv, False))
+    found = _merge_trains(found, events, (K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance))
+    found.sort(key=lambda f: events[f[0][0]].time_s)
+    for idx, rate, cv, regular in found:
+        tid = len(trains)
+        trains.append(_train(tid, idx, events, rate, cv, regular))
+        for i in idx:
+            member[i] = tid
+    return trains, member
+
+
+def _site_grade(trains: Sequence[SpontaneousTrain], filled: float, cfg: dict[str, Any]) -> str:
+    g = cfg["grading"]
+    n = len(trains)
+    if n == 0:
+        return "0"
+    if filled >= float(g["filled_fraction"]):
+        return "4+"
+    if n >= int(g["site_3plus_trains"]):
+        return "3+"
+    if n >= int(g["site_2plus_trains"]):
+        return "2+"
+    return "1+"
+
+
+def _build_result(eng: _Engine) -> SpontaneousResult:
+    K = eng.K
+    cfg = eng.cfg
+    st = eng.state
+    fs = eng.fs
+    n = int(st[K.S_N])
+    duration_s = n / fs
+    quality: set[str] = set()
+    reasons: dict[str, str] = {}
+    sigma_e = float(st[K.S_SIGMA])
+    noise_uv = sigma_e / float(eng.p[K.P_E_GAIN]) * 1e6 if math.isfinite(sigma_e) else None
+    hum = _hum_uv(st, K)
+    xmin, xmax = float(st[K.S_XMIN]), float(st[K.S_XMAX])
+    events = list(eng.events)
+    # -- quality
+    status = "ok"
+    if n == 0 or not (xmax > xmin) or (noise_uv is not None and noise_uv == 0.0):
+        status = "flat"
+        quality.add("flat")
+        reasons["all"] = "the signal is flat (constant samples): no needle signal to judge"
+        events = []
+    elif noise_uv is None:
+        status = "too_short"
+    if status == "ok" and duration_s < float(cfg["quality"]["min_duration_s"]):
+        status = "too_short"
+    if status == "too_short":
+        quality.add("too_short")
+        reasons["trains"] = (
+            f"the recording lasts {duration_s:.3f} s, less than the "
+            f"{float(cfg['quality']['min_duration_s']):g} s needed to judge trains; no trains or grade reported"
+        )
+    rail = eng.p[K.P_RAIL_V]
+    n_rail = int(st[K.S_NRAIL])
+    runmax, runmin = float(st[K.S_RUNMAX]), float(st[K.S_RUNMIN])
+    at_extreme = (math.isfinite(runmax) and runmax == xmax and xmax > 0) or (
+        math.isfinite(runmin) and runmin == xmin and xmin < 0
+    )
+    if status != "flat" and (n_rail > 0 or at_extreme):
+        quality.add("clipped")
+        reasons["clipped"] = (
+            f"{n_rail} sample(s) at the amplifier rails (±{rail * 1e6:.0f} µV)"
+            if n_rail
+            else "runs of identical samples at the signal's extreme: the amplifier or converter clipped"
+        ) + "; potentials touching the rail are mis-measured"
+    if hum > float(cfg["quality"]["hum_max_uv"]):
+        quality.add("hum")
+        reasons["hum"] = f"mains hum of {hum:.1f} µV (peak) in the recording"
+    # -- voluntary activity: windows with motor unit potentials are not at rest
+    q = cfg["quality"]
+    win = float(q["voluntary_window_s"])
+    mup_t = np.array([ev.time_s for ev in events if ev.kind == "motor_unit"])
+    n_win = max(1, int(math.ceil(duration_s / win)))
+    per_win = np.bincount(np.minimum((mup_t / win).astype(np.int64), n_win - 1), minlength=n_win) if mup_t.size else np.zeros(n_win, dtype=np.int64)
+    active = per_win >= int(q["voluntary_min_mups"])
+    noisy_uv = float(q["rest_noise_max_uv"])
+    excluded = {i for i, ev in enumerate(events) if active[min(int(ev.time_s / win), n_win - 1)]}
+    n_noisy = 0
+    for i, ev in enumerate(events):
+        if ev.noise_uv > noisy_uv and i not in excluded:
+            excluded.add(i)
+            n_noisy += 1
+    if n_noisy:
+        quality.add("noisy_baseline")
+        reasons["noisy_baseline"] = (
+            f"{n_noisy} discharge(s) detected on a baseline noisier than {noisy_uv:g} µV RMS (interference or "
+            "voluntary activity) were not grouped into trains"
+        )
+    rest_s = duration_s - float(active.sum()) * win
+    if active.any():
+        quality.add("voluntary_activity")
+        reasons["voluntary_activity"] = (
+            f"motor unit potentials in {int(active.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
+            "rest there; discharges in those windows are not grouped into trains"
+        )
+        if status == "ok" and rest_s < float(q["min_duration_s"]):
+            status = "not_at_rest"
+            quality.add("not_at_rest")
+            reasons["trains"] = (
+                f"only {max(rest_s, 0.0):.1f} s of the recording is at rest; spontaneous activity cannot be graded"
+            )
+    # -- trains and grade
+    trains: list[SpontaneousTrain] = []
+    member: dict[int, int] = {}
+    grade: str | None = None
+    filled = 0.0
+    if status == "ok":
+        trains, member = _judge_trains(events, cfg, K, _merge_groups(eng), excluded)
+        if trains:
+            cover = np.zeros(n, dtype=bool)
+            for i, tid in member.items():
+                ev = events[i]
+                a = int(round(ev.time_s * fs))
+                b = a + int(round(ev.duration_ms * 1e-3 * fs)) + 1
+                cover[max(a, 0) : min(b, n)] = True
+            filled = float(cover.mean())
+        grade = _site_grade(trains, filled, cfg)
+    if member:
+        events = [
+            SpontaneousEvent(**{**_asdict(ev), "train_id": member[i]}) if i in member else ev
+            for i, ev in enumerate(events)
+        ]
+    # -- counts
+    counts = {k: 0 for k in _COUNT_KEYS}
+    for ev in events:
+        counts[ev.kind] = counts.get(ev.kind, 0) + 1
+    if mup_t.size:
+        iso = float(cfg["classification"]["fasciculation_isolation_s"])
+        d = np.diff(mup_t)
+        left = np.concatenate([[np.inf], d])
+        right = np.concatenate([d, [np.inf]])
+        counts["fasciculation"] = int(np.count_nonzero((left > iso) & (right > iso)))
+    if status == "ok" and noise_uv is not None and noise_uv > noisy_uv:
+        quality.add("noisy_baseline")
+        reasons.setdefault("noisy_baseline", f"baseline noise {noise_uv:.1f} µV RMS: small potentials cannot be detected")
+    if "clipped" in quality and grade is not None:
+        reasons.setdefault("grade", "graded on a clipped recording")
+    return SpontaneousResult(
+        status=status,
+        fs_hz=fs,
+        duration_s=duration_s,
+        noise_uv=noise_uv,
+        hum_uv=hum,
+        events=tuple(events),
+        trains=tuple(trains),
+        counts=counts,
+        grade=grade,
+        filled_fraction=filled,
+        quality=frozenset(quality),
+        reasons=reasons,
+    )
+
+
+def _asdict(ev: SpontaneousEvent) -> dict[str, Any]:
+    return {name: getattr(ev, name) for name in SpontaneousEvent.__slots__}  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+class SpontaneousDetector:
+    """Streaming detector of spontaneous activity (for acquisition software).
+
+    Push chunks of any size with :meth:`push`; it returns the discharges confirmed so far
+    (each once, in time order, about 50 ms after they happened; ``train_id`` is None
+    because trains are judged at the end).  :meth:`flush` ends the recording and
+    :meth:`result` then returns exactly what :func:`detect_spontaneous` returns on the
+    whole signal.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate (>= 2 kHz).
+    config : str, Path, mapping or None
+        Settings overriding ``edx/data/spontaneous.toml`` (see :func:`load_config`).
+    rail_v : float or None
+        Amplifier rail (absolute volts): samples at or beyond it are counted as clipped.
+
+    Examples
+    --------
+    >>> det = SpontaneousDetector(fs_hz=20_000)            # doctest: +SKIP
+    >>> for chunk in stream:                               # doctest: +SKIP
+    ...     for ev in det.push(chunk):
+    ...         print(ev.time_s, ev.kind)
+    >>> res = det.result()                                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self, fs_hz: float, *, config: str | Path | Mapping[str, Any] | None = None, rail_v: float | None = None
+    ) -> None:
+        self._cfg = load_config(config)
+        self._eng = _Engine(float(fs_hz), self._cfg, rail_v)
+
+    @property
+    def fs_hz(self) -> float:
+        """Sampling rate."""
+        return self._eng.fs
+
+    @property
+    def n_samples(self) -> int:
+        """Samples pushed so far."""
+        return self._eng.n_total
+
+    def push(self, chunk: np.ndarray | Sequence[float]) -> list[SpontaneousEvent]:
+        """Add samples (volts); return the events confirmed by them.
+
+        Raises
+        ------
+        SignalQualityError
+            If the chunk holds NaN or inf (the detector cannot continue).
+        """
+        return self._eng.push(np.asarray(chunk, dtype=np.float64))
+
+    def flush(self) -> list[SpontaneousEvent]:
+        """End of recording: return the events still waiting for their look-ahead."""
+        return self._eng.flush()
+
+    def result(self) -> SpontaneousResult:
+        """The result of the whole recording (flushes first if needed)."""
+        if not self._eng.finished:
+            self._eng.flush()
+        return self._eng.result()
+
+
+def _samples_of(signal: Any, fs_hz: float | None, channel: str | int | None) -> tuple[np.ndarray, float, float | None]:
+    if isinstance(signal, Recording):
+        if not signal.traces:
+            raise SignalQualityError(f"recording {signal.source or '(in memory)'} holds no continuous trace")
+        if channel is None:
+            if len(signal.traces) > 1:
+                raise ValueError(
+                    f"recording {signal.source or '(in memory)'} has {len(signal.traces)} channels; name one with channel="
+                )
+            trace = signal.traces[0]
+        elif isinstance(channel, int):
+            trace = signal.traces[channel]
+        else:
+            names = [t.channel for t in signal.traces]
+            if channel not in names:
+                raise ValueError(f"no channel {channel!r}; the recording has {names}")
+            trace = signal.traces[names.index(channel)]
+        signal = trace
+    if isinstance(signal, Trace):
+        rail = None
+        if signal.clip_range is not None:
+            rail = min(abs(signal.clip_range[0]), abs(signal.clip_range[1]))
+        if fs_hz is not None and float(fs_hz) != signal.fs_hz:
+            raise ValueError(f"fs_hz={fs_hz} contradicts the trace's {signal.fs_hz} Hz")
+        return np.ascontiguousarray(signal.samples_v, dtype=np.float64), float(signal.fs_hz), rail
+    if fs_hz is None:
+        raise ValueError("fs_hz is required with a plain array")
+    x = np.ascontiguousarray(np.asarray(signal, dtype=np.float64))
+    if x.ndim != 1:
+        raise ValueError(f"expected 1-D samples (volts), got shape {x.shape}")
+    return x, float(fs_hz), None
+
+
+def detect_spontaneous(
+    signal: Any,
+    fs_hz: float | None = None,
+    *,
+    channel: str | int | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    rail_v: float | None = None,
+) -> SpontaneousResult:
+    """Detect and classify spontaneous activity of a needle EMG recording at rest.
+
+    Parameters
+    ----------
+    signal : array_like, Trace or Recording
+        Samples in volts (G1 - G2), or a loaded trace/recording (``edx.load``).
+    fs_hz : float, optional
+        Sampling rate; required with a plain array.
+    channel : str or int, optional
+        Channel of a multi-channel recording.
+    config : str, Path, mapping or None
+        Settings overriding ``edx/data/spontaneous.toml``.
+    rail_v : float, optional
+        Amplifier rail (default: the trace's clip range, if known).
+
+    Returns
+    -------
+    SpontaneousResult
+        Events (time, kind, amplitude, duration, train), fibrillation/PSW trains (firing
+        rate, interval CV, regularity, mean amplitude and duration), counts per kind, the
+        single-site grade, quality flags and reasons.
+
+    Raises
+    ------
+    SignalQualityError
+        Non-finite samples, or a recording without a trace.
+    ValueError
+        A missing or contradictory sampling rate, or samples that are not 1-D.
+    """
+    x, fs, rail = _samples_of(signal, fs_hz, channel)
+    if rail_v is not None:
+        rail = float(rail_v)
+    cfg = load_config(config)
+    eng = _Engine(fs, cfg, rail)
+    if x.size:
+        eng.push(x)
+    eng.flush()
+    res = eng.result()
+    logger.debug("spontaneous activity: %d events, %d trains, grade %s", len(res.events), len(res.trains), res.grade)
+    return res
+
+
+def grade_muscle(
+    results: Iterable[SpontaneousResult], *, config: str | Path | Mapping[str, Any] | None = None
+) -> MuscleGrade:
+    """The grade of fibrillations and positive sharp waves of one muscle over several sites.
+
+    CLINICAL.md §1 (common practice, unconfirmed): 0 none; 1+ persistent single trains in
+    >= 2 areas; 2+ moderate number in >= 3 areas; 3+ many in all areas; 4+ fill the
+    baseline.  Here "a train" = site grade >= 1+, "moderate" = site grade >= 2+,
+    "many" = >= 3+, "fill" = 4+ in every area (counts in ``[grading]`` of the settings).
+    Trains in fewer areas than 1+ needs give "0" with a reason saying so.
+
+    Parameters
+    ----------
+    results : iterable of SpontaneousResult
+        One per needle site (area) of the muscle.
+    config : str, Path, mapping or None
+        Settings overriding ``edx/data/spontaneous.toml``.
+
+    Returns
+    -------
+    MuscleGrade
+    """
+    cfg = load_config(config)
+    g = cfg["grading"]
+    res = list(results)
+    site = tuple(r.grade for r in res)
+    judged = [s for s in site if s is not None]
+    reasons: dict[str, str] = {}
+    skipped = len(site) - len(judged)
+    if skipped:
+        reasons["sites"] = f"{skipped} site(s) could not be graded (flat or too short) and were left out"
+    if not judged:
+        reasons["grade"] = "no site could be graded"
+        return MuscleGrade(None, 0, 0, site, reasons)
+    level = [GRADES.index(s) for s in judged]
+    n = len(level)
+    with_trains = sum(1 for v in level if v >= 1)
+    a1, a2 = int(g["muscle_1plus_areas"]), int(g["muscle_2plus_areas"])
+    if all(v >= 4 for v in level) and n >= a1:
+        grade = "4+"
+    elif all(v >= 3 for v in level) and n >= a2:
+        grade = "3+"
+    elif sum(1 for v in level if v >= 2) >= a2:
+        grade = "2+"
+    elif with_trains >= a1:
+        grade = "1+"
+    else:
+        grade = "0"
+        if with_trains:
+            reasons["grade"] = (
+                f"trains in {with_trains} area(s) only; 1+ needs persistent trains in >= {a1} areas "
+                "(sample more areas)"
+            )
+    if grade in ("3+", "4+") and n < a2:
+        reasons.setdefault("grade", f"only {n} areas sampled")
+    return MuscleGrade(grade, n, with_trains, site, reasons)
