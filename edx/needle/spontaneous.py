@@ -616,32 +616,60 @@ def _best_chain(
 def _merge_trains(
     found: list[tuple[list[int], float, float, bool]], events: list[SpontaneousEvent], args: tuple
 ) -> list[tuple[list[int], float, float, bool]]:
-    """Join regular trains of the same kind that are one source split into several shape
-    groups (each then fires at a sub-multiple of the rate): when one chain holds >= 90 %
-    of their discharges together, they are one train."""
-    K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance = args
+    """Join regular trains that are one source split into several shape groups.
+
+    Train B joins train A (same kind, mean amplitudes within a factor 1.5, B not faster
+    than A) when at least 90 % of B's discharges lie on A's period grid: a whole number
+    ``k >= 1`` of A's periods from A's nearest discharge, within ``tol * sqrt(k)``.  Such a
+    B fires at A's rate or a sub-multiple of it, in phase with A: the part of A's source
+    that the shape grouping put elsewhere.  B also joins A when it fires at A's rate
+    (within 2 %) before or after A without overlapping it (the same fibre after a gap:
+    a fibrillating fibre keeps its rate).  The joined
+    train's rate and CV are recomputed over all its discharges.
+    """
+    K, tol = args[0], args[1]
+    max_k = 40
     out = list(found)
     changed = True
     while changed:
         changed = False
-        for a in range(len(out)):
-            for b in range(a + 1, len(out)):
-                ia, _, _, ra = out[a]
-                ib, _, _, rb = out[b]
-                if not (ra and rb) or events[ia[0]].kind != events[ib[0]].kind:
+        order = sorted(range(len(out)), key=lambda j: -out[j][1])
+        for a in order:
+            ia, ra, _, rega = out[a]
+            if not rega:
+                continue
+            ta = np.array([events[i].time_s for i in ia])
+            pa = 1.0 / ra
+            amp_a = float(np.mean([events[i].amplitude_uv for i in ia]))
+            for b in order:
+                if b == a:
                     continue
-                amp_a = np.mean([events[i].amplitude_uv for i in ia])
-                amp_b = np.mean([events[i].amplitude_uv for i in ib])
+                ib, rb, _, regb = out[b]
+                if not regb or rb > ra * 1.02 or events[ib[0]].kind != events[ia[0]].kind:
+                    continue
+                amp_b = float(np.mean([events[i].amplitude_uv for i in ib]))
                 if max(amp_a, amp_b) > 1.5 * min(amp_a, amp_b):
                     continue
+                on_grid = 0
+                for i in ib:
+                    t = events[i].time_s
+                    j = int(np.argmin(np.abs(ta - t)))
+                    r = abs(t - ta[j]) / pa
+                    k = math.floor(r + 0.5)
+                    if 1 <= k <= max_k and abs(r - k) <= tol * math.sqrt(k):
+                        on_grid += 1
+                ta0, ta1 = ta[0], ta[-1]
+                tb0, tb1 = events[ib[0]].time_s, events[ib[-1]].time_s
+                apart = tb0 > ta1 or tb1 < ta0
+                same_rate = abs(rb - ra) <= 0.02 * ra
+                if on_grid < 0.9 * len(ib) and not (apart and same_rate):
+                    continue
                 idx = sorted(ia + ib, key=lambda i: events[i].time_s)
-                times = np.array([events[i].time_s for i in idx])
-                chain, rate, cv = _best_chain(times, K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance)
-                if len(chain) >= 0.9 * len(idx):
-                    out[a] = ([idx[j] for j in chain], rate, cv, True)
-                    del out[b]
-                    changed = True
-                    break
+                st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol)
+                out[a] = (idx, float(st[0]), float(st[1]), True)
+                del out[b]
+                changed = True
+                break
             if changed:
                 break
     return out

@@ -1,0 +1,121 @@
+"""Benchmark: spontaneous-activity detection on 60 s of 48 kHz needle EMG, one core.
+
+Prints samples per second and ratios for
+* edx: ``edx.needle.spontaneous.detect_spontaneous`` (filter, detect, classify, group
+  into trains; numba, one thread);
+* a scipy pipeline doing the same job, written here: zero-phase band-pass
+  (``sosfiltfilt``), ``find_peaks`` on the band-passed signal, per-peak classification
+  from the raw window (initial phase, slow negative phase, duration) and grouping by
+  amplitude and firing regularity;
+* the floor: one NumPy pass over the samples (``np.abs(x).sum()``).
+
+Targets (issue 5): edx <= 30 ms, >= 5x ahead of the scipy pipeline, within 10x of the
+one-pass floor.  Run:
+
+    /root/venv/bin/python benchmarks/bench_spontaneous.py
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np
+
+
+def _best(fn, repeat: int = 7) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def scipy_pipeline(x: np.ndarray, fs: float) -> dict:
+    """The straightforward scipy way: zero-phase band-pass, find_peaks, classify, group."""
+    from scipy.signal import butter, find_peaks, sosfiltfilt
+
+    sos = butter(2, [150.0, 1500.0], btype="bandpass", fs=fs, output="sos")
+    e = sosfiltfilt(sos, x)
+    sigma = np.median(np.abs(e)) / 0.6745
+    dist = int(0.002 * fs)
+    peaks, _ = find_peaks(np.abs(e), height=4.0 * sigma, distance=dist)
+    pre, post = int(0.004 * fs), int(0.02 * fs)
+    h = max(1, int(0.0001 * fs))
+    kernel = np.ones(2 * h + 1) / (2 * h + 1)
+    kinds, amps, times = [], [], []
+    for p in peaks:
+        if p - pre < 0 or p + post > x.size:
+            continue
+        w = np.convolve(x[p - pre : p + post], kernel, mode="same")
+        w -= np.median(w[: pre // 2])
+        ip, im = int(np.argmax(w[pre - h * 10 : pre + h * 20])), int(np.argmin(w[pre - h * 10 : pre + h * 20]))
+        pp = float(w.max() - w.min())
+        slow = float(w[pre + int(0.003 * fs) : pre + int(0.01 * fs)].mean())
+        thr = max(10e-6, 0.02 * pp)
+        above = np.flatnonzero(np.abs(w) > thr)
+        dur = (above[-1] - above[0]) / fs * 1e3 if above.size else 0.0
+        if ip < im and slow < -0.1 * w.max():
+            kind = "positive_sharp_wave"
+        elif ip < im and dur <= 6.0:
+            kind = "fibrillation"
+        elif ip > im and dur <= 6.0:
+            kind = "end_plate_spike"
+        else:
+            kind = "motor_unit"
+        kinds.append(kind)
+        amps.append(pp)
+        times.append(p / fs)
+    # group: same kind, amplitude within 30 %, then regular intervals
+    kinds_a, amps_a, times_a = np.array(kinds), np.array(amps), np.array(times)
+    trains = []
+    for kind in ("fibrillation", "positive_sharp_wave"):
+        sel = kinds_a == kind
+        order = np.argsort(amps_a[sel])
+        a, t = amps_a[sel][order], times_a[sel][order]
+        start = 0
+        for i in range(1, a.size + 1):
+            if i == a.size or a[i] > 1.3 * a[start]:
+                tt = np.sort(t[start:i])
+                if tt.size >= 4:
+                    iv = np.diff(tt)
+                    if iv.std() / iv.mean() < 0.1:
+                        trains.append((kind, tt.size, (tt.size - 1) / (tt[-1] - tt[0])))
+                start = i
+    return dict(n_events=len(kinds), trains=trains)
+
+
+def main() -> None:
+    import numba
+
+    from edx.needle.spontaneous import detect_spontaneous
+    from edx.sim.needle import simulate_rest
+
+    numba.set_num_threads(1)
+    fs = 48_000.0
+    x, truth = simulate_rest(
+        60.0, fs, fibrillation_trains=3, psw_trains=2, end_plate=True, fasciculations=1, noise_rms_v=5e-6, seed=1
+    )
+    x = np.ascontiguousarray(x)
+    n = x.size
+    res = detect_spontaneous(x, fs)  # compile / load the cache
+    t_edx = _best(lambda: detect_spontaneous(x, fs))
+    sp = scipy_pipeline(x, fs)
+    t_scipy = _best(lambda: scipy_pipeline(x, fs), repeat=3)
+    t_floor = _best(lambda: np.abs(x).sum(), repeat=20)
+    print(f"signal: 60 s at 48 kHz = {n:,} samples, {len(truth.discharges)} discharges in the truth")
+    print(f"edx detect_spontaneous : {t_edx * 1e3:8.1f} ms  {n / t_edx / 1e6:8.1f} Msamples/s  "
+          f"events {len(res.events)}, trains {len(res.trains)}, grade {res.grade}")
+    print(f"scipy pipeline         : {t_scipy * 1e3:8.1f} ms  {n / t_scipy / 1e6:8.1f} Msamples/s  "
+          f"events {sp['n_events']}, trains {len(sp['trains'])}")
+    print(f"one NumPy pass (floor) : {t_floor * 1e3:8.1f} ms  {n / t_floor / 1e6:8.1f} Msamples/s")
+    print(f"edx vs scipy           : {t_scipy / t_edx:8.1f} x faster   (target >= 5x)")
+    print(f"edx vs floor           : {t_edx / t_floor:8.1f} x slower   (target <= 10x)")
+    print(f"edx wall time          : {t_edx * 1e3:8.1f} ms        (target <= 30 ms)")
+
+
+if __name__ == "__main__":
+    main()
