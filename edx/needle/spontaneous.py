@@ -590,11 +590,14 @@ def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[list[i
 
 def _best_chain(
     times: np.ndarray, K: Any, tol: float, nmin: int, lo: float, hi: float, cv_reg: float, cov_min: float,
-    max_chance: float,
+    max_chance: float, all_times: np.ndarray | None = None,
 ) -> tuple[list[int], float, float]:
     """The longest chain of :func:`_chains` that is a regular train: at least ``nmin``
     discharges, rate within ``lo..hi``, interval CV <= ``cv_reg``, coverage >= ``cov_min``
-    and a chance of stray hits <= ``max_chance``.  ``([], nan, nan)`` if none."""
+    and a chance of stray hits <= ``max_chance`` (from the density of the other
+    discharges of ``all_times``, default ``times``: the whole group, also the discharges
+    of trains already taken from it).  ``([], nan, nan)`` if none."""
+    ref = times if all_times is None else all_times
     for cand in _chains(times, tol):
         if len(cand) < nmin:
             break
@@ -604,7 +607,7 @@ def _best_chain(
         # chance: how likely a same-shape discharge of the group falls into a predicted
         # window anyway (density of the others within the chain's span)
         t0, t1 = times[cand[0]], times[cand[-1]]
-        n_other = int(np.count_nonzero((times >= t0) & (times <= t1))) - len(cand)
+        n_other = int(np.count_nonzero((ref >= t0) & (ref <= t1))) - len(cand)
         period = float(st[3]) if math.isfinite(st[3]) else math.inf
         chance = 1.0 - math.exp(-n_other / max(t1 - t0, 1e-9) * 2.0 * tol * period)
         if (math.isfinite(r_) and lo <= r_ <= hi and math.isfinite(cv_) and cv_ <= cv_reg
@@ -619,16 +622,17 @@ def _merge_trains(
     """Join regular trains that are one source split into several shape groups.
 
     Train B joins train A (same kind, mean amplitudes within a factor 1.5, B not faster
-    than A) when at least 90 % of B's discharges lie on A's period grid: a whole number
+    than A) when at least 75 % of B's discharges lie on A's period grid: a whole number
     ``k >= 1`` of A's periods from A's nearest discharge, within ``tol * sqrt(k)``.  Such a
-    B fires at A's rate or a sub-multiple of it, in phase with A: the part of A's source
-    that the shape grouping put elsewhere.  B also joins A when it fires at A's rate
+    B is mostly discharges of A's source that the shape grouping put elsewhere: those on
+    the grid join A, the others (strays) are dropped from trains.  B also joins A when it fires at A's rate
     (within 2 %) before or after A without overlapping it (the same fibre after a gap:
     a fibrillating fibre keeps its rate).  The joined
     train's rate and CV are recomputed over all its discharges.
     """
     K, tol = args[0], args[1]
     max_k = 40
+    absorb = 0.75
     out = list(found)
     changed = True
     while changed:
@@ -650,21 +654,23 @@ def _merge_trains(
                 amp_b = float(np.mean([events[i].amplitude_uv for i in ib]))
                 if max(amp_a, amp_b) > 1.5 * min(amp_a, amp_b):
                     continue
-                on_grid = 0
+                grid: list[int] = []
                 for i in ib:
                     t = events[i].time_s
                     j = int(np.argmin(np.abs(ta - t)))
                     r = abs(t - ta[j]) / pa
                     k = math.floor(r + 0.5)
                     if 1 <= k <= max_k and abs(r - k) <= tol * math.sqrt(k):
-                        on_grid += 1
+                        grid.append(i)
+                on_grid = len(grid)
                 ta0, ta1 = ta[0], ta[-1]
                 tb0, tb1 = events[ib[0]].time_s, events[ib[-1]].time_s
                 apart = tb0 > ta1 or tb1 < ta0
                 same_rate = abs(rb - ra) <= 0.02 * ra
-                if on_grid < 0.9 * len(ib) and not (apart and same_rate):
+                if on_grid < absorb * len(ib) and not (apart and same_rate):
                     continue
-                idx = sorted(ia + ib, key=lambda i: events[i].time_s)
+                keep_b = ib if (apart and same_rate) else grid
+                idx = sorted(ia + keep_b, key=lambda i: events[i].time_s)
                 st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol)
                 out[a] = (idx, float(st[0]), float(st[1]), True)
                 del out[b]
