@@ -1,0 +1,244 @@
+"""The numba kernels of edx.kernels.spontaneous against plain NumPy references.
+
+Random input (hypothesis) and edge cases (empty, one sample, constant, chunk borders).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from edx.kernels import spontaneous as K
+from edx.needle.spontaneous import _Engine, load_config
+
+finite = st.floats(-1e-3, 1e-3, allow_nan=False, allow_infinity=False)
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def ref_bandpass(x: np.ndarray, f0: float, q: float, fs: float) -> np.ndarray:
+    """Direct-form I biquad from the textbook (RBJ) band-pass formulas."""
+    w0 = 2 * math.pi * f0 / fs
+    alpha = math.sin(w0) / (2 * q)
+    b = np.array([alpha, 0.0, -alpha]) / (1 + alpha)
+    a = np.array([1.0, -2 * math.cos(w0) / (1 + alpha), (1 - alpha) / (1 + alpha)])
+    y = np.zeros(x.size)
+    for n in range(x.size):
+        acc = b[0] * x[n]
+        if n >= 1:
+            acc += b[1] * x[n - 1] - a[1] * y[n - 1]
+        if n >= 2:
+            acc += b[2] * x[n - 2] - a[2] * y[n - 2]
+        y[n] = acc
+    return y
+
+
+def ref_smooth(x: np.ndarray, h: int) -> np.ndarray:
+    return np.array([x[max(0, i - h) : i + h + 1].mean() for i in range(x.size)])
+
+
+def ref_ncc(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[float, int]:
+    best, best_lag = -2.0, 0
+    L = a.size
+    for lag in range(-max_lag, max_lag + 1):
+        i0, i1 = (0, L - lag) if lag >= 0 else (-lag, L)
+        if i1 - i0 < 3:
+            continue
+        u = a[i0:i1] - a[i0:i1].mean()
+        v = b[i0 + lag : i1 + lag] - b[i0 + lag : i1 + lag].mean()
+        den = math.sqrt(float(u @ u) * float(v @ v))
+        c = float(u @ v) / den if den > 0 else 0.0
+        if c > best:
+            best, best_lag = c, lag
+    return (best if best > -2 else 0.0), best_lag
+
+
+def ref_interval_stats(t: np.ndarray, tol: float) -> tuple[float, float, float]:
+    iv = np.diff(t)
+    med = float(np.median(iv))
+    k = np.maximum(np.floor(iv / med + 0.5), 1)
+    ok = np.abs(iv / med - k) <= tol * k
+    k = np.where((k >= 2) & ~ok, 1, k)
+    u = iv / k
+    return k.sum() / (t[-1] - t[0]), float(u.std(ddof=1) / u.mean()), float(k.sum())
+
+
+def ref_detector(x: np.ndarray, p: np.ndarray) -> list[tuple[int, int, int]]:
+    """The scan's detector written plainly: band-pass, block RMS, percentile threshold,
+    hysteresis candidates (start, peak, end)."""
+    fs = p[K.P_FS_HZ]
+    e = ref_bandpass(x, p[K.P_F0_HZ], p[K.P_Q], fs)
+    block, nring = int(p[K.P_BLOCK]), int(p[K.P_N_BLOCKS])
+    gap, hyst, kthr = int(p[K.P_GAP]), p[K.P_HYSTERESIS], p[K.P_K_THRESHOLD]
+    max_len = int(p[K.P_MAX_CANDIDATE])
+    thr = np.full(x.size, np.inf)
+    rms = []
+    for b in range(x.size // block):
+        rms.append(math.sqrt(float(np.sum(e[b * block : (b + 1) * block] ** 2)) / block))
+        last = np.array(rms[-nring:])
+        s = np.sort(last)
+        pos = p[K.P_PERCENTILE] * (s.size - 1)
+        k = int(math.floor(pos))
+        sig = s[-1] if k >= s.size - 1 else s[k] + (pos - k) * (s[k + 1] - s[k])
+        thr[(b + 1) * block :] = max(kthr * sig, p[K.P_FLOOR_V])
+    out = []
+    inside = False
+    for i in range(x.size):
+        ae = abs(e[i])
+        if inside:
+            if ae > thr[i] * hyst:
+                last_i = i
+                if ae > pv:
+                    pv, pk = ae, i
+            if i - last_i >= gap or i - start >= max_len:
+                out.append((start, pk, last_i))
+                inside = False
+        elif ae > thr[i]:
+            inside, start, pk, pv, last_i = True, i, i, ae, i
+    if inside:
+        out.append((start, pk, last_i))
+    return out
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(0, 300), elements=finite), st.floats(100, 2000), st.floats(0.4, 3.0))
+def test_bandpass_matches_the_textbook_biquad(x, f0, q):
+    fs = 10_000.0
+    coef = K.bandpass_coefficients(f0, q, fs)
+    got = K.bandpass(np.ascontiguousarray(x), coef, np.zeros(2))
+    np.testing.assert_allclose(got, ref_bandpass(x, f0, q, fs), rtol=1e-9, atol=1e-18)
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float64, st.integers(2, 400), elements=finite), st.integers(1, 399))
+def test_bandpass_state_carries_over_chunks(x, cut):
+    coef = K.bandpass_coefficients(300.0, 1.0, 10_000.0)
+    whole = K.bandpass(x, coef, np.zeros(2))
+    z = np.zeros(2)
+    cut = min(cut, x.size)
+    parts = np.concatenate([K.bandpass(np.ascontiguousarray(x[:cut]), coef, z),
+                            K.bandpass(np.ascontiguousarray(x[cut:]), coef, z)])
+    assert np.array_equal(whole, parts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(0, 60), elements=finite), st.integers(0, 8))
+def test_smooth_window_matches_reference(x, h):
+    got = K.smooth_window(np.ascontiguousarray(x), 0, x.size, h)
+    if x.size == 0:
+        assert got.size == 0
+        return
+    np.testing.assert_allclose(got, ref_smooth(x, h), rtol=1e-9, atol=1e-18)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(5, 40), st.integers(0, 4), st.integers(1, 3), st.integers(0, 2**31))
+def test_match_template_matches_reference(L, max_lag, nt, seed):
+    rng = np.random.default_rng(seed)
+    snip = rng.standard_normal(L)
+    tpl = rng.standard_normal((nt, L))
+    tpl[0] = np.roll(snip, 1) * 2.0 + 0.1 * rng.standard_normal(L)  # a shifted, scaled copy
+    got = K.match_template(snip, tpl, nt, max_lag)
+    for t in range(nt):
+        c, lag = ref_ncc(snip, tpl[t], max_lag)
+        assert got[t, 0] == pytest.approx(c, abs=1e-12)
+        assert int(got[t, 1]) == lag
+
+
+def test_match_template_edge_cases():
+    z = np.zeros(10)
+    out = K.match_template(z, np.ones((1, 10)), 1, 2)
+    assert out[0, 0] == 0.0  # constant snippet: undefined correlation is 0
+    out = K.match_template(np.arange(10.0), np.zeros((0, 10)), 0, 2)
+    assert out.shape == (0, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.05, 2.0), min_size=2, max_size=30), st.floats(0.05, 0.2))
+def test_interval_stats_matches_reference(iv, tol):
+    t = np.concatenate([[0.0], np.cumsum(iv)])
+    got = K.interval_stats(t, tol)
+    rate, cv, periods = ref_interval_stats(t, tol)
+    assert got[0] == pytest.approx(rate, rel=1e-12)
+    assert got[2] == periods
+    if t.size >= 3:
+        assert got[1] == pytest.approx(cv, rel=1e-9, abs=1e-12)
+
+
+def test_interval_stats_counts_missed_discharges():
+    t = np.array([0.0, 0.5, 1.0, 2.0, 2.5, 3.0])  # one missed at 1.5 s
+    rate, cv, periods, med, nirr = K.interval_stats(t, 0.1)
+    assert rate == pytest.approx(2.0) and cv == pytest.approx(0.0, abs=1e-12) and periods == 6 and nirr == 0
+    assert np.isnan(K.interval_stats(np.array([1.0]), 0.1)[0])
+
+
+def _params(fs: float) -> np.ndarray:
+    return _Engine(fs, load_config(), None).p
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 5))
+def test_scan_candidates_match_the_reference_detector(seed, n_spikes):
+    fs = 10_000.0
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(6000) * 5e-6
+    for c in rng.integers(500, 5900, size=n_spikes):
+        x[c - 5 : c + 5] += rng.uniform(30e-6, 300e-6) * np.sin(np.linspace(0, 2 * np.pi, 10))
+    p = _params(fs)
+    state = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+    K.init_state(state)
+    cand = np.empty((x.size // int(p[K.P_GAP]) + 2, K.N_CAND))
+    n = K.scan(x, state, p, cand)
+    tail = np.empty((1, K.N_CAND))
+    n2 = K.close_candidate(state, tail)
+    rows = [tuple(int(v) for v in r[:3]) for r in cand[:n]] + [tuple(int(v) for v in r[:3]) for r in tail[:n2]]
+    assert rows == ref_detector(x, p)
+    assert n + n2 >= 1 or np.abs(x).max() < 50e-6
+
+
+def test_scan_is_identical_in_chunks_and_counts_quality():
+    fs = 10_000.0
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(20_000) * 5e-6
+    x[3000:3010] += 200e-6
+    x[9000:9005] = 1e-3  # a run at the maximum (clipping)
+    p = _params(fs)
+
+    def run(chunks):
+        st_ = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+        K.init_state(st_)
+        rows = []
+        for c in chunks:
+            cand = np.empty((c.size // int(p[K.P_GAP]) + 2, K.N_CAND))
+            k = K.scan(np.ascontiguousarray(c), st_, p, cand)
+            rows.append(cand[:k].copy())
+        return np.concatenate(rows), st_
+
+    a, sa = run([x])
+    b, sb = run(np.array_split(x, 37))
+    c, sc = run([x[i : i + 1] for i in range(300)] + [x[300:]])
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert np.array_equal(sa, sb) and np.array_equal(sa, sc)
+    assert sa[K.S_RUNMAX] == sa[K.S_XMAX] == 1e-3
+    assert sa[K.S_NONFINITE] == 0 and sa[K.S_N] == x.size
+
+
+def test_scan_edge_cases():
+    p = _params(10_000.0)
+    state = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+    K.init_state(state)
+    cand = np.empty((4, K.N_CAND))
+    assert K.scan(np.zeros(0), state, p, cand) == 0
+    assert K.scan(np.array([np.nan]), state, p, cand) == 0
+    assert state[K.S_NONFINITE] == 1
+    assert K.scan(np.full(3, 2e-6), state, p, cand) == 0  # constant: no candidate, first block not complete
+    assert state[K.S_N] == 4 and math.isinf(state[K.S_THR])
