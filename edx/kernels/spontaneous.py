@@ -532,18 +532,24 @@ def measure(
     fast_win = int(p[P_FAST_WINDOW])
     raw_snr = p[P_MIN_PP_RAW_SNR]
     L = snippets.shape[1]
+    short = margin + max(slow_to, base_from - base_to + 1, L) + 2
 
     for r in range(cand.shape[0]):
         start = int(cand[r, C_START])
         peak = int(cand[r, C_PEAK])
         end = int(cand[r, C_END])
         sig_e = cand[r, C_SIGMA_E]
-        lo = peak - pre
+        lo = start - base_from - h - 1
         if lo < 0:
             lo = 0
-        hi = peak + post
-        if hi > n_total:
-            hi = n_total
+        hi_full = peak + post
+        if hi_full > n_total:
+            hi_full = n_total
+        # the smoothed trace is needed only up to the slow phase, the post-candidate
+        # baseline and the snippet; the end of a long slow phase is followed on the raw samples
+        hi = (peak if peak > end else end) + short
+        if hi > hi_full:
+            hi = hi_full
         w = smooth_window(buf, lo - buf_start, hi - buf_start, h)
         n = hi - lo
         # noise SD of the raw samples (white-noise model of the detection filter), and of w
@@ -628,6 +634,8 @@ def measure(
         else:
             sig_slow = np.inf
         psw_like = slow <= -slow_frac * vp and slow <= -slow_z * sig_slow and vp > -vn and initial > 0
+        slope = 0.0
+        xa = 0.0
         if not psw_like:
             # re-reference to a straight line between the median before the candidate and
             # the median after it (a potential riding on the slow phase of another)
@@ -667,24 +675,52 @@ def measure(
             if abs(w[i]) > thr:
                 on = i
         # end: forward on a heavier smoothing (slow phases), stop after end_gap quiet samples
-        ws = smooth_window(w, 0, n, end_h)
+        # end: forward on a heavier smoothing (a moving average of the raw samples of
+        # half-width end_h, baseline and slope removed), stop after end_gap quiet samples
         thr_end = thr
         if dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0) > thr_end:
             thr_end = dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0)
         last = ip if ip > im else im
-        en = last
-        i = last
-        while i < n - 1 and i - en <= end_gap:
+        en = last + lo  # absolute indices from here
+        i = en
+        a_s = i + 1 - end_h
+        b_s = a_s
+        ssum = 0.0
+        lim = hi_full - 1
+        while i < lim and i - en <= end_gap:
             i += 1
-            if abs(ws[i]) > thr_end:
+            a_new = i - end_h
+            b_new = i + end_h + 1
+            if a_new < lo:
+                a_new = lo
+            if b_new > hi_full:
+                b_new = hi_full
+            if a_new >= b_s or b_new <= a_s:
+                ssum = 0.0
+                for k in range(a_new, b_new):
+                    ssum += buf[k - buf_start]
+            else:
+                for k in range(a_s, a_new):
+                    ssum -= buf[k - buf_start]
+                for k in range(b_s, b_new):
+                    ssum += buf[k - buf_start]
+            a_s = a_new
+            b_s = b_new
+            val = ssum / (b_s - a_s) - base - slope * (0.5 * (a_s + b_s - 1) - lo - xa)
+            if abs(val) > thr_end:
                 en = i
+        en -= lo
+        if en >= n:  # the slow phase outlasts the smoothed window: phases counted within it
+            en_ph = n - 1
+        else:
+            en_ph = en
         # phases between onset and end (dead band)
         band = ph_frac * pp
         if 3.0 * sig_w > band:
             band = 3.0 * sig_w
         phases = 0
         lab = 0
-        for i in range(on, en + 1):
+        for i in range(on, en_ph + 1):
             v = w[i]
             c = 0
             if v > band:
@@ -840,3 +876,50 @@ def interval_stats(times_s: np.ndarray, multiple_tolerance: float) -> np.ndarray
             var = 0.0
         out[1] = math.sqrt(var) / mean
     return out
+
+
+@njit(cache=True, nogil=True)
+def chain_from(times_s: np.ndarray, s0: int, s1: int, tol: float, max_periods: int, out: np.ndarray) -> int:
+    """Grow a chain of discharges at whole multiples of one period from the seed pair ``(s0, s1)``.
+
+    In time order, the next member is the discharge ``k`` periods (``1 <= k <=
+    max_periods``) after the last member within ``tol * sqrt(k)`` periods, the smallest
+    ``k`` and then the closest to the prediction; the period is then updated to the mean
+    interval per period since ``s0``.  Writes the member indices into ``out`` and returns
+    their number (0 if the seed interval is not positive).
+    """
+    n = times_s.size
+    period = times_s[s1] - times_s[s0]
+    if not (period > 0.0):
+        return 0
+    out[0] = s0
+    out[1] = s1
+    m = 2
+    span = 1.0
+    last = s1
+    while True:
+        bj = -1
+        bk = 0
+        berr = np.inf
+        for j in range(last + 1, n):
+            r = (times_s[j] - times_s[last]) / period
+            if bj >= 0 and r > bk + 0.5:
+                break
+            if r > max_periods + 0.5:
+                break
+            k = math.floor(r + 0.5)
+            if k < 1:
+                continue
+            err = abs(r - k)
+            if err <= tol * math.sqrt(k) and (bj < 0 or k < bk or err < berr):
+                bj = j
+                bk = int(k)
+                berr = err
+        if bj < 0:
+            break
+        out[m] = bj
+        m += 1
+        span += bk
+        last = bj
+        period = (times_s[bj] - times_s[s0]) / span
+    return m

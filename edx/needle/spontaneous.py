@@ -554,37 +554,17 @@ def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[list[i
     (``1 <= k <= max_periods``; missed discharges), the closest to the prediction when
     several are, and updates the period as the mean interval per period.  Discharges between (another source of the same shape, strays) are skipped.
     """
+    from ..kernels.spontaneous import chain_from
+
     n = times.size
     found: dict[tuple[int, ...], None] = {}
+    t = np.ascontiguousarray(times, dtype=np.float64)
+    buf = np.empty(max(n, 2), dtype=np.int64)
     for s0 in range(min(4, n)):
         for s1 in range(s0 + 1, min(s0 + 9, n)):
-            period = float(times[s1] - times[s0])
-            if not period > 0:
-                continue
-            kept = [s0, s1]
-            span_periods = 1.0
-            last = s1
-            while True:
-                bj, bk, berr = -1, 0, math.inf
-                for j in range(last + 1, n):
-                    r = (times[j] - times[last]) / period
-                    if bj >= 0 and r > bk + 0.5:
-                        break
-                    if r > max_periods + 0.5:
-                        break
-                    k = math.floor(r + 0.5)
-                    if k < 1:
-                        continue
-                    err = abs(r - k)
-                    if err <= tol * math.sqrt(k) and (bj < 0 or k < bk or err < berr):
-                        bj, bk, berr = j, k, err
-                if bj < 0:
-                    break
-                kept.append(bj)
-                span_periods += bk
-                last = bj
-                period = float(times[bj] - times[kept[0]]) / span_periods
-            found[tuple(kept)] = None
+            m = chain_from(t, s0, s1, tol, max_periods, buf)
+            if m:
+                found[tuple(buf[:m].tolist())] = None
     return sorted((list(c) for c in found), key=lambda c: (-len(c), c))
 
 

@@ -242,3 +242,41 @@ def test_scan_edge_cases():
     assert state[K.S_NONFINITE] == 1
     assert K.scan(np.full(3, 2e-6), state, p, cand) == 0  # constant: no candidate, first block not complete
     assert state[K.S_N] == 4 and math.isinf(state[K.S_THR])
+
+
+def ref_chain(times: np.ndarray, s0: int, s1: int, tol: float, max_periods: int) -> list[int]:
+    period = times[s1] - times[s0]
+    if not period > 0:
+        return []
+    kept, span, last = [s0, s1], 1.0, s1
+    while True:
+        cands = []
+        for j in range(last + 1, times.size):
+            r = (times[j] - times[last]) / period
+            k = math.floor(r + 0.5)
+            if 1 <= k <= max_periods and abs(r - k) <= tol * math.sqrt(k):
+                cands.append((k, abs(r - k), j))
+        if not cands:
+            return kept
+        k, _, j = min(cands)
+        kept.append(j)
+        span += k
+        last = j
+        period = (times[j] - times[s0]) / span
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=2, max_size=40), st.floats(0.03, 0.2), st.integers(1, 12))
+def test_chain_from_matches_reference(iv, tol, max_periods):
+    t = np.concatenate([[0.0], np.cumsum(iv)])
+    out = np.empty(t.size, dtype=np.int64)
+    for s1 in range(1, min(4, t.size)):
+        m = K.chain_from(t, 0, s1, tol, max_periods, out)
+        assert out[:m].tolist() == ref_chain(t, 0, s1, tol, max_periods)
+
+
+def test_chain_from_skips_strays_and_missed_discharges():
+    t = np.array([0.0, 0.21, 0.5, 1.0, 1.33, 2.0, 2.5])  # period 0.5; 0.21 and 1.33 strays; 1.5 missed
+    out = np.empty(t.size, dtype=np.int64)
+    m = K.chain_from(t, 0, 2, 0.1, 10, out)
+    assert out[:m].tolist() == [0, 2, 3, 5, 6]
