@@ -923,3 +923,90 @@ def chain_from(times_s: np.ndarray, s0: int, s1: int, tol: float, max_periods: i
         last = bj
         period = (times_s[bj] - times_s[s0]) / span
     return m
+
+
+@njit(cache=True, nogil=True)
+def assign_groups(
+    snips: np.ndarray,
+    codes: np.ndarray,
+    pps: np.ndarray,
+    noise: np.ndarray,
+    min_corr: float,
+    max_ratio: float,
+    max_lag: int,
+    templates: np.ndarray,
+    t_count: np.ndarray,
+    t_kind: np.ndarray,
+    t_amp: np.ndarray,
+    n_groups: int,
+    out: np.ndarray,
+) -> int:
+    """Causal shape grouping of discharges (in the order given).
+
+    A discharge whose ``codes[r]`` is fibrillation or PSW joins the group of the same
+    kind, with a mean amplitude within ``max_ratio`` of its own, whose template it
+    correlates best with (:func:`match_template`), if that correlation is at least
+    ``min_corr`` times the correlation the noise lets it reach
+    (``sqrt(max(1 - noise² / var(snippet), 0.25))``); the template and amplitude are
+    then running means (the last 20).  Otherwise it starts a new group.  Other kinds get
+    -1.  ``templates`` etc. must have room for ``n_groups + len(snips)`` groups.
+    Returns the new number of groups; ``out[r]`` is the group of discharge ``r``.
+    """
+    m, L = snips.shape
+    cand = np.empty(templates.shape[0], dtype=np.int64)
+    sub = np.empty((templates.shape[0], L))
+    for r in range(m):
+        code = codes[r]
+        if code != K_FIBRILLATION and code != K_PSW:
+            out[r] = -1
+            continue
+        s = snips[r]
+        mu = 0.0
+        for i in range(L):
+            mu += s[i]
+        mu /= L
+        var = 0.0
+        for i in range(L):
+            var += (s[i] - mu) ** 2
+        var /= L
+        if var > 0.0:
+            q = 1.0 - noise[r] * noise[r] / var
+            reach = math.sqrt(q if q > 0.25 else 0.25)
+        else:
+            reach = 0.5
+        need = min_corr * reach
+        pp = pps[r]
+        nc = 0
+        for g in range(n_groups):
+            if t_kind[g] == code and t_amp[g] <= pp * max_ratio and t_amp[g] * max_ratio >= pp:
+                cand[nc] = g
+                for i in range(L):
+                    sub[nc, i] = templates[g, i]
+                nc += 1
+        best = -1
+        if nc > 0:
+            res = match_template(s, sub, nc, max_lag)
+            bc = need
+            for j in range(nc):
+                if res[j, 0] >= bc and (best < 0 or res[j, 0] > bc):
+                    bc = res[j, 0]
+                    best = cand[j]
+        if best < 0:
+            g = n_groups
+            for i in range(L):
+                templates[g, i] = s[i]
+            t_count[g] = 1
+            t_kind[g] = code
+            t_amp[g] = pp
+            n_groups += 1
+            out[r] = g
+        else:
+            c = t_count[best] + 1
+            if c > 20:
+                c = 20
+            for i in range(L):
+                templates[best, i] += (s[i] - templates[best, i]) / c
+            t_amp[best] += (pp - t_amp[best]) / c
+            t_count[best] += 1
+            out[r] = best
+    return n_groups

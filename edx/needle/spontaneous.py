@@ -344,7 +344,7 @@ class _Engine:
         p[K.P_MIN_PP_V] = float(c["min_amplitude_uv"]) * 1e-6
         p[K.P_FAST_WINDOW] = max(1, _ms(m["fast_window_ms"], fs))
         coef = K.bandpass_coefficients(p[K.P_F0_HZ], p[K.P_Q], fs)
-        imp = np.zeros(int(fs))  # one second of impulse response
+        imp = np.zeros(int(0.1 * fs))  # 0.1 s of impulse response (it decays within a few ms)
         imp[0] = 1.0
         h = K.bandpass(imp, coef, np.zeros(2))
         p[K.P_E_GAIN] = math.sqrt(float(np.dot(h, h)))
@@ -454,80 +454,67 @@ class _Engine:
         K = self.K
         t = self.cfg["trains"]
         fs = self.fs
-        min_corr = float(t["min_correlation"])
-        max_ratio = float(t["max_amplitude_ratio"])
         smooth = 2 * int(self.p[K.P_SMOOTH_HALF]) + 1
-        out: list[SpontaneousEvent] = []
         dup = max(1, int(round(float(self.cfg["measurement"]["duplicate_ms"]) * 1e-3 * fs)))
+        # drop the same potential found again by a later candidate
+        keep = np.empty(feats.shape[0], dtype=bool)
+        last = self.last_align
         for r in range(feats.shape[0]):
-            f = feats[r]
-            align = int(f[K.F_ALIGN])
-            if abs(align - self.last_align) < dup:
-                continue  # the same potential found again by a later candidate
-            self.last_align = align
-            code = int(f[K.F_KIND])
-            kind = _KIND_NAMES.get(code, "unclassified")
-            pp = float(f[K.F_PP_V])
-            noise_w = float(f[K.F_NOISE_V]) / math.sqrt(smooth)
-            gid: int | None = None
-            if code in (K.K_FIBRILLATION, K.K_PSW):
-                snip = np.ascontiguousarray(snips[r, :: self.snip_step])
-                # noise lowers the correlation a snippet can reach with its source's template
-                var = float(snip.var())
-                reach = math.sqrt(max(1.0 - noise_w * noise_w / var, 0.25)) if var > 0 else 0.5
-                gid = self._assign(snip, code, pp, min_corr * reach, max_ratio)
-            peak_idx = f[K.F_POS_PEAK] if code in (K.K_FIBRILLATION, K.K_PSW) else f[K.F_NEG_PEAK]
-            out.append(
-                SpontaneousEvent(
-                    time_s=float(f[K.F_ONSET]) / fs,
-                    kind=kind,
-                    amplitude_uv=pp * 1e6,
-                    duration_ms=float(f[K.F_END] - f[K.F_ONSET]) / fs * 1e3,
-                    peak_time_s=float(peak_idx) / fs,
-                    initial_phase="positive" if f[K.F_INITIAL] > 0 else "negative",
-                    phases=int(f[K.F_PHASES]),
-                    snr=pp / noise_w if noise_w > 0 else math.inf,
-                    noise_uv=float(f[K.F_NOISE_V]) * 1e6,
-                    group_id=gid,
-                )
+            align = int(feats[r, K.F_ALIGN])
+            keep[r] = abs(align - last) >= dup
+            if keep[r]:
+                last = align
+        self.last_align = last
+        feats = feats[keep]
+        m = feats.shape[0]
+        if m == 0:
+            return []
+        sn = np.ascontiguousarray(snips[keep][:, :: self.snip_step])
+        codes = feats[:, K.F_KIND].astype(np.int64)
+        pps = np.ascontiguousarray(feats[:, K.F_PP_V])
+        noise_w = np.ascontiguousarray(feats[:, K.F_NOISE_V]) / math.sqrt(smooth)
+        need = self.n_groups + m
+        if need > self.templates.shape[0]:
+            cap = max(need, 2 * self.templates.shape[0])
+            grow = cap - self.templates.shape[0]
+            self.templates = np.concatenate([self.templates, np.zeros((grow, self.templates.shape[1]))])
+            self.t_count = np.concatenate([self.t_count, np.zeros(grow, dtype=np.int64)])
+            self.t_kind = np.concatenate([self.t_kind, np.zeros(grow, dtype=np.int64)])
+            self.t_amp = np.concatenate([self.t_amp, np.zeros(grow)])
+        gids = np.empty(m, dtype=np.int64)
+        self.n_groups = K.assign_groups(
+            sn, codes, pps, noise_w, float(t["min_correlation"]), float(t["max_amplitude_ratio"]), self.max_lag,
+            self.templates, self.t_count, self.t_kind, self.t_amp, self.n_groups, gids,
+        )
+        spike = (codes == K.K_FIBRILLATION) | (codes == K.K_PSW)
+        peak_idx = np.where(spike, feats[:, K.F_POS_PEAK], feats[:, K.F_NEG_PEAK])
+        time_s = (feats[:, K.F_ONSET] / fs).tolist()
+        dur_ms = ((feats[:, K.F_END] - feats[:, K.F_ONSET]) / fs * 1e3).tolist()
+        peak_s = (peak_idx / fs).tolist()
+        amp_uv = (pps * 1e6).tolist()
+        snr = np.where(noise_w > 0, pps / np.where(noise_w > 0, noise_w, 1.0), np.inf).tolist()
+        noise_uv = (feats[:, K.F_NOISE_V] * 1e6).tolist()
+        init = feats[:, K.F_INITIAL].tolist()
+        phases = feats[:, K.F_PHASES].astype(np.int64).tolist()
+        kinds = [_KIND_NAMES.get(c, "unclassified") for c in codes.tolist()]
+        g = gids.tolist()
+        out = [
+            SpontaneousEvent(
+                time_s=time_s[r],
+                kind=kinds[r],
+                amplitude_uv=amp_uv[r],
+                duration_ms=dur_ms[r],
+                peak_time_s=peak_s[r],
+                initial_phase="positive" if init[r] > 0 else "negative",
+                phases=phases[r],
+                snr=snr[r],
+                noise_uv=noise_uv[r],
+                group_id=g[r] if g[r] >= 0 else None,
             )
+            for r in range(m)
+        ]
         self.events.extend(out)
         return out
-
-    def _assign(self, snip: np.ndarray, code: int, pp: float, min_corr: float, max_ratio: float) -> int:
-        K = self.K
-        ng = self.n_groups
-        best, best_c = -1, min_corr
-        if ng:
-            cands = np.flatnonzero(
-                (self.t_kind[:ng] == code)
-                & (self.t_amp[:ng] <= pp * max_ratio)
-                & (self.t_amp[:ng] * max_ratio >= pp)
-            )
-            if cands.size:
-                res = K.match_template(snip, np.ascontiguousarray(self.templates[cands]), cands.size, self.max_lag)
-                j = int(np.argmax(res[:, 0]))
-                if res[j, 0] >= best_c:
-                    best, best_c = int(cands[j]), float(res[j, 0])
-        if best < 0:
-            if ng == self.templates.shape[0]:
-                grow = ng * 2
-                self.templates = np.concatenate([self.templates, np.zeros_like(self.templates)])
-                self.t_count = np.concatenate([self.t_count, np.zeros(ng, dtype=np.int64)])
-                self.t_kind = np.concatenate([self.t_kind, np.zeros(ng, dtype=np.int64)])
-                self.t_amp = np.concatenate([self.t_amp, np.zeros(ng)])
-                assert self.templates.shape[0] == grow
-            self.templates[ng] = snip
-            self.t_count[ng] = 1
-            self.t_kind[ng] = code
-            self.t_amp[ng] = pp
-            self.n_groups = ng + 1
-            return ng
-        c = min(int(self.t_count[best]) + 1, 20)
-        self.templates[best] += (snip - self.templates[best]) / c
-        self.t_amp[best] += (pp - self.t_amp[best]) / c
-        self.t_count[best] += 1
-        return best
 
     # -- final result ------------------------------------------------------------------
     def result(self) -> SpontaneousResult:
