@@ -594,7 +594,10 @@ def _merge_trains(
     B is mostly discharges of A's source that the shape grouping put elsewhere: those on
     the grid join A, the others (strays) are dropped from trains.  B also joins A when it fires at A's rate
     (within 2 %) before or after A without overlapping it (the same fibre after a gap:
-    a fibrillating fibre keeps its rate).  The joined
+    a fibrillating fibre keeps its rate), and when both fire at the same rate, overlapping
+    in time, with B's discharges between A's on a grid of A's period / d (d = 2..4): one
+    source whose discharges the shape grouping dealt out to d groups (rate d times
+    theirs).  The joined
     train's rate and CV are recomputed over all its discharges.
     """
     K, tol = args[0], args[1]
@@ -634,12 +637,33 @@ def _merge_trains(
                 tb0, tb1 = events[ib[0]].time_s, events[ib[-1]].time_s
                 apart = tb0 > ta1 or tb1 < ta0
                 same_rate = abs(rb - ra) <= 0.02 * ra
-                if on_grid < absorb * len(ib) and not (apart and same_rate):
+                split = 0
+                if on_grid < absorb * len(ib) and same_rate and not apart:
+                    # the same source split into groups that each hold every d-th discharge:
+                    # B lies between A's discharges on a grid of A's period / d
+                    for d in (2, 3, 4):
+                        sub = pa / d
+                        hits = 0
+                        for i in ib:
+                            t = events[i].time_s
+                            j = int(np.argmin(np.abs(ta - t)))
+                            r = abs(t - ta[j]) / sub
+                            k = math.floor(r + 0.5)
+                            if 1 <= k <= max_k and k % d != 0 and abs(r - k) <= tol * math.sqrt(k):
+                                hits += 1
+                        if hits >= 0.9 * len(ib):
+                            split = d
+                            break
+                if on_grid < absorb * len(ib) and not (apart and same_rate) and not split:
                     continue
-                keep_b = ib if (apart and same_rate) else grid
+                keep_b = ib if ((apart and same_rate) or split) else grid
                 idx = sorted(ia + keep_b, key=lambda i: events[i].time_s)
-                st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol)
-                out[a] = (idx, float(st[0]), float(st[1]), True)
+                if split:
+                    # rate of the source: d times that of each part (the parts' CV kept)
+                    out[a] = (idx, split * ra, out[a][2], True)
+                else:
+                    st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol)
+                    out[a] = (idx, float(st[0]), float(st[1]), True)
                 del out[b]
                 changed = True
                 break
