@@ -28,7 +28,7 @@ from edx.sim.needle import SpontaneousSpec, simulate_effort, simulate_rest
 
 RATES = (10_000.0, 20_000.0, 48_000.0)
 TOL_S = 1e-3
-MIN_UV = 50.0
+MIN_UV = 50.0 - 1e-6  # the floor, allowing for rounding of the truth amplitude (a 50 µV spec reads 49.99999...)
 SPIKE_KINDS = ("fibrillation", "positive_sharp_wave")
 
 
@@ -212,7 +212,10 @@ def test_no_more_trains_than_sources(fs):
         assert len(res.trains) <= n_true, (fs, [(t.kind, t.n, t.firing_rate_hz) for t in res.trains])
 
 
-@pytest.mark.xfail(strict=True, reason="fibrillation recall 0.941 (96/102) < 0.95 at 50 µV / 10 µV / 10 kHz (measured)")
+@pytest.mark.xfail(strict=True, reason=(
+    "at exactly 50 µV, 10 µV noise, 10 kHz (measured): fibrillation recall 0.837 (522/624), precision 0.900 "
+    "(522/580); PSW recall 0.919 (330/359), precision 0.979 -- the detection SNR of a 50 µV fibrillation in a "
+    "10 kHz band is 5-7 noise SDs, at the threshold"))
 def test_explicit_50uv_potentials_at_10khz():
     """The hardest case of the issue: 50 µV potentials, 10 µV noise, 10 kHz."""
     fs = 10_000.0
