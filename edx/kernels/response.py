@@ -143,7 +143,89 @@ def diff_sigma_robust(x: np.ndarray, a: int, b: int) -> float:
     for i in range(n):
         d[i] = abs(x[a + i + 1] - x[a + i])
     # median |difference| of Gaussian noise with SD s*sqrt(2) is 0.6745 * s * sqrt(2)
-    return np.median(d) / (0.6745 * math.sqrt(2.0))
+    return median_inplace(d) / (0.6745 * math.sqrt(2.0))
+
+
+@njit(cache=True, nogil=True)
+def median_abs_diff_below(x: np.ndarray, a: int, b: int, t: float) -> int:
+    """Whether the median of ``|x[i+1] - x[i]|`` over ``x[a:b]`` is below ``t``, by counting.
+
+    Returns 1 (below), 0 (not below) or 2 when counting cannot tell (fewer than 3
+    differences, a zero median, or the two middle values of an even count straddling
+    ``t``): the caller then computes the median itself.
+    """
+    n = b - a - 1
+    if n < 3:
+        return 2
+    below = 0
+    zero = 0
+    for i in range(a, b - 1):
+        v = abs(x[i + 1] - x[i])
+        below += 1 if v < t else 0
+        zero += 1 if v == 0.0 else 0
+    k = n // 2
+    if zero >= k + 1:
+        return 2  # median 0: the caller falls back to another noise estimate
+    if below >= k + 1:
+        return 1
+    if n % 2 == 1 or below <= k - 1:
+        return 0
+    return 2
+
+
+@njit(cache=True, nogil=True)
+def median_inplace(a: np.ndarray) -> float:
+    """Median of ``a`` (as ``np.median``: the mean of the two middle values when the size is
+    even, NaN when a value is NaN or ``a`` is empty) by quickselect, reordering ``a`` in
+    place; O(n) with no allocation."""
+    n = a.size
+    if n == 0:
+        return np.nan
+    for i in range(n):
+        if math.isnan(a[i]):
+            return np.nan  # as np.median
+    k = n // 2
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        # median-of-three pivot, Hoare partition
+        mid = (lo + hi) // 2
+        p0 = a[lo]
+        p1 = a[mid]
+        p2 = a[hi]
+        if p0 > p1:
+            p0, p1 = p1, p0
+        if p1 > p2:
+            p1 = p2
+            if p0 > p1:
+                p1 = p0
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < p1:
+                i += 1
+            while a[j] > p1:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    upper = a[k]
+    if n % 2 == 1:
+        return upper
+    lower = a[0]
+    for i in range(1, k):
+        if a[i] > lower:
+            lower = a[i]
+    return (lower + upper) / 2.0
 
 
 @njit(cache=True, nogil=True)
@@ -161,8 +243,8 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
 def moving_average(x: np.ndarray, w: int) -> np.ndarray:
     """Centred moving average of odd width ``w`` (edges averaged over the samples available).
 
-    One pass with a rolling sum; a non-finite sample only spoils the windows that
-    contain it (those windows are then recomputed directly).
+    One pass with a rolling sum (edges, then a branch-free interior); a non-finite sample
+    only spoils the windows that contain it (those windows are then recomputed directly).
     """
     n = x.size
     out = np.empty(n)
@@ -176,9 +258,13 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
     for k in range(hi0):
         s += x[k]
     finite = math.isfinite(s)
-    for i in range(n):
+    # i = 0 .. while the window is cut by either edge: the general update
+    i = 0
+    while i < n:
         lo = i - h
         hi = i + h + 1
+        if lo - 1 >= 0 and hi <= n:
+            break  # the interior: both updates apply, no clipping
         if i > 0:
             if hi - 1 < n:
                 s += x[hi - 1]
@@ -189,6 +275,28 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
         if hi > n:
             hi = n
         out[i] = s / (hi - lo)
+        i += 1
+    # interior: full windows of w samples (a multiplication by 1/w: a division per sample
+    # would cost more than the rest of the loop)
+    inv = 1.0 / w
+    while i + h + 1 <= n:
+        s += x[i + h] - x[i - h - 1]
+        out[i] = s * inv
+        i += 1
+    # right edge
+    while i < n:
+        lo = i - h
+        hi = i + h + 1
+        if hi - 1 < n:
+            s += x[hi - 1]
+        if lo - 1 >= 0:
+            s -= x[lo - 1]
+        if lo < 0:
+            lo = 0
+        if hi > n:
+            hi = n
+        out[i] = s / (hi - lo)
+        i += 1
     if not finite or not math.isfinite(s):
         # running sums carry a NaN forward: average each window directly
         for j in range(n):
@@ -202,6 +310,34 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def artifact_candidate(x: np.ndarray, lo: int, hi: int) -> tuple[int, float]:
+    """Steepest event in ``x[lo:hi]``: (first sample, largest |first difference|), or (-1, 0).
+
+    Its first sample is the one after the first difference that reaches 30 % of the
+    largest one.  Whether it stands out of the noise is judged by the caller
+    (:func:`locate_artifact`), so that the noise estimate is only paid for when needed.
+    """
+    if lo < 0:
+        lo = 0
+    if hi > x.size:
+        hi = x.size
+    if hi - lo < 3:
+        return -1, 0.0
+    best = 0.0
+    for i in range(lo, hi - 1):
+        d = abs(x[i + 1] - x[i])
+        if d > best:
+            best = d
+    if not (best > 0.0):
+        return -1, 0.0
+    thr = 0.3 * best
+    for i in range(lo, hi - 1):
+        if abs(x[i + 1] - x[i]) >= thr:
+            return i + 1, best
+    return -1, 0.0
+
+
+@njit(cache=True, nogil=True)
 def locate_artifact(x: np.ndarray, lo: int, hi: int, sigma_d: float, z: float) -> int:
     """First sample of the stimulus artifact in ``x[lo:hi]`` by its slope, or -1.
 
@@ -209,24 +345,10 @@ def locate_artifact(x: np.ndarray, lo: int, hi: int, sigma_d: float, z: float) -
     ``z`` noise SDs of the differences; its first sample is the one after the
     first difference that reaches 30 % of that largest difference.
     """
-    if lo < 0:
-        lo = 0
-    if hi > x.size:
-        hi = x.size
-    if hi - lo < 3:
+    i, best = artifact_candidate(x, lo, hi)
+    if i < 0 or not (best > z * sigma_d * math.sqrt(2.0)):
         return -1
-    best = 0.0
-    for i in range(lo, hi - 1):
-        d = abs(x[i + 1] - x[i])
-        if d > best:
-            best = d
-    if not (best > z * sigma_d * math.sqrt(2.0)) or best == 0.0:
-        return -1
-    thr = 0.3 * best
-    for i in range(lo, hi - 1):
-        if abs(x[i + 1] - x[i]) >= thr:
-            return i + 1
-    return -1
+    return i
 
 
 @njit(cache=True, nogil=True)
@@ -442,27 +564,102 @@ def _rotate(cs: np.ndarray, rot: np.ndarray) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _tone_sum(x: np.ndarray, a: int, b: int, base: float, w: float) -> tuple[float, float]:
+    """``sum (x[i] - base) exp(-j w i)`` over ``i`` in ``[a, b)`` as (real, imaginary).
+
+    Four Goertzel recurrences at ``4 w`` over the samples ``i = a + r (mod 4)`` run side by
+    side (independent dependency chains, one multiply-add per sample) and are combined
+    with their phases.
+    """
+    re = 0.0
+    im = 0.0
+    if b <= a:
+        return re, im
+    c4 = 2.0 * math.cos(4.0 * w)
+    p0 = 0.0
+    q0 = 0.0
+    p1 = 0.0
+    q1 = 0.0
+    p2 = 0.0
+    q2 = 0.0
+    p3 = 0.0
+    q3 = 0.0
+    i = a
+    while i + 4 <= b:
+        t0 = c4 * p0 + ((x[i] - base) - q0)  # short dependency chain: p -> t
+        t1 = c4 * p1 + ((x[i + 1] - base) - q1)  # short dependency chain: p -> t
+        t2 = c4 * p2 + ((x[i + 2] - base) - q2)  # short dependency chain: p -> t
+        t3 = c4 * p3 + ((x[i + 3] - base) - q3)  # short dependency chain: p -> t
+        q0 = p0
+        q1 = p1
+        q2 = p2
+        q3 = p3
+        p0 = t0
+        p1 = t1
+        p2 = t2
+        p3 = t3
+        i += 4
+    nk = (i - a) // 4  # samples in each lane so far
+    # lane r: Y_r = p - exp(-j 4w) q = sum_k v[a + r + 4k] exp(j 4w (nk - 1 - k)), so its
+    # contribution is exp(-j w (a + r)) exp(-j 4w (nk - 1)) Y_r
+    if nk > 0:
+        cw = math.cos(4.0 * w)
+        sw = math.sin(4.0 * w)
+        for r in range(4):
+            if r == 0:
+                pp, qq = p0, q0
+            elif r == 1:
+                pp, qq = p1, q1
+            elif r == 2:
+                pp, qq = p2, q2
+            else:
+                pp, qq = p3, q3
+            yr = pp - cw * qq
+            yi = sw * qq
+            ph = -(w * (a + r) + 4.0 * w * (nk - 1))
+            cph = math.cos(ph)
+            sph = math.sin(ph)
+            re += yr * cph - yi * sph
+            im += yr * sph + yi * cph
+    while i < b:  # the last 0-3 samples directly
+        v = x[i] - base
+        re += v * math.cos(w * i)
+        im -= v * math.sin(w * i)
+        i += 1
+    return re, im
+
+
+@njit(cache=True, nogil=True)
 def tone_amplitude(x: np.ndarray, a1: int, b1: int, a2: int, b2: int, fs: float, f: float, base: float) -> float:
-    """Amplitude of the ``f`` Hz component of ``x - base`` over the two windows (projection estimate)."""
+    """Amplitude of the ``f`` Hz component of ``x - base`` over the two windows (projection estimate):
+    ``2 |sum v_i exp(-j w i)| / m`` over the m samples inside the windows (a sample in both
+    windows counts once).
+    """
     w = 2.0 * math.pi * f / fs
-    c, s = math.cos(w), math.sin(w)
-    cc, ss = 1.0, 0.0
-    sc = 0.0
-    sn = 0.0
-    m = 0
-    for i in range(x.size):
-        if (a1 <= i < b1) or (a2 <= i < b2):
-            v = x[i] - base
-            sc += v * cc
-            sn += v * ss
-            m += 1
-        nc = cc * c - ss * s
-        ns = ss * c + cc * s
-        cc = nc
-        ss = ns
+    n = x.size
+    a1 = max(a1, 0)
+    a2 = max(a2, 0)
+    b1 = min(b1, n)
+    b2 = min(b2, n)
+    if b1 < a1:
+        b1 = a1
+    if b2 < a2:
+        b2 = a2
+    if a2 < a1:
+        a1, b1, a2, b2 = a2, b2, a1, b1
+    if a2 < b1:  # overlapping windows: their union
+        if b2 > b1:
+            b1 = b2
+        a2 = b1
+        b2 = b1
+    m = (b1 - a1) + (b2 - a2)
     if m == 0:
         return 0.0
-    return 2.0 * math.sqrt(sc * sc + sn * sn) / m
+    r1, i1 = _tone_sum(x, a1, b1, base, w)
+    r2, i2 = _tone_sum(x, a2, b2, base, w)
+    re = r1 + r2
+    im = i1 + i2
+    return 2.0 * math.sqrt(re * re + im * im) / m
 
 
 @njit(cache=True, nogil=True)
@@ -507,6 +704,32 @@ def _rise_fit(d: np.ndarray, t0: int, end: int) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _rise_residual(s11: float, s12: float, s22: float, r1: float, r2: float, yy: float) -> float:
+    """Least-squares residual of ``y ~ a u + b u^2`` with a, b >= 0 from the window sums
+    (s11 = sum u^2, s12 = sum u^3, s22 = sum u^4, r1 = sum u y, r2 = sum u^2 y, yy = sum y^2)."""
+    best = yy  # a = b = 0
+    det = s11 * s22 - s12 * s12
+    if det > 0.0:
+        a = (r1 * s22 - r2 * s12) / det
+        b = (s11 * r2 - s12 * r1) / det
+        if a >= 0.0 and b >= 0.0:
+            return yy - a * r1 - b * r2
+    if s11 > 0.0:
+        a = r1 / s11
+        if a > 0.0:
+            v = yy - a * r1
+            if v < best:
+                best = v
+    if s22 > 0.0:
+        b = r2 / s22
+        if b > 0.0:
+            v = yy - b * r2
+            if v < best:
+                best = v
+    return best
+
+
+@njit(cache=True, nogil=True)
 def hinge_onset(d: np.ndarray, lo: int, hi: int, fit_end: int) -> float:
     """Take-off of a negative deflection: t0 in [lo, hi] minimising the hinge-fit residual.
 
@@ -523,16 +746,40 @@ def hinge_onset(d: np.ndarray, lo: int, hi: int, fit_end: int) -> float:
         if not math.isfinite(d[i]):
             return np.nan
     m = hi - lo + 1
-    res = np.empty(m)
+    # sums over the fit window [t0, fit_end) with u = i - t0 and y = -d: the y-free ones
+    # (u^2, u^3, u^4) have closed forms in the window length; the y-weighted ones are
+    # updated in O(1) as t0 advances (u -> u - 1, the sample at the old t0 leaves)
+    sy = 0.0
+    s1y = 0.0
+    s2y = 0.0
+    yy = 0.0
+    for i in range(lo, fit_end):
+        u = float(i - lo)
+        yv = -d[i]
+        sy += yv
+        s1y += u * yv
+        s2y += u * u * yv
+        yy += yv * yv
     pre = 0.0
+    kb = 0
+    best = np.inf
     for k in range(m):
         t0 = lo + k
         if k > 0:
-            pre += d[t0 - 1] * d[t0 - 1]
-        res[k] = pre + _rise_fit(d, t0, fit_end)
-    kb = 0
-    for k in range(1, m):
-        if res[k] < res[kb]:
+            y0 = -d[t0 - 1]
+            pre += y0 * y0
+            # drop the old first sample (u = 0), then shift u by one
+            sy -= y0
+            yy -= y0 * y0
+            s2y = s2y - 2.0 * s1y + sy
+            s1y = s1y - sy
+        L = float(fit_end - t0)  # u = 0 .. L - 1
+        s11 = (L - 1.0) * L * (2.0 * L - 1.0) / 6.0
+        s12 = ((L - 1.0) * L / 2.0) ** 2
+        s22 = (L - 1.0) * L * (2.0 * L - 1.0) * (3.0 * (L - 1.0) ** 2 + 3.0 * (L - 1.0) - 1.0) / 30.0
+        r = pre + _rise_residual(s11, s12, s22, s1y, s2y, yy if yy > 0.0 else 0.0)
+        if r < best:
+            best = r
             kb = k
     # whole-sample resolution: the residual is kinked at its minimum, so a parabola
     # through the neighbours would move an exact answer (the line estimate that is
@@ -585,24 +832,69 @@ def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
 
 
 @njit(cache=True, nogil=True)
-def _markers(d: np.ndarray, fs: float, stim: int, search_start: int, search_end: int, sigma: float,
-             p: np.ndarray, out: np.ndarray) -> None:
-    """Place the markers on a baseline-corrected, artifact-corrected sweep ``d`` (negative main phase)."""
-    n = d.size
+def _argmin(y: np.ndarray, a: int, b: int) -> int:
+    """Index of the first minimum of ``y[a:b]`` (finite values), or -1 when empty.
+
+    The minimum value is found with four independent running minima (no loop-carried
+    branch), then its first position.
+    """
+    if b <= a:
+        return -1
+    m0 = np.inf
+    m1 = np.inf
+    m2 = np.inf
+    m3 = np.inf
+    i = a
+    while i + 4 <= b:
+        v0 = y[i]
+        v1 = y[i + 1]
+        v2 = y[i + 2]
+        v3 = y[i + 3]
+        m0 = v0 if v0 < m0 else m0
+        m1 = v1 if v1 < m1 else m1
+        m2 = v2 if v2 < m2 else m2
+        m3 = v3 if v3 < m3 else m3
+        i += 4
+    while i < b:
+        v0 = y[i]
+        m0 = v0 if v0 < m0 else m0
+        i += 1
+    m0 = m1 if m1 < m0 else m0
+    m2 = m3 if m3 < m2 else m2
+    m0 = m2 if m2 < m0 else m0
+    for i in range(a, b):
+        if y[i] == m0:
+            return i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _smooth_width(fs: float, p: np.ndarray) -> int:
+    """Odd width (samples) of the moving average the markers are placed on."""
     w = int(round(p[P_SMOOTH_MS] * 1e-3 * fs))
     if w < 1:
         w = 1
-    if w % 2 == 0:
-        w += 1
-    y = moving_average(d, w)
+    return w | 1
+
+
+@njit(cache=True, nogil=True)
+def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: int, search_end: int,
+             sigma: float, p: np.ndarray, out: np.ndarray, ymin: float = np.nan) -> None:
+    """Place the markers on a baseline-corrected, artifact-corrected sweep ``d`` (negative main
+    phase) and its moving average ``y`` (width :func:`_smooth_width`); ``ymin``, when known,
+    is the minimum of ``y[search_start:search_end]``."""
+    n = d.size
+    w = _smooth_width(fs, p)
     sig_y = sigma / math.sqrt(w)
     # negative peak
-    ip = -1
-    vmin = np.inf
-    for i in range(search_start, search_end):
-        if y[i] < vmin:
-            vmin = y[i]
-            ip = i
+    if np.isnan(ymin):
+        ip = _argmin(y, search_start, search_end)
+    else:
+        ip = -1
+        for i in range(search_start, search_end):
+            if y[i] == ymin:
+                ip = i
+                break
     if ip < 0:
         out[R_STATUS] = S_ABSENT
         return
@@ -766,13 +1058,21 @@ def _markers(d: np.ndarray, fs: float, stim: int, search_start: int, search_end:
         lvl = 4.0 * sigma / math.sqrt(w2)
     last = -1
     start_i = n - 1 - h2
+    # a window whose samples all stay within +-lvl cannot average beyond it: begin the
+    # rolling scan at the last window that holds a sample beyond lvl
+    j = n - 1
+    while j > ip - h2 and j > 0 and abs(d[j]) < lvl:
+        j -= 1
+    if j + h2 < start_i:
+        start_i = j + h2
+    lvl_sum = lvl * w2  # |window sum| >= lvl * w2  <=>  |window mean| >= lvl
     if start_i > ip:
         acc = 0.0
         for k in range(start_i - h2, start_i + h2 + 1):
             acc += d[k]
         i = start_i
         while i > ip:
-            if abs(acc / w2) >= lvl:
+            if abs(acc) >= lvl_sum:
                 last = i
                 break
             if i - h2 - 1 < 0:
@@ -823,42 +1123,54 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     """Steps 1–4: validity, stimulus, baseline, artifact tail.  Returns d (or empty on failure)."""
     n = x.size
     empty = np.empty(0)
-    for i in range(n):
-        if not math.isfinite(x[i]):
-            out[R_STATUS] = S_NONFINITE
-            return empty
-    if stim < 0 or stim >= n:
+    if n == 0:
         out[R_STATUS] = S_NO_STIMULUS
         return empty
     min_after = int(round((p[P_MIN_LATENCY_MS] + 5.0) * 1e-3 * fs))
-    if n - stim < min_after:
-        out[R_STATUS] = S_TOO_SHORT
-        return empty
-    lo = x[0]
-    hi = x[0]
-    for i in range(n):
-        if x[i] < lo:
-            lo = x[i]
-        if x[i] > hi:
-            hi = x[i]
-    if hi - lo <= 0.0:
-        out[R_STATUS] = S_FLAT
-        return empty
-    # baseline window
+    stim_ok = 0 <= stim < n
+    too_short = stim_ok and n - stim < min_after
+    # baseline window: before the stimulus, or after the response when there is no room
     guard = int(round(p[P_PRE_GUARD_MS] * 1e-3 * fs))
     min_pre = int(round(p[P_MIN_PRE_MS] * 1e-3 * fs))
     pre_end = stim - guard
-    if pre_end >= min_pre:
-        base = window_mean(x, 0, pre_end)
-        sigma = diff_sigma(x, 0, pre_end)
-    else:
-        tail_n = int(round(5e-3 * fs))
-        a = n - tail_n
-        if a <= stim + min_after // 2:
-            out[R_STATUS] = S_NO_BASELINE
-            return empty
-        base = window_mean(x, a, n)
-        sigma = diff_sigma(x, a, n)
+    post = pre_end < min_pre
+    ba = 0
+    bb = pre_end
+    if post:
+        ba = n - int(round(5e-3 * fs))
+        bb = n
+    no_baseline = post and ba <= stim + min_after // 2
+    base = 0.0
+    if stim_ok and not too_short and not no_baseline:
+        base = window_mean(x, ba, bb)
+    # one pass: the baseline-corrected copy, non-finite samples, the range (flat sweep)
+    d = np.empty(n)
+    lo = x[0]
+    hi = x[0]
+    nan_probe = 0.0  # v - v is 0 for a finite sample and NaN for NaN or +-inf
+    for i in range(n):
+        v = x[i]
+        d[i] = v - base
+        nan_probe += v - v
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    if nan_probe != 0.0:
+        out[R_STATUS] = S_NONFINITE
+        return empty
+    if not stim_ok:
+        out[R_STATUS] = S_NO_STIMULUS
+        return empty
+    if too_short:
+        out[R_STATUS] = S_TOO_SHORT
+        return empty
+    if hi - lo <= 0.0:
+        out[R_STATUS] = S_FLAT
+        return empty
+    if no_baseline:
+        out[R_STATUS] = S_NO_BASELINE
+        return empty
+    sigma = diff_sigma(x, ba, bb)
+    if post:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_POST
     if not (sigma > 0.0):
         # a digitally flat baseline: take one quantisation step as the noise floor
@@ -870,13 +1182,26 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         sigma = step / math.sqrt(12.0) if math.isfinite(step) else 1e-12
     # stimulus from the artifact when the marker disagrees
     srch = int(round(p[P_ARTIFACT_SEARCH_MS] * 1e-3 * fs))
-    sig_r = diff_sigma_robust(x, max(0, stim - srch), min(n, stim + srch))
-    if not (sig_r > 0.0):
-        sig_r = sigma
-    art = locate_artifact(x, stim - srch, stim + int(round(0.5e-3 * fs)), sig_r, 40.0)
     tol = p[P_STIM_TOLERANCE_MS] * 1e-3 * fs
     if tol < 2.0:
         tol = 2.0
+    art, steep = artifact_candidate(x, stim - srch, stim + int(round(0.5e-3 * fs)))
+    if art >= 0 and abs(art - stim) > tol:
+        # only an artifact that disagrees with the marker matters: then check that it
+        # stands out of the noise (a robust SD, which the artifact edge does not inflate)
+        a_r = max(0, stim - srch)
+        b_r = min(n, stim + srch)
+        # steep > 40 SDs of the differences  <=>  median |difference| < steep * 0.6745 / 40;
+        # a counting pass decides that without sorting in all but the tie cases
+        verdict = median_abs_diff_below(x, a_r, b_r, steep * 0.6745 / 40.0)
+        if verdict == 0:
+            art = -1
+        elif verdict == 2:
+            sig_r = diff_sigma_robust(x, a_r, b_r)
+            if not (sig_r > 0.0):
+                sig_r = sigma
+            if not (steep > 40.0 * sig_r * math.sqrt(2.0)):
+                art = -1
     if art >= 0 and abs(art - stim) > tol:
         stim = art
         out[R_FLAGS] = int(out[R_FLAGS]) | F_STIM_FROM_ARTIFACT
@@ -887,12 +1212,11 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
             pre_end = stim - guard
             base = window_mean(x, 0, pre_end)
             sigma = diff_sigma(x, 0, pre_end)
+            for i in range(n):
+                d[i] = x[i] - base
     out[R_STIM_INDEX] = stim
     out[R_BASELINE_V] = base
     out[R_NOISE_V] = sigma
-    d = np.empty(n)
-    for i in range(n):
-        d[i] = x[i] - base
     return d
 
 
@@ -934,12 +1258,21 @@ def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, 
 @njit(cache=True, nogil=True)
 def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.ndarray:
     """Measure one evoked response; see the module docstring.  Returns a result vector."""
-    out = np.full(N_RESULTS, np.nan)
+    out = np.empty(N_RESULTS)
+    measure_into(x, fs, stim, p, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray) -> None:
+    """:func:`measure_response` writing its result vector into ``out`` (length ``N_RESULTS``)."""
+    for k in range(N_RESULTS):
+        out[k] = np.nan
     out[R_FLAGS] = 0.0
     out[R_POLARITY] = 1.0
     d = _prepare(x, fs, stim, p, out)
     if d.size == 0:
-        return out
+        return
     stim = int(out[R_STIM_INDEX])
     sigma = out[R_NOISE_V]
     n = d.size
@@ -949,21 +1282,22 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
     start = _artifact(d, fs, stim, sigma, p, out)
     if start >= search_end - 2:
         out[R_STATUS] = S_TOO_SHORT
-        return out
+        return
     # polarity: the main phase is negative unless the export is inverted
     pol = p[P_POLARITY]
+    ymin = np.nan
+    ymax = np.nan
+    w_s = _smooth_width(fs, p)
+    y = moving_average(d, w_s)
     if pol == 0.0:
-        w = int(round(p[P_SMOOTH_MS] * 1e-3 * fs))
-        if w < 1:
-            w = 1
-        y = moving_average(d, w | 1)
-        vmin = 0.0
-        vmax = 0.0
+        ymin = np.inf
+        ymax = -np.inf
         for i in range(start, search_end):
-            if y[i] < vmin:
-                vmin = y[i]
-            if y[i] > vmax:
-                vmax = y[i]
+            v = y[i]
+            ymin = v if v < ymin else ymin
+            ymax = v if v > ymax else ymax
+        vmin = ymin if ymin < 0.0 else 0.0
+        vmax = ymax if ymax > 0.0 else 0.0
         big = max(-vmin, vmax)
         pol = 1.0
         for i in range(start, search_end):
@@ -977,10 +1311,15 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
     if pol < 0.0:
         for i in range(n):
             d[i] = -d[i]
+            y[i] = -y[i]
         out[R_FLAGS] = int(out[R_FLAGS]) | F_INVERTED
         out[R_POLARITY] = -1.0
     # first pass
-    _markers(d, fs, stim, start, search_end, sigma, p, out)
+    # the polarity pass already knows the minimum over the search window
+    hint = np.nan
+    if p[P_POLARITY] == 0.0 and search_end > start:
+        hint = ymin if pol > 0.0 else -ymax
+    _markers(d, y, fs, stim, start, search_end, sigma, p, out, hint)
     # baseline model on the samples outside the response (pass 2): offset, drift and, when
     # significant, mains hum; needs a pre-stimulus window and a post-response window
     if out[R_STATUS] == S_OK or out[R_STATUS] == S_ABSENT:
@@ -1057,7 +1396,7 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
                     tmp = out.copy()
                     for k in (R_ONSET, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END, R_AMPLITUDE_V):
                         tmp[k] = np.nan
-                    _markers(d2, fs, stim, start, search_end, sigma, p, tmp)
+                    _markers(d2, moving_average(d2, w_s), fs, stim, start, search_end, sigma, p, tmp)
                     if tmp[R_STATUS] == S_OK and not np.isnan(tmp[R_NEG_END]) and not np.isnan(tmp[R_NEG_PEAK]):
                         g = tmp[R_NEG_END] + 4.0 * (tmp[R_NEG_END] - tmp[R_NEG_PEAK])
                         a2b = int(g) + int(round(2e-3 * fs))
@@ -1078,7 +1417,7 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
                               R_NEG_AREA_VS, R_TOTAL_AREA_VS):
                         out[k] = np.nan
                     out[R_FLAGS] = keep
-                    _markers(d, fs, stim, start, search_end, sigma, p, out)
+                    _markers(d, moving_average(d, w_s), fs, stim, start, search_end, sigma, p, out)
     if out[R_STATUS] == S_ABSENT and (int(out[R_FLAGS]) & F_INVERTED) != 0:
         # no response: there is no polarity to speak of
         out[R_FLAGS] = int(out[R_FLAGS]) & ~F_INVERTED
@@ -1092,14 +1431,22 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
         b = n
     run = 0
     worst = 0
+    no_rails = np.isnan(rlo) and np.isnan(rhi)
+    lo_thr = rlo + 1e-9 * abs(rlo) if not np.isnan(rlo) else -np.inf
+    hi_thr = rhi - 1e-9 * abs(rhi) if not np.isnan(rhi) else np.inf
+    xmin = np.nan  # without known rails: a run of equal samples at the sweep's extreme
+    xmax = np.nan
     for i in range(a, b):
-        at_rail = False
-        if not np.isnan(rlo) and x[i] <= rlo + 1e-9 * abs(rlo):
-            at_rail = True
-        if not np.isnan(rhi) and x[i] >= rhi - 1e-9 * abs(rhi):
-            at_rail = True
-        if np.isnan(rlo) and np.isnan(rhi) and i > a and x[i] == x[i - 1] and (x[i] == x.max() or x[i] == x.min()):
-            at_rail = True
+        v = x[i]
+        if no_rails:
+            at_rail = False
+            if i > a and v == x[i - 1]:
+                if np.isnan(xmin):
+                    xmin = x.min()
+                    xmax = x.max()
+                at_rail = v == xmax or v == xmin
+        else:
+            at_rail = v <= lo_thr or v >= hi_thr
         if at_rail:
             run += 1
             if run > worst:
@@ -1111,7 +1458,6 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
         out[R_STATUS] = S_CLIPPED
         for k in (R_AMPLITUDE_V, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END):
             out[k] = np.nan
-    return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -1120,9 +1466,7 @@ def measure_batch(x: np.ndarray, fs: float, stim: np.ndarray, p: np.ndarray) -> 
     m = x.shape[0]
     out = np.empty((m, N_RESULTS))
     for k in prange(m):
-        r = measure_response(x[k], fs, stim[k], p)
-        for j in range(N_RESULTS):
-            out[k, j] = r[j]
+        measure_into(x[k], fs, stim[k], p, out[k])
     return out
 
 
@@ -1132,9 +1476,7 @@ def measure_batch_serial(x: np.ndarray, fs: float, stim: np.ndarray, p: np.ndarr
     m = x.shape[0]
     out = np.empty((m, N_RESULTS))
     for k in range(m):
-        r = measure_response(x[k], fs, stim[k], p)
-        for j in range(N_RESULTS):
-            out[k, j] = r[j]
+        measure_into(x[k], fs, stim[k], p, out[k])
     return out
 
 

@@ -1013,3 +1013,61 @@ def test_measure_batch_equals_rows(seed, fs, n, m, data):
     rows = np.stack([K.measure_response(x[k], fs, int(stims[k]), P) for k in range(m)])
     np.testing.assert_array_equal(K.measure_batch(x, fs, stims, P), rows)
     np.testing.assert_array_equal(K.measure_batch_serial(x, fs, stims, P), rows)
+
+
+# ================================================================ speed helpers (exact against NumPy)
+
+
+@FAST
+@given(arrays(np.float64, st.integers(1, 200),
+              elements=st.one_of(volts, st.sampled_from([0.0, 1e-6, -1e-6, 2e-6]))))
+def test_median_inplace_equals_numpy_median(x):
+    assert K.median_inplace(x.copy()) == np.median(x)
+
+
+def test_median_inplace_edges():
+    assert np.isnan(K.median_inplace(np.empty(0)))
+    assert np.isnan(K.median_inplace(np.array([1.0, np.nan, 2.0])))
+    assert K.median_inplace(np.array([3.0, 1.0])) == 2.0
+
+
+@FAST
+@given(signals(0, 150), st.floats(0.0, 2e-3))
+def test_median_abs_diff_below_matches_median(x, t):
+    got = K.median_abs_diff_below(x, 0, x.size, t)
+    if x.size - 1 < 3:
+        assert got == 2
+        return
+    med = np.median(np.abs(np.diff(x)))
+    if got == 2:
+        # undecided only for a zero median or an even count whose middle values straddle t
+        s = np.sort(np.abs(np.diff(x)))
+        k = s.size // 2
+        assert med == 0.0 or (s.size % 2 == 0 and s[k - 1] < t <= s[k])
+    else:
+        assert got == int(med < t)
+
+
+@FAST
+@given(signals(0, 150), st.integers(-5, 160), st.integers(-5, 160))
+def test_artifact_candidate_agrees_with_locate_artifact(x, lo, hi):
+    i, steep = K.artifact_candidate(x, lo, hi)
+    a, b = max(lo, 0), min(hi, x.size)
+    if b - a < 3 or np.abs(np.diff(x[a:b])).max() == 0.0:
+        assert (i, steep) == (-1, 0.0)
+        return
+    assert steep == np.abs(np.diff(x[a:b])).max()
+    # with a zero noise level every steepest event counts
+    assert i == ref_locate_artifact(x, lo, hi, 0.0, 1.0)
+
+
+@FAST
+@given(signals(0, 150), st.integers(0, 160), st.integers(0, 160))
+def test_argmin_is_first_minimum(y, a, b):
+    # callers pass 0 <= a and b <= y.size
+    b = min(b, y.size)
+    got = K._argmin(y, a, b)
+    if b <= a:
+        assert got == -1
+        return
+    assert got == a + int(np.argmin(y[a:b]))
