@@ -6,6 +6,11 @@ Public API (heavy dependencies load on first use, never at ``import edx``):
   :func:`read_manifest`, :func:`read_series`, :func:`load_site`, :func:`cut_sweeps`
 * data model: :class:`Recording`, :class:`Trace`, :class:`Sweep`, :class:`Response`,
   :class:`Stimulus`, :class:`Annotation`, :class:`Study`, :class:`TestSpec`, ...
+* measuring nerve conduction: :func:`measure_cmap`, :func:`measure_snap`,
+  :func:`conduction_velocity`, :func:`measure_fwaves`, :func:`rns_decrement`,
+  :func:`dms_ratio`, :func:`measure_study`
+* needle EMG: :func:`detect_spontaneous`, :class:`SpontaneousDetector` (streaming),
+  :func:`grade_muscle`, :func:`analyze_mups`, :func:`interference_pattern`
 * errors: :class:`EdxError` and its subclasses.
 """
 
@@ -64,6 +69,11 @@ _LAZY = {
     "rns_decrement": "edx.measure.late",
     "dms_ratio": "edx.measure.late",
     "measure_study": "edx.measure.study",
+    "detect_spontaneous": "edx.needle.spontaneous",
+    "SpontaneousDetector": "edx.needle.spontaneous",
+    "grade_muscle": "edx.needle.spontaneous",
+    "analyze_mups": "edx.needle.mup",
+    "interference_pattern": "edx.needle.mup",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +83,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .measure.late import dms_ratio, measure_fwaves, rns_decrement
     from .measure.study import measure_study
     from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
+    from .needle.mup import analyze_mups, interference_pattern
+    from .needle.spontaneous import SpontaneousDetector, detect_spontaneous, grade_muscle
 
 
 def __getattr__(name: str) -> Any:

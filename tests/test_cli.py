@@ -79,8 +79,12 @@ def test_measure_study_json_has_every_kind_of_row():
     assert abs(rns["decrement_pct"] - 28.0) <= 1.0
     motor = next(r for r in rows if r["test"] == "median-motor-R" and r.get("site") == "wrist")
     assert motor["status"] == "ok" and abs(motor["amplitude_mv"] - 9.5) < 0.3
-    needle = next(r for r in rows if r["test"].startswith("tibialis-anterior-rest"))
-    assert "needle" in needle["error"]
+    # needle EMG at rest: a row per site with its grade, and the muscle's grade
+    rest = [r for r in rows if r["test"] == "tibialis-anterior-rest-R"]
+    assert all("error" not in r for r in rest) and {r["site"] for r in rest} >= {"site 1", "muscle"}
+    assert all(r["grade"] is not None for r in rest)
+    # a neuromuscular-junction study: no fibrillation trains at rest
+    assert all(r["grade"] == "0" for r in rest)
 
 
 def test_measure_table_and_bare_recording_and_errors(tmp_path):
@@ -92,3 +96,25 @@ def test_measure_table_and_bare_recording_and_errors(tmp_path):
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
     bad = runner.invoke(app, ["measure", str(tmp_path / "missing.toml")])
     assert bad.exit_code == 1 and "not found" in bad.stderr
+
+
+def test_measure_needle_study_table_and_bare_needle_recordings():
+    res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "cim" / "study.toml")])
+    assert res.exit_code == 0, res.output
+    assert "needle EMG" in res.stdout and "MUPs" in res.stdout and "turns/s" in res.stdout
+    rest = runner.invoke(app, ["measure", "--type", "rest", str(SAMPLE_DATA / "physionet_emgdb" / "emg_healthy.hea"),
+                               "--json"])
+    assert rest.exit_code == 0, rest.output
+    (row,) = json.loads(rest.stdout)[0]["rows"]
+    # the healthy record (gentle voluntary effort) has no fibrillation or PSW trains
+    assert row["type"] == "needle_rest" and row["n_trains"] == 0
+    table = runner.invoke(app, ["measure", "--type", "rest", str(SAMPLE_DATA / "physionet_emgdb" / "emg_healthy.hea")])
+    # discharge counts are withheld where the baseline is not quiet (they would be voluntary MUP pieces)
+    assert table.exit_code == 0 and "voluntary_activity" in table.stdout and "discharges:" not in table.stdout
+    mup = runner.invoke(app, ["measure", "--type", "minimal",
+                              str(SAMPLE_DATA / "physionet_emgdb" / "emg_neuropathy.hea"), "--json"])
+    assert mup.exit_code == 0, mup.output
+    (row,) = json.loads(mup.stdout)[0]["rows"]
+    assert row["site"] == "MUPs" and row["n_mups"] > 0
+    bad = runner.invoke(app, ["measure", "--type", "needle", str(SAMPLE_DATA / "physionet_emgdb" / "emg_healthy.hea")])
+    assert bad.exit_code == 2

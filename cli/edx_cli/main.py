@@ -92,12 +92,17 @@ def info(
 def measure(
     paths: Annotated[list[Path], typer.Argument(help="Study manifests (.toml) or recording files.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
-    kind: Annotated[str, typer.Option("--type", help="For bare recordings: motor or sensory.")] = "motor",
+    kind: Annotated[str, typer.Option(
+        "--type", help="For bare recordings: motor, sensory, or a needle recording at rest, "
+                       "minimal or maximal effort.")] = "motor",
     channel: Annotated[str | None, typer.Option(help="For bare recordings: the channel to measure.")] = None,
 ) -> None:
-    """Measure nerve conduction: latency, amplitude, duration, area, velocity, F-waves, RNS, DMS."""
-    from .measure_cmd import measure_path, render_measure
+    """Measure nerve conduction (latency, amplitude, duration, area, velocity, F-waves, RNS, DMS)
+    and needle EMG (spontaneous activity, motor unit potentials, interference pattern)."""
+    from .measure_cmd import KINDS, measure_path, render_measure
 
+    if kind not in KINDS:
+        raise typer.BadParameter(f"--type must be one of {', '.join(KINDS)}, got {kind!r}")
     results, failed = _each(paths, lambda p: measure_path(p, kind=kind, channel=channel))
     _finish(results, failed, as_json, render_measure)
 

@@ -9,12 +9,20 @@ import edx
 from edx.measure.study import measure_study
 
 
+#: ``--type`` values for bare recordings
+KINDS = ("motor", "sensory", "rest", "minimal", "maximal")
+_NEEDLE = {"rest": "needle_rest", "minimal": "needle_minimal", "maximal": "needle_maximal"}
+
+
 def measure_path(path: Path, *, kind: str = "motor", channel: str | None = None) -> dict[str, Any]:
-    """Measure one manifest (every test) or one recording (every sweep of a channel)."""
+    """Measure one manifest (every test) or one recording (every sweep of a channel, or the
+    needle analysis of ``kind`` rest/minimal/maximal)."""
     if path.suffix.lower() == ".toml":
         sm = measure_study(edx.read_manifest(path))
         return {"path": str(path), "kind": "study", "patient": sm.study.patient.id,
                 "date": sm.study.date.isoformat(), "rows": sm.rows()}
+    if kind in _NEEDLE:
+        return _measure_needle_recording(path, kind, channel)
     rec = edx.load(path, channels=[channel] if channel else None, detect_stimulus=True)
     from edx.io.sweeps import cut_sweeps, pick_voltage_channel
 
@@ -28,6 +36,46 @@ def measure_path(path: Path, *, kind: str = "motor", channel: str | None = None)
         r = edx.measure_snap(sw) if kind == "sensory" else edx.measure_cmap(sw)
         rows.append({"test": path.stem, "type": kind, "site": f"sweep {sw.index}", **_result_dict(r)})
     return {"path": str(path), "kind": "recording", "channel": ch, "rows": rows}
+
+
+def _measure_needle_recording(path: Path, kind: str, channel: str | None) -> dict[str, Any]:
+    from edx.io.sweeps import pick_voltage_channel
+    from edx.measure.study import needle_rows
+
+    rec = edx.load(path, channels=[channel] if channel else None)
+    ch = pick_voltage_channel(rec, channel)
+    trace = next(t for t in rec.traces if t.channel == ch)
+    base = {"test": path.stem, "type": _NEEDLE[kind], "nerve": None, "muscle": None, "side": None,
+            "temperature_c": None}
+    if kind == "rest":
+        rows = needle_rows(base, spontaneous={ch: edx.detect_spontaneous(trace)})
+    elif kind == "minimal":
+        rows = needle_rows(base, mups=edx.analyze_mups(trace))
+    else:
+        rows = needle_rows(base, interference={ch: edx.interference_pattern(trace)})
+    return {"path": str(path), "kind": "recording", "channel": ch, "rows": rows}
+
+
+def _needle_text(r: dict[str, Any]) -> str:
+    """One line of findings for a needle row."""
+    if "n_trains" in r:
+        quality = r.get("quality") or ()
+        q = ", ".join(quality)
+        text = (f"trains: {r['n_fibrillation_trains']} fibrillation, {r['n_psw_trains']} PSW; "
+                f"grade {r['grade'] or '-'}")
+        if not {"voluntary_activity", "noisy_baseline"} & set(quality):
+            # single discharges are only worth counting on a quiet baseline at rest
+            text += f"; discharges: {r['n_fibrillations']} fibrillation, {r['n_positive_sharp_waves']} PSW"
+        return text + (f"  [{q}]" if q else "")
+    if r.get("site") == "muscle":
+        return f"grade {r['grade'] or '-'} ({r['n_sites_with_trains']} of {r['n_sites']} sites with trains)"
+    if "n_mups" in r:
+        return (f"{r['n_mups']} MUPs: duration {_f(r['mup_duration_ms'], '.1f')} ms, amplitude "
+                f"{_f(r['mup_amplitude_uv'], '.0f')} µV, polyphasic {_f(r['polyphasic_pct'], '.0f')} %; "
+                f"{r['mup_class'] or 'no class'}; recruitment {r['recruitment'] or 'not judged'}")
+    if "turns_per_s" in r:
+        return (f"{_f(r['turns_per_s'], '.0f')} turns/s, {_f(r['amplitude_per_turn_uv'], '.0f')} µV per turn")
+    return ""
 
 
 def _f(v: Any, spec: str) -> str:
@@ -52,6 +100,8 @@ def render_measure(results: list[dict[str, Any]]) -> None:
                           ("neg area", "right"), ("velocity m/s", "right"), ("other", "left")):
             t.add_column(col, justify=just)
         for r in res["rows"]:
+            if str(r.get("type", "")).startswith("needle"):
+                continue
             if "error" in r:
                 t.add_row(escape(r["test"]), "", "[red]error[/]", "", "", "", "", "", "", escape(r["error"][:80]))
                 continue
@@ -74,4 +124,18 @@ def render_measure(results: list[dict[str, Any]]) -> None:
             t.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status", "")),
                       _f(r.get("onset_latency_ms"), ".2f"), _f(r.get("neg_peak_latency_ms"), ".2f"), amp,
                       _f(r.get("neg_duration_ms"), ".2f"), area, _f(r.get("cv_m_s"), ".1f"), escape(other))
-        out.print(t)
+        ncs = [r for r in res["rows"] if not str(r.get("type", "")).startswith("needle")]
+        needle = [r for r in res["rows"] if str(r.get("type", "")).startswith("needle")]
+        if ncs:
+            out.print(t)
+        if needle:
+            nt = Table(title=escape(title) + "  needle EMG", title_justify="left")
+            for col in ("test", "site", "status", "findings"):
+                nt.add_column(col)
+            for r in needle:
+                if "error" in r:
+                    nt.add_row(escape(r["test"]), "", "[red]error[/]", escape(r["error"][:100]))
+                else:
+                    nt.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status") or ""),
+                               escape(_needle_text(r)))
+            out.print(nt)

@@ -1,10 +1,11 @@
 """Measure every test of a study described by a manifest.
 
 :func:`measure_study` loads each site through :func:`edx.manifest.load_site` and
-measures it according to its test type (motor, sensory, F-wave, RNS, DMS).  A test
-that fails to load or measure is kept with its error instead of aborting the study:
-one bad file never costs the others.  Needle tests are listed as not measured until
-the needle analysis exists.
+measures it according to its test type: motor, sensory, F-wave, RNS, DMS, and needle EMG
+at rest (spontaneous activity per site and the muscle's grade), at minimal effort (motor
+unit potentials pooled over the sites) and at maximal effort (interference pattern per
+site).  A test that fails to load or measure is kept with its error instead of aborting
+the study: one bad file never costs the others.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EdxError
 from ..model import Study, TestSpec, TestType
 from .late import DmsResult, FWaveResult, RnsResult, dms_ratio, measure_fwaves, rns_decrement
 from .ncs import CmapResult, SegmentResult, SnapResult, conduction_velocity, measure_cmap, measure_snap
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..needle.mup import InterferencePattern, MupAnalysis
+    from ..needle.spontaneous import MuscleGrade, SpontaneousResult
+
 log = logging.getLogger("edx.measure")
 
-__all__ = ["TestMeasurement", "StudyMeasurements", "measure_study", "F_MIN_LATENCY_MS"]
+__all__ = ["TestMeasurement", "StudyMeasurements", "measure_study", "needle_rows", "F_MIN_LATENCY_MS"]
 
 #: earliest F latency searched, by limb (upper limb F about 25–32 ms, lower limb about 45–56 ms;
 #: CLINICAL.md §2 upper limits 31–32 and 56 ms)
@@ -41,6 +46,10 @@ class TestMeasurement:
     fwaves: FWaveResult | None = None
     rns: RnsResult | None = None
     dms: DmsResult | None = None
+    spontaneous: Mapping[str, SpontaneousResult] = field(default_factory=dict)
+    muscle_grade: MuscleGrade | None = None
+    mups: MupAnalysis | None = None
+    interference: Mapping[str, InterferencePattern] = field(default_factory=dict)
     error: str | None = None
 
     __test__ = False  # not a pytest test class
@@ -85,7 +94,55 @@ class StudyMeasurements:
                 d = tm.dms
                 out.append({**base, "site": "nCMAP/mCMAP", "ncmap_mv": d.ncmap_mv, "mcmap_mv": d.mcmap_mv,
                             "dms_ratio": d.ratio, "reasons": dict(d.reasons) or None})
+            out.extend(needle_rows(base, spontaneous=tm.spontaneous, muscle_grade=tm.muscle_grade, mups=tm.mups,
+                                   interference=tm.interference))
         return out
+
+
+def _none_if_nan(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def needle_rows(
+    base: Mapping[str, Any],
+    *,
+    spontaneous: Mapping[str, SpontaneousResult] | None = None,
+    muscle_grade: MuscleGrade | None = None,
+    mups: MupAnalysis | None = None,
+    interference: Mapping[str, InterferencePattern] | None = None,
+) -> list[dict[str, Any]]:
+    """Tidy rows of needle EMG results (one per site, per muscle grade and per MUP analysis),
+    each starting with the columns of ``base``."""
+    rows: list[dict[str, Any]] = []
+    for site, r in (spontaneous or {}).items():
+        rows.append({**base, "site": site, "status": r.status, "duration_s": r.duration_s,
+                     "noise_uv": _none_if_nan(r.noise_uv), "n_fibrillations": r.counts.get("fibrillation", 0),
+                     "n_positive_sharp_waves": r.counts.get("positive_sharp_wave", 0),
+                     "n_trains": len(r.trains),
+                     "n_fibrillation_trains": sum(t.kind == "fibrillation" for t in r.trains),
+                     "n_psw_trains": sum(t.kind == "positive_sharp_wave" for t in r.trains),
+                     "grade": r.grade, "quality": sorted(r.quality),
+                     "reasons": dict(r.reasons) or None})
+    if muscle_grade is not None:
+        g = muscle_grade
+        rows.append({**base, "site": "muscle", "grade": g.grade, "n_sites": g.n_sites,
+                     "n_sites_with_trains": g.n_sites_with_trains, "reasons": dict(g.reasons) or None})
+    if mups is not None:
+        m = mups
+        sm = m.summary
+        c = m.comparison
+        rows.append({**base, "site": "MUPs", "status": m.status, "n_mups": sm.n_mups,
+                     "mup_duration_ms": sm.mean_duration_ms, "mup_amplitude_uv": sm.mean_amplitude_uv,
+                     "mup_phases": sm.mean_phases, "polyphasic_pct": sm.polyphasic_pct,
+                     "firing_rate_hz": sm.mean_firing_rate_hz, "duration_z": c.duration_z,
+                     "amplitude_z": c.amplitude_z, "mup_class": c.classification,
+                     "recruitment": m.recruitment.pattern, "reference": c.source,
+                     "quality": sorted(m.quality), "reasons": dict(m.reasons) or None})
+    for site, ip in (interference or {}).items():
+        rows.append({**base, "site": site, "turns_per_s": ip.turns_per_s,
+                     "amplitude_per_turn_uv": ip.mean_amplitude_uv, "duration_s": ip.duration_s,
+                     "quality": sorted(ip.quality), "reasons": dict(ip.reasons) or None})
+    return rows
 
 
 def _result_dict(r: CmapResult | SnapResult) -> dict[str, Any]:
@@ -112,7 +169,7 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
     from ..manifest import load_site
 
     if test.type.is_needle:
-        return TestMeasurement(test, error="needle EMG analysis is not available yet in this edx version")
+        return _measure_needle(study, test)
     if test.type is TestType.DMS:
         nerve = next(s for s in test.sites if s.stimulated == "nerve")
         muscle = next(s for s in test.sites if s.stimulated == "muscle")
@@ -136,6 +193,21 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
         if dist:
             segs.append((names[k - 1], names[k], conduction_velocity(results[names[k - 1]], results[names[k]], dist)))
     return TestMeasurement(test, sites=results, segments=tuple(segs))
+
+
+def _measure_needle(study: Study, test: TestSpec) -> TestMeasurement:
+    from ..manifest import load_site
+    from ..needle.mup import analyze_mups, interference_pattern
+    from ..needle.spontaneous import detect_spontaneous, grade_muscle
+
+    recs = {site.name: load_site(study, test.id, site.name) for site in test.sites}
+    if test.type is TestType.NEEDLE_REST:
+        spont = {name: detect_spontaneous(rec) for name, rec in recs.items()}
+        return TestMeasurement(test, spontaneous=spont, muscle_grade=grade_muscle(list(spont.values())))
+    if test.type is TestType.NEEDLE_MINIMAL:
+        mups = analyze_mups(list(recs.values()), muscle=test.muscle, age_years=study.patient.age_years)
+        return TestMeasurement(test, mups=mups)
+    return TestMeasurement(test, interference={name: interference_pattern(rec) for name, rec in recs.items()})
 
 
 def measure_study(study: Study) -> StudyMeasurements:
