@@ -824,33 +824,48 @@ def match_template(snip: np.ndarray, templates: np.ndarray, n_templates: int, ma
 
 
 @njit(cache=True, nogil=True)
-def interval_stats(times_s: np.ndarray, multiple_tolerance: float) -> np.ndarray:
+def interval_stats(times_s: np.ndarray, multiple_tolerance: float, period_s: float = 0.0) -> np.ndarray:
     """Firing rate and interval regularity of one train.
 
-    The period is the median interval; an interval within ``multiple_tolerance`` (a
-    fraction) of a whole multiple ``k >= 2`` of it counts as ``k`` periods (missed
-    discharges).  Returns ``[rate_hz, cv, n_periods, median_interval_s, n_irregular]``:
-    the rate is periods per second over the span, the CV that of the intervals divided
-    by their multiple, ``n_irregular`` the intervals that are neither one period nor a
-    whole multiple within the tolerance.  NaN where undefined (fewer than 2 or 3 times).
+    The period is first ``period_s`` when given (> 0), else the median interval; an
+    interval within ``multiple_tolerance`` (a fraction) of a whole multiple ``k`` of it
+    counts as ``k`` periods (``k >= 2``: missed discharges).  The period is then refined
+    once to the mean interval per period of those intervals, and the multiples are taken
+    again with it.  Returns ``[rate_hz, cv, n_periods, period_s, n_irregular]``: the rate
+    is periods per second over the span, the CV that of the intervals divided by their
+    multiple, ``n_irregular`` the intervals that are neither one period nor a whole
+    multiple within the tolerance.  NaN where undefined (fewer than 2 or 3 times).
     """
     out = np.full(5, np.nan)
     n = times_s.size
     if n < 2:
         return out
-    iv = np.empty(n - 1)
-    for i in range(n - 1):
+    m = n - 1
+    iv = np.empty(m)
+    for i in range(m):
         iv[i] = times_s[i + 1] - times_s[i]
-    srt = iv.copy()
-    srt.sort()
-    m = srt.size
-    med = srt[m // 2] if m % 2 == 1 else 0.5 * (srt[m // 2 - 1] + srt[m // 2])
+    if period_s > 0.0:
+        med = period_s
+    else:
+        srt = iv.copy()
+        srt.sort()
+        med = srt[m // 2] if m % 2 == 1 else 0.5 * (srt[m // 2 - 1] + srt[m // 2])
     if not (med > 0.0):
         return out
+    # refine: mean interval per period over the intervals that are whole multiples
+    acc = 0.0
+    kk = 0.0
+    for i in range(m):
+        k = math.floor(iv[i] / med + 0.5)
+        if k >= 1 and abs(iv[i] / med - k) <= multiple_tolerance * k:
+            acc += iv[i]
+            kk += k
+    if kk > 0.0:
+        med = acc / kk
     periods = 0.0
     s = 0.0
-    ss = 0.0
     nirr = 0
+    u = np.empty(m)
     for i in range(m):
         k = math.floor(iv[i] / med + 0.5)
         if k < 1:
@@ -861,9 +876,8 @@ def interval_stats(times_s: np.ndarray, multiple_tolerance: float) -> np.ndarray
         if not ok:
             nirr += 1
         periods += k
-        u = iv[i] / k
-        s += u
-        ss += u * u
+        u[i] = iv[i] / k
+        s += u[i]
     span = times_s[n - 1] - times_s[0]
     out[0] = periods / span if span > 0 else np.nan
     out[3] = med
@@ -871,10 +885,10 @@ def interval_stats(times_s: np.ndarray, multiple_tolerance: float) -> np.ndarray
     out[4] = nirr
     if m >= 2:
         mean = s / m
-        var = (ss - m * mean * mean) / (m - 1)
-        if var < 0.0:
-            var = 0.0
-        out[1] = math.sqrt(var) / mean
+        ss = 0.0  # two-pass variance (no cancellation on near-equal intervals)
+        for i in range(m):
+            ss += (u[i] - mean) * (u[i] - mean)
+        out[1] = math.sqrt(ss / (m - 1)) / mean
     return out
 
 

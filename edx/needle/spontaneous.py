@@ -72,6 +72,7 @@ _KIND_NAMES: dict[int, str] = {
     4: "motor_unit",
     5: "unclassified",
 }
+_KIND_CODES: dict[str, int] = {v: k for k, v in _KIND_NAMES.items()}
 _COUNT_KEYS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "motor_unit", "fasciculation", "unclassified")
 
 
@@ -662,7 +663,7 @@ def _merge_trains(
                     # rate of the source: d times that of each part (the parts' CV kept)
                     out[a] = (idx, split * ra, out[a][2], True)
                 else:
-                    st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol)
+                    st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol, pa)
                     out[a] = (idx, float(st[0]), float(st[1]), True)
                 del out[b]
                 changed = True
@@ -724,6 +725,146 @@ def _merge_groups(eng: _Engine) -> dict[int, int]:
     return {g: root(g) for g in range(ng)}
 
 
+def _fill_slots(
+    times: np.ndarray, period: float, d: int, tol: float, cand_t: np.ndarray, ends: bool, t_end: float,
+    primitive: bool = False,
+) -> tuple[list[int], int, float]:
+    """Sub-grid slots of a train and the candidates that fill them.
+
+    Between consecutive members ``k`` periods apart, the slots are the ``k * d - 1``
+    interpolated times ``j / d`` periods after the first member that are not members'
+    places (``j % d != 0``; with ``d = 1`` every ``j``: the missed discharges; with
+    ``primitive`` only ``gcd(j, d) == 1``: the slots on no coarser sub-grid).  With ``ends``, slots
+    are also placed before the first and after the last member (up to 10 periods, within
+    the recording).  A slot is filled by the nearest candidate (``cand_t``, sorted)
+    within ``tol * sqrt(j') `` new periods of it (``j'`` the slot's distance in new
+    periods from the nearer member, at most 0.3 new periods).
+
+    Returns the candidate positions filling slots, the number of slots and the total
+    window width (s) over all slots (for the chance of filling them at random).
+    """
+    sub = period / d
+    hits: list[int] = []
+    n_slots = 0
+    width = 0.0
+
+    def take(tp: float, jd: int) -> None:
+        nonlocal n_slots, width
+        w = min(tol * math.sqrt(jd), 0.3) * sub
+        n_slots += 1
+        width += 2.0 * w
+        if cand_t.size == 0:
+            return
+        q = int(np.searchsorted(cand_t, tp))
+        best, bd = -1, w
+        for c in (q - 1, q):
+            if 0 <= c < cand_t.size and abs(cand_t[c] - tp) <= bd:
+                best, bd = c, abs(cand_t[c] - tp)
+        if best >= 0:
+            hits.append(best)
+
+    for a, b in zip(times[:-1], times[1:]):
+        k = max(1, int(math.floor((b - a) / period + 0.5)))
+        step = (b - a) / (k * d)
+        for j in range(1, k * d):
+            if d == 1 or (math.gcd(j, d) == 1 if primitive else j % d):
+                take(a + j * step, min(j, k * d - j))
+    if ends:
+        for j in range(1, 10 * d + 1):
+            tp = times[0] - j * sub
+            if tp < 0.0:
+                break
+            take(tp, j)
+        for j in range(1, 10 * d + 1):
+            tp = times[-1] + j * sub
+            if tp > t_end:
+                break
+            take(tp, j)
+    return sorted(set(hits)), n_slots, width
+
+
+def _complete_train(
+    idx: list[int], rate: float, cv: float, ev_t: np.ndarray, ev_amp: np.ndarray, ev_code: np.ndarray,
+    available: set[int], K: Any, t: Mapping[str, Any],
+) -> tuple[list[int], float, float]:
+    """Complete a regular train from the discharges not yet in trains.
+
+    Candidates: discharges of ``available`` (fibrillations and PSWs of any shape group,
+    not excluded) of the train's kind with an amplitude within ``max_amplitude_ratio`` of
+    the train's mean.  First the source's own rate: a chain of every ``d``-th discharge of
+    a source (its other discharges went to other shape groups or were taken by no chain)
+    fires at ``1/d`` of the source's rate; the largest ``d`` (``d * rate`` within the
+    firing-rate range) whose primitive sub-grid slots (:func:`_fill_slots`; those on no
+    coarser sub-grid, so that ``d = 6`` is not taken for a source at ``3 * rate``) are
+    filled by at least ``subgrid_min_fill`` of them and ``min_discharges`` candidates,
+    where a random candidate falls into a slot with a chance of at most ``max_chance`` and
+    fills 3 SDs fewer, makes the train ``d`` times faster with the candidates of all its
+    sub-grid slots.  Then missed
+    discharges (``d = 1``: gaps and the ends of the train) are filled the same way.  The
+    result must still be a regular train (interval CV, rate range); otherwise the chain is
+    kept as found.  Missed discharges need no minimum fill (a discharge hidden by
+    another potential is simply not there), only the low chance of a random candidate in
+    a slot.
+    """
+    lo, hi = float(t["firing_rate_min_hz"]), float(t["firing_rate_max_hz"])
+    tol = float(t["multiple_tolerance"])
+    max_chance = float(t["max_chance"])
+    cv_reg = float(t["regular_cv_max"])
+    ratio = float(t["max_amplitude_ratio"])
+    sub_fill = float(t["subgrid_min_fill"])
+    nmin = int(t["min_discharges"])
+    code = int(np.bincount(ev_code[idx]).argmax())
+    amp = float(ev_amp[idx].mean())
+    members = set(idx)
+    cand = np.array(sorted(i for i in available if i not in members and ev_code[i] == code
+                           and amp / ratio <= ev_amp[i] <= amp * ratio), dtype=np.int64)
+    if cand.size == 0:
+        return idx, rate, cv
+    cand_t = ev_t[cand]
+    t_end = float(ev_t.max()) + 1.0 / rate
+    span = float(ev_t[idx[-1]] - ev_t[idx[0]])
+    # density of candidates around the train (its span and one period either side)
+    in_span = np.count_nonzero((cand_t >= ev_t[idx[0]] - 1.0 / rate) & (cand_t <= ev_t[idx[-1]] + 1.0 / rate))
+    rho = in_span / (span + 2.0 / rate)
+
+    def grow(cur: list[int], r: float, d: int, ends: bool) -> list[int] | None:
+        times = ev_t[cur]
+        got, n_slots, width = _fill_slots(times, 1.0 / r, d, tol, cand_t, ends, t_end, primitive=d > 1)
+        if n_slots == 0 or not got:
+            return None
+        p = 1.0 - math.exp(-rho * width / n_slots)
+        if p > max_chance:
+            return None
+        if d > 1:
+            fill = len(got) / n_slots
+            if fill < sub_fill or len(got) < nmin or len(got) - n_slots * p < 3.0 * math.sqrt(n_slots * p * (1.0 - p)) + 1.0:
+                return None
+            got, n_slots, width = _fill_slots(times, 1.0 / r, d, tol, cand_t, ends, t_end)
+        return sorted(set(cur) | {int(cand[g]) for g in got}, key=lambda i: ev_t[i])
+
+    def stats(cur: list[int], period: float) -> tuple[float, float] | None:
+        st = K.interval_stats(np.ascontiguousarray(ev_t[cur]), tol, period)
+        r_, cv_ = float(st[0]), float(st[1])
+        if math.isfinite(r_) and lo <= r_ <= hi and math.isfinite(cv_) and cv_ <= cv_reg:
+            return r_, cv_
+        return None
+
+    cur, r, c = idx, rate, cv
+    for d in range(min(int(hi / rate), 10), 1, -1):
+        nxt = grow(cur, r, d, False)
+        if nxt is not None:
+            s = stats(nxt, 1.0 / (d * r))
+            if s is not None and abs(s[0] / (d * r) - 1.0) <= tol:
+                cur, (r, c) = nxt, s
+                break
+    nxt = grow(cur, r, 1, True)
+    if nxt is not None:
+        s = stats(nxt, 1.0 / r)
+        if s is not None:
+            cur, (r, c) = nxt, s
+    return cur, r, c
+
+
 def _judge_trains(
     events: list[SpontaneousEvent], cfg: dict[str, Any], K: Any, merged: Mapping[int, int], excluded: set[int]
 ) -> tuple[list[SpontaneousTrain], dict[int, int]]:
@@ -741,21 +882,30 @@ def _judge_trains(
     trains: list[SpontaneousTrain] = []
     member: dict[int, int] = {}
     found: list[tuple[list[int], float, float, bool]] = []
+    ev_t = np.array([ev.time_s for ev in events])
+    ev_amp = np.array([ev.amplitude_uv for ev in events])
+    ev_code = np.array([_KIND_CODES.get(ev.kind, 0) for ev in events], dtype=np.int64)
+    available = {i for g in groups.values() for i in g}
     for gid in sorted(groups):
-        left = list(groups[gid])
-        # regular trains: chains at whole multiples of a period, peeled off one by one
+        # regular trains: chains at whole multiples of a period, peeled off one by one;
+        # each is completed (and densified to its source's rate) from the discharges of
+        # the same kind and size of every group before the next chain is sought, so that
+        # a source's discharges dealt out to other groups cannot form trains of their own
+        left = [i for i in groups[gid] if i in available]
         while len(left) >= nmin:
-            times = np.array([events[i].time_s for i in left])
+            times = ev_t[left]
             chain, rate, cv = _best_chain(times, K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance)
             if not chain:
                 break
             idx = [left[j] for j in chain]
+            idx, rate, cv = _complete_train(idx, rate, cv, ev_t, ev_amp, ev_code, available, K, t)
             found.append((idx, rate, cv, True))
-            taken = set(chain)
-            left = [left[j] for j in range(len(left)) if j not in taken]
+            available.difference_update(idx)
+            left = [i for i in left if i in available]
         # what is left of the group: an irregular train?
         if not bool(t["report_irregular"]) or len(left) < int(t["irregular_min_discharges"]):
             continue
+        left = [i for i in left if i in available]
         if len(left) < 0.5 * len(groups[gid]):
             continue  # mostly a regular train: the rest are strays
         times = np.array([events[i].time_s for i in left])
