@@ -386,6 +386,182 @@ def sort_events(
 
 
 @njit(cache=True, nogil=True)
+def peel_events(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: np.ndarray, pre: int) -> np.ndarray:
+    """``y`` minus every labelled event's template: ``tpl[labels[e]]`` placed with its sample
+    ``pre`` at ``pos[e]`` (parts outside the signal dropped; events with a label < 0 or
+    beyond the templates skipped).  Returns a new array."""
+    n = y.size
+    w = tpl.shape[1]
+    out = y.copy()
+    for e in range(pos.size):
+        u = labels[e]
+        if u < 0 or u >= tpl.shape[0]:
+            continue
+        a = pos[e] - pre
+        lo = max(0, -a)
+        hi = min(w, n - a)
+        for j in range(lo, hi):
+            out[a + j] -= tpl[u, j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def match_events(
+    y: np.ndarray, peaks: np.ndarray, means: np.ndarray, pre: int, max_shift: int, alpha: float, beta: float,
+    sigma: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match each candidate window to the frozen templates (the acceptance rule of
+    :func:`sort_events`: residual ``<= alpha · Σ T² + beta · n_w · sigma²``).
+
+    Returns
+    -------
+    labels : int64 array
+        Template per candidate, -1 no match, -2 window (with shifts) outside the signal.
+    shifts : int64 array
+    residual : float64 array
+        Residual energy of the best match (inf when none was tried).
+    """
+    n_ev = peaks.size
+    nu = means.shape[0]
+    w = means.shape[1]
+    post = w - 1 - pre
+    labels = np.full(n_ev, -1, dtype=np.int64)
+    shifts = np.zeros(n_ev, dtype=np.int64)
+    resid = np.full(n_ev, np.inf)
+    energy = np.zeros(nu)
+    for k in range(nu):
+        en = 0.0
+        for j in range(w):
+            en += means[k, j] * means[k, j]
+        energy[k] = en
+    active = np.ones(nu, dtype=np.bool_)
+    noise_e = beta * w * sigma * sigma
+    for e in range(n_ev):
+        p = peaks[e]
+        if p - pre - max_shift < 0 or p + post + max_shift >= y.size:
+            labels[e] = -2
+            continue
+        if nu == 0:
+            continue
+        k, s, r = _best_match(y, p, pre, w, means, energy, active, max_shift)
+        resid[e] = r
+        if k >= 0 and r <= alpha * energy[k] + noise_e:
+            labels[e] = k
+            shifts[e] = s
+    return labels, shifts, resid
+
+
+@njit(cache=True, nogil=True)
+def _shifted_residual(tc: np.ndarray, base: np.ndarray, pre: int, wide: np.ndarray, u: int, wpre: int,
+                      lag: int, stop: float) -> float:
+    """``Σ_j (tc[j] − base[j] − wide[u, wpre + j − pre − lag])²`` (zero outside ``wide``),
+    abandoned (returns a value >= ``stop``) once it exceeds ``stop``."""
+    w = tc.size
+    big = wide.shape[1]
+    r = 0.0
+    for j in range(w):
+        k = wpre + j - pre - lag
+        v = wide[u, k] if 0 <= k < big else 0.0
+        d = tc[j] - base[j] - v
+        r += d * d
+        if r >= stop:
+            return r
+    return r
+
+
+@njit(cache=True, nogil=True)
+def _place_shifted(out: np.ndarray, pre: int, wide: np.ndarray, u: int, wpre: int, lag: int) -> None:
+    big = wide.shape[1]
+    for j in range(out.size):
+        k = wpre + j - pre - lag
+        out[j] = wide[u, k] if 0 <= k < big else 0.0
+
+
+@njit(cache=True, nogil=True)
+def explain_template(
+    tc: np.ndarray, pre: int, wide: np.ndarray, wpre: int, allowed: np.ndarray, max_lag: int, n_try: int,
+) -> tuple[float, int, int, float, int, int, int, int]:
+    """Explain a template by one other template, or the sum of two, at integer lags.
+
+    ``tc`` is a template over ``−pre .. w − 1 − pre`` samples around its reference;
+    ``wide[u]`` are the other templates over a wider window with the reference at
+    ``wpre``.  Unit ``u`` at lag ``l`` contributes ``wide[u, wpre + j − pre − l]`` to
+    sample ``j`` of ``tc`` (its reference ``l`` samples after ``tc``'s).  Only units
+    with ``allowed[u]`` are used; lags ``|l| <= max_lag``.
+
+    One template: the exhaustive best ``(a, l)``.  Two templates: from each of the
+    ``n_try`` best single fits ``(a, la)``, the best ``(b, lb)`` on what is left, then
+    ``la`` re-fitted once given ``(b, lb)``; the lowest residual is kept.
+
+    Returns
+    -------
+    r1, a1, l1 : float, int, int
+        Residual energy ``Σ (tc − T_a)²`` of the best single fit (inf, -1, 0 if none).
+    r2, a2, la2, b2, lb2 : float, int, int, int, int
+        The same for the best pair (inf, -1, 0, -1, 0 if none).
+    """
+    w = tc.size
+    nu = wide.shape[0]
+    nl = 2 * max_lag + 1
+    zero = np.zeros(w)
+    r1 = np.full(nu * nl, np.inf)
+    for a in range(nu):
+        if not allowed[a]:
+            continue
+        for li in range(nl):
+            r1[a * nl + li] = _shifted_residual(tc, zero, pre, wide, a, wpre, li - max_lag, np.inf)
+    order = np.argsort(r1)
+    best1 = r1[order[0]] if r1.size else np.inf
+    a1 = -1
+    l1 = 0
+    if r1.size and best1 < np.inf:
+        a1 = order[0] // nl
+        l1 = order[0] % nl - max_lag
+    r2 = np.inf
+    a2 = -1
+    la2 = 0
+    b2 = -1
+    lb2 = 0
+    base = np.empty(w)
+    for t in range(min(n_try, r1.size)):
+        idx = order[t]
+        if not r1[idx] < np.inf:
+            break
+        a = idx // nl
+        la = idx % nl - max_lag
+        _place_shifted(base, pre, wide, a, wpre, la)
+        best = np.inf
+        bb = -1
+        lb = 0
+        for b in range(nu):
+            if not allowed[b] or b == a:
+                continue
+            for li in range(nl):
+                r = _shifted_residual(tc, base, pre, wide, b, wpre, li - max_lag, best)
+                if r < best:
+                    best = r
+                    bb = b
+                    lb = li - max_lag
+        if bb < 0:
+            continue
+        # re-fit a's lag given b
+        _place_shifted(base, pre, wide, bb, wpre, lb)
+        best_a = best
+        for li in range(nl):
+            r = _shifted_residual(tc, base, pre, wide, a, wpre, li - max_lag, best_a)
+            if r < best_a:
+                best_a = r
+                la = li - max_lag
+        if best_a < r2:
+            r2 = best_a
+            a2 = a
+            la2 = la
+            b2 = bb
+            lb2 = lb
+    return best1, a1, l1, r2, a2, la2, b2, lb2
+
+
+@njit(cache=True, nogil=True)
 def _median_inplace(a: np.ndarray) -> float:
     """Median of ``a`` by partial sorting (``a`` is reordered)."""
     n = a.size

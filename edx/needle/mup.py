@@ -84,9 +84,31 @@ class MupConfig:
     match_beta : float
         Accepted residual energy per sample, in noise variances.
     merge_alpha : float
-        Two units whose averaged templates differ (at the best lag) by at most this
-        fraction of the smaller one's energy are one unit (a second spike of a unit
-        sorted on its own).
+        Two units whose plain-mean templates differ (at the best lag, to 1/8 sample,
+        less the noise of the averages) by at most this fraction of the smaller one's
+        energy may be one unit ...
+    merge_max_short_fraction : float
+        ... and the joined discharge train has at most this fraction of intervals shorter
+        than half its median (two independent units interleave; one unit split in two
+        does not).  The same test confirms a superposition's components.
+    superposition_alpha : float
+        A candidate unit whose filtered template is another unit's at a lag, or the sum
+        of two other units' at fixed lags, within this fraction of its energy (plus the
+        noise of the averages), is not a unit: a duplicate joins the other unit, a
+        recurring superposition becomes discharges of both components (subtracted from
+        the recording, not averaged).  Only units with more discharges explain it.
+    refractory_ms : float
+        Two discharges of one unit closer than this are one discharge found twice.
+    residual_passes : int
+        Passes of subtracting every sorted discharge's filtered template and matching
+        the peaks left (discharges hidden in overlaps).
+    exclude_overlaps : bool
+        Leave discharges with an unexplained residual peak within their unit's
+        potential (± ``end_gap_ms``) out of the average, unless that would remove more
+        than half of them (dense recordings: the robust average deals with a minority).
+    overlap_fraction : float
+        ... counting only residual peaks of at least this fraction of the unit's own
+        filtered peak.
     min_discharges : int
         A unit needs at least this many matched discharges.
     max_units : int
@@ -147,7 +169,13 @@ class MupConfig:
     max_shift_samples: int = 4
     match_alpha: float = 0.1
     match_beta: float = 2.0
-    merge_alpha: float = 0.025
+    merge_alpha: float = 0.1
+    merge_max_short_fraction: float = 0.1
+    superposition_alpha: float = 0.1
+    refractory_ms: float = 5.0
+    residual_passes: int = 2
+    exclude_overlaps: bool = True
+    overlap_fraction: float = 0.1
     min_discharges: int = 6
     max_units: int = 64
     window_pre_ms: float = 20.0
@@ -612,39 +640,273 @@ def _duplicates(pos: np.ndarray, labels: np.ndarray, n_units: int, peak_abs: np.
     return drop
 
 
-def _merge_same_mups(tpl: np.ndarray, counts: np.ndarray, labels: np.ndarray, pos: np.ndarray, alpha: float,
-                     max_lag: int, tol: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Merge units whose averaged templates are the same MUP at some lag (a second spike
-    of a unit sorted on its own); returns new labels, positions, unit count and whether
-    anything was merged.  Discharges of a merged unit closer than ``tol`` samples to
-    another of the same unit are dropped."""
+def _renumber(labels: np.ndarray, keep_units: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels of the units in ``keep_units`` (bool per unit) renumbered 0..m-1; others -1."""
+    remap = np.full(keep_units.size, -1, dtype=np.int64)
+    remap[keep_units] = np.arange(int(keep_units.sum()))
+    return np.where(labels >= 0, remap[np.maximum(labels, 0)], labels), int(keep_units.sum())
+
+
+def _dedupe(pos: np.ndarray, labels: np.ndarray, synth: np.ndarray, tol: int) -> np.ndarray:
+    """Bool mask of events to keep: of two events of the same unit closer than ``tol``
+    samples (one discharge found twice) a real one is kept before a stand-in, then the
+    earlier one."""
+    keep = np.ones(pos.size, dtype=bool)
+    idx = np.flatnonzero(labels >= 0)
+    if idx.size < 2:
+        return keep
+    o = idx[np.lexsort((synth[idx], pos[idx], labels[idx]))]
+    last = -1
+    for e in o:
+        if last >= 0 and labels[e] == labels[last] and pos[e] - pos[last] <= tol:
+            # same discharge twice: prefer the real event
+            if synth[last] and not synth[e]:
+                keep[last] = False
+                last = e
+            else:
+                keep[e] = False
+            continue
+        last = e
+    return keep
+
+
+def _filtered_means(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, synth: np.ndarray, n_units: int,
+                    fpre: int, fpost: int) -> tuple[np.ndarray, np.ndarray]:
+    from ..kernels import mup as K
+
+    tpl, cnt, _ = K.average_units(y, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, fpre, fpost,
+                                  0, 0.0, np.ascontiguousarray(synth), False)
+    return tpl, cnt
+
+
+def _explain_units(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, synth: np.ndarray, n_units: int, pre: int,
+                   post: int, fpre: int, fpost: int, sigma: float, tol: int,
+                   cfg: MupConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Remove candidate units whose filtered template is another unit's at a lag (one MUP
+    sorted twice: its discharges join that unit) or the sum of two other units' templates
+    at fixed lags (a recurring superposition: its discharges become stand-ins of both
+    components, in the reconstruction but not in the averages).  Only units with more
+    discharges than the candidate explain it; the residual must be at most
+    ``superposition_alpha`` of the candidate's energy plus the noise of the three averages."""
+    from ..kernels import mup as K
+
+    w = pre + post + 1
+    while n_units > 1:
+        ftpl, cnt = _filtered_means(y, pos, labels, synth, n_units, fpre, fpost)
+        done = False
+        for c in np.argsort(cnt, kind="stable"):
+            if cnt[c] == 0:
+                continue
+            allowed = cnt > cnt[c]
+            if not allowed.any():
+                continue
+            tc = np.ascontiguousarray(ftpl[c, fpre - pre: fpre + post + 1])
+            ec = float(tc @ tc)
+            r1, a1, l1, r2, a2, la, b2, lb = K.explain_template(tc, pre, ftpl, fpre, allowed, pre + post, 3)
+            inv = 1.0 / max(cnt[c], 1)
+            tc_real = pos[(labels == c) & ~synth]
+
+            def fits(u: int, lag: int) -> bool:
+                # c's discharges fill gaps of u's train instead of interleaving with it
+                own = pos[(labels == u) & ~synth]
+                joined = np.sort(np.concatenate([own, tc_real + lag]))
+                if joined.size > 1:
+                    joined = joined[np.r_[True, np.diff(joined) > tol]]
+                lim = max(cfg.merge_max_short_fraction, _short_interval_fraction(own))
+                return _short_interval_fraction(joined) <= lim
+
+            if (a1 >= 0 and r1 <= cfg.superposition_alpha * ec + 2.0 * w * sigma**2 * (inv + 1.0 / cnt[a1])
+                    and fits(a1, l1)):
+                sel = labels == c
+                labels[sel] = a1
+                pos[sel] = pos[sel] + l1
+                logger.debug("unit %d is unit %d at lag %d (residual %.3f)", c, a1, l1, r1 / ec)
+            elif (a2 >= 0 and r2 <= cfg.superposition_alpha * ec + 2.0 * w * sigma**2 * (
+                    inv + 1.0 / cnt[a2] + 1.0 / cnt[b2]) and fits(a2, la) and fits(b2, lb)):
+                sel = np.flatnonzero(labels == c)
+                labels[sel] = a2
+                pos[sel] = pos[sel] + la
+                synth[sel] = True
+                pos = np.concatenate([pos, pos[sel] - la + lb])
+                labels = np.concatenate([labels, np.full(sel.size, b2, dtype=np.int64)])
+                synth = np.concatenate([synth, np.ones(sel.size, dtype=np.bool_)])
+                logger.debug("unit %d is units %d (lag %d) + %d (lag %d) (residual %.3f)", c, a2, la, b2, lb, r2 / ec)
+            else:
+                continue
+            alive = np.ones(n_units, dtype=bool)
+            alive[c] = False
+            labels, n_units = _renumber(labels, alive)
+            k = _dedupe(pos, labels, synth, tol)
+            pos, labels, synth = pos[k], labels[k], synth[k]
+            done = True
+            break
+        if not done:
+            break
+    return pos, labels, synth, n_units
+
+
+def _truncate(tpl: np.ndarray, cnt: np.ndarray, sigma: float, k: float = 3.0) -> np.ndarray:
+    """Templates set to zero outside their first..last sample beyond ``k`` noise SDs of the average."""
+    out = np.zeros_like(tpl)
+    for u in range(tpl.shape[0]):
+        if cnt[u] == 0:
+            continue
+        big = np.flatnonzero(np.abs(tpl[u]) > k * sigma / math.sqrt(cnt[u]))
+        if big.size:
+            out[u, big[0]: big[-1] + 1] = tpl[u, big[0]: big[-1] + 1]
+    return np.ascontiguousarray(out)
+
+
+def _recover_overlaps(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, synth: np.ndarray, n_units: int,
+                      pre: int, post: int, fpre: int, fpost: int, sigma: float, half: int, shift: int, tol: int,
+                      cfg: MupConfig) -> tuple[np.ndarray, ...]:
+    """Discharges hidden in overlaps: every sorted discharge's filtered template is
+    subtracted, peaks are detected again in what is left and matched to the templates
+    (``residual_passes`` times).  Returns the events and the residual peaks that no
+    template explains and that are not a subtraction error (the residual there is at
+    least half of what was subtracted)."""
+    from ..kernels import mup as K
+
+    unexplained = np.zeros(0, dtype=np.int64)
+    unexplained_v = np.zeros(0)
+    if n_units == 0:
+        return pos, labels, synth, unexplained, unexplained_v, np.zeros(0)
+    for _ in range(max(cfg.residual_passes, 1)):
+        ftpl, cnt = _filtered_means(y, pos, labels, synth, n_units, fpre, fpost)
+        yr = K.peel_events(y, np.ascontiguousarray(pos), np.ascontiguousarray(labels), _truncate(ftpl, cnt, sigma),
+                           fpre)
+        rp = K.detect_peaks(yr, cfg.k_detect * sigma, half)
+        # a residual peak where most of the signal was subtracted is a subtraction error
+        rp = rp[np.abs(yr[rp]) >= 0.5 * np.abs(y[rp] - yr[rp])]
+        short = np.ascontiguousarray(ftpl[:, fpre - pre: fpre + post + 1])
+        lab, sh, _ = K.match_events(yr, rp, short, pre, shift, cfg.match_alpha, cfg.match_beta, sigma)
+        unexplained = rp[lab == -1]
+        unexplained_v = np.abs(yr[unexplained])
+        new = lab >= 0
+        if not new.any():
+            break
+        n0 = pos.size
+        pos = np.concatenate([pos, rp[new] + sh[new]])
+        labels = np.concatenate([labels, lab[new]])
+        synth = np.concatenate([synth, np.zeros(int(new.sum()), dtype=np.bool_)])
+        # a match next to a discharge of the same unit is a subtraction error, not a discharge
+        order = np.lexsort((np.arange(pos.size) >= n0, pos, labels))
+        keep = np.ones(pos.size, dtype=bool)
+        last = -1
+        for e in order:
+            if labels[e] < 0:
+                continue
+            if last >= 0 and labels[e] == labels[last] and pos[e] - pos[last] <= tol:
+                if e >= n0:
+                    keep[e] = False
+                    continue
+                if last >= n0:
+                    keep[last] = False
+            last = e
+        added = int(keep[n0:].sum())
+        pos, labels, synth = pos[keep], labels[keep], synth[keep]
+        logger.debug("residual pass: %d overlapped discharge(s) recovered, %d unexplained peak(s)", added,
+                     unexplained.size)
+        if added == 0:
+            break
+    ftpl, cnt = _filtered_means(y, pos, labels, synth, n_units, fpre, fpost)
+    return pos, labels, synth, unexplained, unexplained_v, np.abs(ftpl).max(axis=1)
+
+
+def _overlapped(tpl: np.ndarray, pos: np.ndarray, labels: np.ndarray, unexplained: np.ndarray,
+                unexplained_v: np.ndarray, peak_v: np.ndarray, fraction: float, fs: float, ref: int,
+                q: np.ndarray, gap: int) -> np.ndarray:
+    """Discharges with an unexplained peak within their unit's potential (± the end gap)
+    at least ``fraction`` of the unit's own filtered peak: an undetected superposition
+    that would leak into the average."""
+    from ..kernels import mup as K
+
+    out = np.zeros(pos.size, dtype=bool)
+    for u in range(tpl.shape[0]):
+        un = np.sort(unexplained[unexplained_v >= fraction * peak_v[u]]) if u < peak_v.size else np.zeros(0, np.int64)
+        m, _ = K.measure_mup(np.ascontiguousarray(tpl[u]), fs, ref, q)
+        if m[K.M_STATUS] != 0:
+            continue
+        lo_off = int(m[K.M_ONSET]) - ref - gap
+        hi_off = int(m[K.M_END]) - ref + gap
+        idx = np.flatnonzero(labels == u)
+        a = np.searchsorted(un, pos[idx] + lo_off, side="left")
+        b = np.searchsorted(un, pos[idx] + hi_off, side="right")
+        hit = b > a
+        # when most windows are overlapped (a dense recording) excluding them would leave
+        # too few to average: the robust average deals with a minority instead
+        if hit.sum() <= 0.5 * idx.size:
+            out[idx] = hit
+    return out
+
+
+def _short_interval_fraction(times: np.ndarray) -> float:
+    """Fraction of inter-discharge intervals shorter than half the median (1 for fewer than 3 times)."""
+    if times.size < 3:
+        return 1.0
+    iv = np.diff(np.sort(times))
+    med = float(np.median(iv))
+    return float(np.mean(iv < 0.5 * med)) if med > 0 else 1.0
+
+
+def _merge_same_mups(tpl: np.ndarray, counts: np.ndarray, labels: np.ndarray, pos: np.ndarray, synth: np.ndarray,
+                     fs: float, cfg: MupConfig, max_lag: int, tol: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Merge units that are one MUP sorted twice (e.g. its spike sampled at different
+    phases, or a variable shape split by the sorter).
+
+    Two plain-mean templates are the same MUP when, at the best lag (found to 1/8
+    sample on an interpolated cross-correlation), their difference energy less what
+    the noise of the two averages explains is at most ``merge_alpha`` of the smaller
+    one's energy, *and* the joined discharge train is one unit's: at most
+    ``merge_max_short_fraction`` of its intervals shorter than half its median (two
+    units firing independently interleave).  Discharges of the merged unit closer than
+    ``tol`` samples to another of the same unit are dropped.  Returns new labels,
+    positions, unit count and whether anything was merged."""
     n_units, w = tpl.shape
     if n_units < 2:
         return labels, pos, n_units, False
+    edge = max(2, int(round(cfg.baseline_edge_ms * fs / 1e3)))
+    base = np.concatenate([tpl[:, :edge], tpl[:, -edge:]], axis=1)
+    noise_var = base.var(axis=1)
+    t0 = tpl - base.mean(axis=1, keepdims=True)
+    up = 8
     nfft = 1 << int(math.ceil(math.log2(2 * w)))
-    spec = np.fft.rfft(tpl, nfft, axis=1)
-    energy = (tpl * tpl).sum(axis=1)
+    spec = np.fft.rfft(t0, nfft, axis=1)
+    energy = (t0 * t0).sum(axis=1)
+    signal_e = np.maximum(energy - w * noise_var, 0.0)
     order = np.argsort(-counts, kind="stable")
     target = np.arange(n_units)
     lag_of = np.zeros(n_units, dtype=np.int64)
+    real = (labels >= 0) & ~synth
     merged = False
+    lag_up = np.r_[np.arange(0, max_lag * up + 1), np.arange(-max_lag * up, 0)]
     for ia in range(n_units):
         a = order[ia]
-        if target[a] != a or energy[a] <= 0:
+        if target[a] != a or signal_e[a] <= 0:
             continue
+        ta = pos[real & (labels == a)]
         for ib in range(ia + 1, n_units):
             b = order[ib]
-            if target[b] != b or energy[b] <= 0:
+            if target[b] != b or signal_e[b] <= 0:
                 continue
-            c = np.fft.irfft(spec[a] * np.conj(spec[b]), nfft)  # c[L] = sum_j Ta[j + L] Tb[j]
-            lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-            cl = c[lags % nfft]
+            # c(L) = sum_j Ta[j + L] Tb[j], interpolated by zero-padding the spectrum
+            c = np.fft.irfft(spec[a] * np.conj(spec[b]), nfft * up) * up
+            cl = c[lag_up % (nfft * up)]
             k = int(np.argmax(cl))
-            r = energy[a] + energy[b] - 2.0 * cl[k]
-            if r <= alpha * min(energy[a], energy[b]):
-                target[b] = a
-                lag_of[b] = int(lags[k])
-                merged = True
+            r = energy[a] + energy[b] - 2.0 * cl[k] - w * (noise_var[a] + noise_var[b])
+            if r > cfg.merge_alpha * min(signal_e[a], signal_e[b]):
+                continue
+            lag = int(round(lag_up[k] / up))
+            tb = pos[real & (labels == b)] - lag
+            joined = np.sort(np.concatenate([ta, tb]))
+            if joined.size > 1:
+                joined = joined[np.r_[True, np.diff(joined) > tol]]
+            if _short_interval_fraction(joined) > cfg.merge_max_short_fraction:
+                continue
+            target[b] = a
+            lag_of[b] = lag
+            ta = joined
+            merged = True
     if not merged:
         return labels, pos, n_units, False
     labels = labels.copy()
@@ -654,18 +916,10 @@ def _merge_same_mups(tpl: np.ndarray, counts: np.ndarray, labels: np.ndarray, po
             sel = labels == b
             pos[sel] = pos[sel] - lag_of[b]
             labels[sel] = target[b]
-    keep_units = np.flatnonzero(target == np.arange(n_units))
-    remap = np.full(n_units, -1, dtype=np.int64)
-    remap[keep_units] = np.arange(keep_units.size)
-    labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], labels)
-    for u in range(keep_units.size):
-        idx = np.flatnonzero(labels == u)
-        if idx.size < 2:
-            continue
-        o = idx[np.argsort(pos[idx], kind="stable")]
-        close = np.diff(pos[o]) <= tol
-        labels[o[1:][close]] = -1
-    return labels, pos, int(keep_units.size), True
+    labels, n_keep = _renumber(labels, target == np.arange(n_units))
+    keep = _dedupe(pos, labels, synth, tol)
+    labels = np.where(keep, labels, -1)
+    return labels, pos, n_keep, True
 
 
 _REJECT = frozenset({"remote", "small", "few_discharges", "noisy_template", "truncated", "coincident"})
@@ -723,6 +977,18 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
             remap[~drop] = np.arange(int((~drop).sum()))
             labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], labels)
             n_units = int((~drop).sum())
+    # events: discharges (labels >= 0), unmatched candidates (-1); `synth` marks stand-ins
+    # for the components of a superposition (in the reconstruction, not averaged)
+    keep = labels >= -1
+    pos, labels = pos[keep].astype(np.int64), labels[keep].astype(np.int64)
+    synth = np.zeros(pos.size, dtype=np.bool_)
+    span = pre + post
+    fpre, fpost = pre + span, post + span
+    refractory = int(round(cfg.refractory_ms * ms))
+    pos, labels, synth, n_units = _explain_units(y, pos, labels, synth, n_units, pre, post, fpre, fpost, sigma,
+                                                 refractory, cfg)
+    pos, labels, synth, unexplained, unexplained_v, fpeak_v = _recover_overlaps(y, pos, labels, synth, n_units, pre, post, fpre, fpost,
+                                                        sigma, half, shift, refractory, cfg)
     wpre = int(round(cfg.window_pre_ms * ms))
     wpost = int(round(cfg.window_post_ms * ms))
     # discharges whose window touches a rail sample are not averaged
@@ -734,14 +1000,26 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         excluded = (cs[b] - cs[a]) > 0
     else:
         excluded = np.zeros(pos.size, dtype=np.bool_)
+    excluded = excluded | synth
     # plain means first (enough to recognise one MUP sorted twice), then the peeled average
     tpl, counts, used = K.average_units(
         x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, 0,
         cfg.reject_k, np.ascontiguousarray(excluded), False
     )
     labels, pos, n_units, merged = _merge_same_mups(
-        tpl, counts, labels, pos, cfg.merge_alpha, int(round(cfg.window_post_ms * ms / 2)), shift + 1
+        tpl, counts, labels, pos, synth, fs, cfg, int(round(cfg.window_post_ms * ms / 2)), refractory
     )
+    if merged:
+        tpl, counts, used = K.average_units(
+            x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, 0,
+            cfg.reject_k, np.ascontiguousarray(excluded), False
+        )
+    q0 = cfg.measure_vector()
+    if cfg.exclude_overlaps and unexplained.size:
+        if merged:  # unit numbers changed: the filtered peaks again
+            fpeak_v = np.abs(_filtered_means(y, pos, labels, synth, n_units, fpre, fpost)[0]).max(axis=1)
+        excluded = excluded | _overlapped(tpl, pos, labels, unexplained, unexplained_v, fpeak_v,
+                                          cfg.overlap_fraction, fs, wpre, q0, int(round(cfg.end_gap_ms * ms)))
     tpl, counts, used = K.average_units(
         x, np.ascontiguousarray(pos), np.ascontiguousarray(labels), n_units, wpre, wpost, cfg.n_peel,
         cfg.reject_k, np.ascontiguousarray(excluded), cfg.robust_average
@@ -751,8 +1029,8 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     coincident = np.zeros(n_units, dtype=bool)
     near = int(round(cfg.coincidence_ms * ms))
     for u in range(n_units):
-        mine = np.sort(pos[labels == u])
-        other = np.sort(pos[(labels >= 0) & (labels != u)])
+        mine = np.sort(pos[(labels == u) & ~synth])
+        other = np.sort(pos[(labels >= 0) & (labels != u) & ~synth])
         if mine.size == 0 or other.size == 0:
             continue
         k = np.clip(np.searchsorted(other, mine), 1, max(other.size - 1, 1))
@@ -833,7 +1111,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         units=units,
         noise_uv=noise_uv,
         n_candidates=int(peaks.size),
-        n_matched=int((labels >= 0).sum()),
+        n_matched=int(((labels >= 0) & ~synth).sum()),
         flags=flags,
         ratio=ratio,
         max_rate=max(firing) if firing else None,

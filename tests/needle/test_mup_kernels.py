@@ -206,3 +206,84 @@ def test_sort_events_separates_two_shapes_and_rejects_superpositions():
 @given(arrays(np.float64, st.integers(1, 300), elements=FINITE))
 def test_partition_median_matches_numpy(a):
     assert K._median_inplace(a.copy()) == pytest.approx(np.median(a), rel=1e-12, abs=1e-18)
+
+
+# --------------------------------------------------------------------------- overlap kernels
+
+
+def ref_peel(y, pos, labels, tpl, pre):
+    out = y.copy()
+    for p, u in zip(pos, labels):
+        if 0 <= u < tpl.shape[0]:
+            for j in range(tpl.shape[1]):
+                if 0 <= p - pre + j < y.size:
+                    out[p - pre + j] -= tpl[u, j]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 12), st.integers(1, 30))
+def test_peel_events_matches_reference(seed, n_ev, n):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    tpl = rng.normal(size=(3, 7))
+    pos = rng.integers(-5, n + 5, n_ev).astype(np.int64)
+    labels = rng.integers(-2, 4, n_ev).astype(np.int64)  # -2..3: invalid labels skipped
+    np.testing.assert_allclose(K.peel_events(y, pos, labels, tpl, 3), ref_peel(y, pos, labels, tpl, 3), atol=1e-12)
+
+
+def ref_match(y, peaks, means, pre, max_shift, alpha, beta, sigma):
+    w = means.shape[1]
+    post = w - 1 - pre
+    out = []
+    for p in peaks:
+        if p - pre - max_shift < 0 or p + post + max_shift >= y.size:
+            out.append((-2, 0))
+            continue
+        r = np.array([[((y[p + s - pre: p + s - pre + w] - m) ** 2).sum() for s in range(-max_shift, max_shift + 1)]
+                      for m in means])
+        k, si = np.unravel_index(np.argmin(r), r.shape)
+        ok = r[k, si] <= alpha * (means[k] ** 2).sum() + beta * w * sigma**2
+        out.append((int(k), int(si - max_shift)) if ok else (-1, 0))
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_match_events_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(3, 9))
+    y = rng.normal(0, 0.2, 300)
+    peaks = np.sort(rng.integers(0, 300, 12)).astype(np.int64)
+    for p in peaks[::2]:
+        if 10 <= p < 285:
+            y[p - 4: p + 5] += means[rng.integers(0, 3)]
+    lab, sh, _ = K.match_events(y, peaks, means, 4, 2, 0.1, 2.0, 0.2)
+    assert list(zip(lab.tolist(), sh.tolist())) == ref_match(y, peaks, means, 4, 2, 0.1, 2.0, 0.2)
+    empty = K.match_events(y, np.zeros(0, dtype=np.int64), means, 4, 2, 0.1, 2.0, 0.2)
+    assert empty[0].size == 0
+
+
+def test_explain_template_finds_a_shifted_copy_and_a_superposition():
+    rng = np.random.default_rng(5)
+    wpre, big = 30, 70
+    wide = np.zeros((3, big))
+    for u in range(3):
+        wide[u, wpre - 3: wpre + 4] = rng.normal(size=7)
+    pre, w = 8, 20
+
+    def shifted(u, lag):
+        return np.array([wide[u, wpre + j - pre - lag] if 0 <= wpre + j - pre - lag < big else 0.0 for j in range(w)])
+
+    allowed = np.array([True, True, False])
+    copy = shifted(1, 3)
+    r1, a1, l1, *_ = K.explain_template(copy, pre, wide, wpre, allowed, 10, 3)
+    assert (a1, l1) == (1, 3) and r1 == pytest.approx(0.0, abs=1e-20)
+    sup = shifted(0, -4) + shifted(1, 5)
+    r1, a1, l1, r2, a2, la, b2, lb = K.explain_template(sup, pre, wide, wpre, allowed, 10, 3)
+    assert {(a2, la), (b2, lb)} == {(0, -4), (1, 5)} and r2 == pytest.approx(0.0, abs=1e-20)
+    # NumPy check of the single fit: exhaustive over allowed units and lags
+    ref = min((((sup - shifted(u, l)) ** 2).sum(), u, l) for u in (0, 1) for l in range(-10, 11))
+    assert r1 == pytest.approx(ref[0], rel=1e-12) and (a1, l1) == ref[1:]
+    none = K.explain_template(sup, pre, wide, wpre, np.zeros(3, dtype=np.bool_), 10, 3)
+    assert none[1] == -1 and none[4] == -1 and math.isinf(none[0])
