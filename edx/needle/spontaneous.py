@@ -744,43 +744,37 @@ def _fill_slots(
     window width (s) over all slots (for the chance of filling them at random).
     """
     sub = period / d
-    hits: list[int] = []
-    n_slots = 0
-    width = 0.0
-
-    def take(tp: float, jd: int) -> None:
-        nonlocal n_slots, width
-        w = min(tol * math.sqrt(jd), 0.3) * sub
-        n_slots += 1
-        width += 2.0 * w
-        if cand_t.size == 0:
-            return
-        q = int(np.searchsorted(cand_t, tp))
-        best, bd = -1, w
-        for c in (q - 1, q):
-            if 0 <= c < cand_t.size and abs(cand_t[c] - tp) <= bd:
-                best, bd = c, abs(cand_t[c] - tp)
-        if best >= 0:
-            hits.append(best)
-
-    for a, b in zip(times[:-1], times[1:]):
-        k = max(1, int(math.floor((b - a) / period + 0.5)))
-        step = (b - a) / (k * d)
-        for j in range(1, k * d):
-            if d == 1 or (math.gcd(j, d) == 1 if primitive else j % d):
-                take(a + j * step, min(j, k * d - j))
+    parts_t: list[np.ndarray] = []
+    parts_j: list[np.ndarray] = []
+    if times.size >= 2:
+        lo_t, span = times[:-1], np.diff(times)
+        n_sub = np.maximum(1, np.floor(span / period + 0.5)).astype(np.int64) * d
+        cnt = n_sub - 1
+        g = np.repeat(np.arange(cnt.size), cnt)
+        j = np.arange(g.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + 1
+        parts_t.append(lo_t[g] + j * (span[g] / n_sub[g]))
+        parts_j.append(np.minimum(j, n_sub[g] - j))
+        if d > 1:
+            keep = np.gcd(j, d) == 1 if primitive else j % d != 0
+            parts_t[-1], parts_j[-1] = parts_t[-1][keep], parts_j[-1][keep]
     if ends:
-        for j in range(1, 10 * d + 1):
-            tp = times[0] - j * sub
-            if tp < 0.0:
-                break
-            take(tp, j)
-        for j in range(1, 10 * d + 1):
-            tp = times[-1] + j * sub
-            if tp > t_end:
-                break
-            take(tp, j)
-    return sorted(set(hits)), n_slots, width
+        j = np.arange(1, 10 * d + 1)
+        before = times[0] - j * sub
+        after = times[-1] + j * sub
+        parts_t += [before[before >= 0.0], after[after <= t_end]]
+        parts_j += [j[before >= 0.0], j[after <= t_end]]
+    if not parts_t:
+        return [], 0, 0.0
+    tp = np.concatenate(parts_t)
+    w = np.minimum(tol * np.sqrt(np.concatenate(parts_j)), 0.3) * sub
+    if tp.size == 0 or cand_t.size == 0:
+        return [], int(tp.size), float(2.0 * w.sum())
+    q = np.searchsorted(cand_t, tp)
+    d0 = np.where(q >= 1, tp - cand_t[np.maximum(q - 1, 0)], np.inf)
+    d1 = np.where(q < cand_t.size, cand_t[np.minimum(q, cand_t.size - 1)] - tp, np.inf)
+    best = np.where(d1 <= np.minimum(d0, w), q, np.where(d0 <= w, q - 1, -1))
+    hits = np.unique(best[best >= 0])
+    return hits.tolist(), int(tp.size), float(2.0 * w.sum())
 
 
 def _complete_train(
