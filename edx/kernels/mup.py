@@ -579,7 +579,7 @@ def _median_inplace(a: np.ndarray) -> float:
 @njit(cache=True, nogil=True)
 def average_units(
     x: np.ndarray, pos: np.ndarray, labels: np.ndarray, n_units: int, pre: int, post: int, n_iter: int,
-    reject_k: float, excluded: np.ndarray, robust: bool,
+    reject_k: float, excluded: np.ndarray, robust: bool, robust_max: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each unit's averaged template of ``x`` around its discharges, others peeled off.
 
@@ -591,7 +591,8 @@ def average_units(
     (unexplained activity: an undetected superposition), as is one marked in
     ``excluded`` (e.g. touching a clipped sample).  With ``robust`` the last
     iteration takes the per-sample median instead of the mean (real recordings with
-    unexplained background activity).
+    unexplained background activity), over at most ``robust_max`` of the unit's
+    averaged discharges spread evenly over the recording (0 = all).
 
     Returns
     -------
@@ -689,7 +690,12 @@ def average_units(
                     if used[e] and labels[e] == u:
                         idx[k] = e
                         k += 1
-                col = np.empty(counts[u])
+                if robust_max > 0 and idx.size > robust_max:
+                    sub = np.empty(robust_max, dtype=np.int64)
+                    for k in range(robust_max):
+                        sub[k] = idx[(k * idx.size) // robust_max]
+                    idx = sub
+                col = np.empty(idx.size)
                 own = tpl[u].copy()
                 for j in range(w):
                     for k in range(idx.size):
