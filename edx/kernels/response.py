@@ -1340,6 +1340,15 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             if np.isnan(end):
                 end = float(search_end)
             a2 = int(end) + int(round(2e-3 * fs))
+            # a slow, long response (myopathic) in a short sweep may leave too little after
+            # that guess to see the mains hum: then allow the response twice its onset-to-
+            # zero-crossing time after the crossing (total duration about three times the
+            # negative-peak duration), and let pass 3 move the window back if needed
+            if (p[P_MAINS_HZ] != 0.0 and n - a2 < int(round(4e-3 * fs))
+                    and not np.isnan(out[R_ONSET]) and not np.isnan(out[R_NEG_END])):
+                alt = int(out[R_NEG_END] + 2.0 * (out[R_NEG_END] - out[R_ONSET])) + int(round(2e-3 * fs))
+                if alt < a2:
+                    a2 = alt
         else:
             a2 = search_end
         b2 = n
