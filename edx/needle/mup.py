@@ -343,8 +343,13 @@ class ReferenceComparison:
 class Recruitment:
     """Recruitment pattern, decided only when firing (or force) information allows.
 
-    ``recruitment_ratio`` is the highest unit firing rate divided by the number of
-    units firing (per site; the median over sites).
+    Only accepted units count (a unit refused as remote, small, truncated, coincident
+    or noisy may be a fragment of another unit or not a unit at all).
+    ``recruitment_ratio`` is the highest accepted unit's firing rate divided by the
+    number of accepted units with a firing rate (per site; the median over sites).
+    ``max_firing_rate_hz`` is the highest such rate (the recruitment frequency when
+    few units fire), ``n_units_firing`` the largest count at one site.  ``early`` is
+    only ever given with ``force_fraction``.
     """
 
     pattern: RecruitmentPattern | None
@@ -1067,8 +1072,8 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         if on - edge < gap or (base_free.size - 1 - edge) - end < 1:
             uq.add("truncated")
         rate = _firing_rate(times)
-        if rate is not None:
-            rates.append(rate)
+        if rate is not None and not (uq & _REJECT):
+            rates.append(rate)  # recruitment counts accepted units only
         sat = bool(m[K.M_SATELLITE] > 0)
         t_ro = base_free.copy()
         t_ro.flags.writeable = False
@@ -1102,7 +1107,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
                 quality=frozenset(uq),
             )
         )
-    firing = [r for r in rates if r is not None]
+    firing = rates
     ratio = max(firing) / len(firing) if firing else None
     return _Site(
         units=units,
@@ -1230,9 +1235,10 @@ def _compare(s: MupSummary, doc: Mapping[str, Any], muscle: str | None, age: flo
 
 def _recruitment(sites: Sequence[_Site], rules: Mapping[str, Any], force: float | None) -> Recruitment:
     src = str(rules.get("recruitment_ratio_source", ""))
-    ratios = [s.ratio for s in sites if s.ratio is not None]
+    fired = [s for s in sites if s.ratio is not None]
+    ratios = [s.ratio for s in fired]
     n_firing = max((s.n_firing for s in sites), default=0)
-    max_rate = max((s.max_rate for s in sites if s.max_rate is not None), default=None)
+    max_rate = max((s.max_rate for s in fired if s.max_rate is not None), default=None)
     if force is not None:
         if not (math.isfinite(force) and 0 <= force <= 1.5):
             raise ValueError(f"force_fraction must be a fraction of maximal force (0..1), got {force!r}")
@@ -1241,11 +1247,22 @@ def _recruitment(sites: Sequence[_Site], rules: Mapping[str, Any], force: float 
                                f"{n_firing} units firing at {force:.0%} of maximal force", str(rules.get("early_source", "")))
     if not ratios:
         return Recruitment(None, None, max_rate, n_firing, force,
-                           "no unit with a firing rate (fewer than 3 discharges): recruitment not judged", src)
+                           "no accepted unit with a firing rate (fewer than 3 discharges): recruitment not judged",
+                           src)
     ratio = float(np.median(ratios))
     if ratio >= float(rules.get("reduced_ratio", 10.0)):
         return Recruitment("reduced", ratio, max_rate, n_firing, force,
                            f"recruitment ratio {ratio:.1f} (few units firing fast)", src)
+    # recruitment frequency: a unit firing fast while few others are recruited
+    f_lim = float(rules.get("reduced_frequency_hz", 15.0))
+    u_max = int(rules.get("reduced_frequency_max_units", 2))
+    fast_few = [s for s in fired if s.max_rate is not None and s.max_rate >= f_lim and s.n_firing <= u_max]
+    if 2 * len(fast_few) >= len(fired):
+        s0 = max(fast_few, key=lambda s: s.max_rate)
+        return Recruitment("reduced", ratio, max_rate, n_firing, force,
+                           f"recruitment frequency: a unit fires at {s0.max_rate:.1f} Hz (>= {f_lim:g} Hz) with "
+                           f"{s0.n_firing} unit(s) firing (at most {u_max})",
+                           str(rules.get("reduced_frequency_source", src)))
     if ratio <= float(rules.get("normal_ratio", 5.0)):
         if force is None:
             why = (f"recruitment ratio {ratio:.1f}: not reduced; early recruitment cannot be excluded "

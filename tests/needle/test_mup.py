@@ -214,6 +214,32 @@ def test_recruitment_normal_from_firing_and_early_only_with_force():
     assert with_force.recruitment.pattern == "early", (len(tm.units), with_force.recruitment)
 
 
+def test_recruitment_frequency_rule_and_only_accepted_units_count():
+    """Neurogenic pools with two units (ratio ~9-10, undecided by the ratio alone): the
+    fast first unit with a single other unit recruited is reduced recruitment; normal
+    pools (three or four units, fastest ~13-15 Hz) are normal."""
+    fs = 10_000.0
+    for seed in (1, 6):
+        x, truth = simulate_effort(8.0, fs, kind="neurogenic", level="minimal", seed=seed)
+        res = analyze_mups(x, fs)
+        rec = res.recruitment
+        firing = [u for u in res.accepted_units if u.firing_rate_hz is not None]
+        assert rec.n_units_firing == len(firing) == 2, rec
+        assert rec.recruitment_ratio < 10.0 and rec.max_firing_rate_hz >= 15.0, rec
+        assert rec.pattern == "reduced" and "frequency" in rec.reason, rec
+        assert max(u.firing_rate_hz for u in truth.units) >= 15.0
+    for seed in (1, 2, 3, 4):
+        x, _ = simulate_effort(8.0, fs, kind="normal", level="minimal", seed=seed)
+        res = analyze_mups(x, fs)
+        assert res.recruitment.pattern == "normal", res.recruitment
+        assert res.recruitment.n_units_firing == sum(u.firing_rate_hz is not None for u in res.accepted_units)
+    # a rejected unit does not count: make every unit "small" (amplitude limit above all)
+    x, _ = simulate_effort(8.0, fs, kind="normal", level="minimal", seed=1)
+    none = analyze_mups(x, fs, config=MupConfig(min_amplitude_uv=1e6))
+    assert none.units and not none.accepted_units
+    assert none.recruitment.pattern is None and none.recruitment.n_units_firing == 0
+
+
 # --------------------------------------------------------------------------- PhysioNet emgdb
 
 
