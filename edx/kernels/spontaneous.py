@@ -84,7 +84,15 @@ P_E_GAIN = 38  # RMS gain of the band-pass on white noise (sqrt of the sum of sq
 P_MIN_PP_V = 39
 P_FAST_WINDOW = 40  # fib: negative peak within this many samples after the positive peak
 P_MIN_PP_RAW_SNR = 41  # peak-to-peak at least this many noise SDs of the raw samples
-N_PARAMS = 42
+P_SPLIT_RISE = 42  # split: a lobe of e at least this many times the smallest lobe since the largest
+P_SPLIT_VALLEY = 43  # ... whose smallest lobe is at most this fraction of the largest
+P_SPLIT_BACK = 44  # samples before the rising lobe where the second potential's region starts
+P_CORE_GAP = 45  # a potential's core ends after this many samples within +/- P_CORE_FRACTION x pp
+P_CORE_FRACTION = 46
+P_SECOND_FRACTION = 47  # a second potential's positive peak: at least this fraction of pp ...
+P_SECOND_SNR = 48  # ... and this many noise SDs of the smoothed trace
+P_SECOND_SEPARATION = 49  # ... at least this many samples from the first potential's extreme phases
+N_PARAMS = 50
 
 # ----------------------------------------------------------------- state vector
 S_N = 0  # samples seen (absolute index of the next sample)
@@ -116,8 +124,15 @@ S_HN = 25
 S_SIGMA = 26  # current noise RMS of e (percentile of the ring)
 S_FIRST_FINITE = 27
 S_NCAND = 28
-S_RING = 32  # ring of block RMS values starts here
-N_STATE_FIXED = 32
+S_LSIGN = 29  # sign of the current lobe of e (inside a candidate)
+S_LMAX = 30  # largest |e| of the current lobe
+S_LSTART = 31  # first sample of the current lobe
+S_PEAKL = 32  # largest completed lobe of the current candidate
+S_VALL = 33  # smallest completed lobe since the largest
+S_CLO = 34  # lower limit of the current candidate's spike region (-1: none)
+S_CACT = 35  # sample at which the current candidate became active
+S_RING = 40  # ring of block RMS values starts here
+N_STATE_FIXED = 40
 
 # candidate rows
 C_START = 0
@@ -125,7 +140,9 @@ C_PEAK = 1
 C_END = 2
 C_SIGMA_E = 3
 C_PEAK_E = 4
-N_CAND = 5
+C_LO = 5  # spike region starts here (a candidate split from the one before; -1: no limit)
+C_HI = 6  # spike region ends before here (a candidate split from the one after; -1: no limit)
+N_CAND = 7
 
 # ----------------------------------------------------------------- features
 F_ONSET = 0
@@ -174,6 +191,8 @@ def init_state(state: np.ndarray) -> None:
     state[S_RUNMAX] = -np.inf
     state[S_RUNMIN] = np.inf
     state[S_FIRST_FINITE] = 1.0
+    state[S_VALL] = np.inf
+    state[S_CLO] = -1.0
 
 
 @njit(cache=True, nogil=True)
@@ -276,6 +295,9 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     check_rail = rail == rail
     dec = int(p[P_HUM_DECIMATE])
     max_len = int(p[P_MAX_CANDIDATE])
+    split_rise = p[P_SPLIT_RISE]
+    split_valley = p[P_SPLIT_VALLEY]
+    split_back = int(p[P_SPLIT_BACK])
     w50 = 2.0 * math.pi * 50.0 / fs
     w60 = 2.0 * math.pi * 60.0 / fs
 
@@ -307,6 +329,13 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     h60s = state[S_H60S]
     hn = int(state[S_HN])
     sigma = state[S_SIGMA]
+    lsign = state[S_LSIGN]
+    lmax = state[S_LMAX]
+    lstart = int(state[S_LSTART])
+    peakl = state[S_PEAKL]
+    vall = state[S_VALL]
+    clo = state[S_CLO]
+    cact = int(state[S_CACT])
     scratch = np.empty(max(nring, 1))
     ring = state[S_RING : S_RING + nring]
 
@@ -348,19 +377,57 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
         ae = abs(e)
         # -- candidate state machine
         if inside:
-            if ae > thr_lo:
-                clast = i
-                if ae > cpeakv:
-                    cpeakv = ae
-                    cpeak = i
-            if i - clast >= gap or i - cstart >= max_len:
+            # lobes of e (between sign changes): a second potential is a lobe that rises
+            # again well above the valley left by the decay of the first
+            sg = 1.0 if e > 0.0 else -1.0
+            if sg != lsign:
+                if lmax > peakl:
+                    peakl = lmax
+                    vall = np.inf
+                elif lmax < vall:
+                    vall = lmax
+                lsign = sg
+                lmax = 0.0
+                lstart = i
+            if ae > lmax:
+                lmax = ae
+            if lmax > thr and vall <= split_valley * peakl and lmax >= split_rise * vall and i - cact >= gap:
+                sp = lstart - split_back
+                if sp <= cstart:
+                    sp = cstart + 1
                 cand[nout, C_START] = cstart
-                cand[nout, C_PEAK] = cpeak
-                cand[nout, C_END] = clast
+                cand[nout, C_PEAK] = cpeak if cpeak < sp else sp - 1
+                cand[nout, C_END] = clast if clast < sp else sp - 1
                 cand[nout, C_SIGMA_E] = csigma
                 cand[nout, C_PEAK_E] = cpeakv
+                cand[nout, C_LO] = clo
+                cand[nout, C_HI] = sp
                 nout += 1
-                inside = False
+                cstart = sp
+                clo = sp
+                cpeak = i
+                cpeakv = ae
+                clast = i
+                cact = i
+                csigma = sigma
+                peakl = lmax
+                vall = np.inf
+            else:
+                if ae > thr_lo:
+                    clast = i
+                    if ae > cpeakv:
+                        cpeakv = ae
+                        cpeak = i
+                if i - clast >= gap or i - cstart >= max_len:
+                    cand[nout, C_START] = cstart
+                    cand[nout, C_PEAK] = cpeak
+                    cand[nout, C_END] = clast
+                    cand[nout, C_SIGMA_E] = csigma
+                    cand[nout, C_PEAK_E] = cpeakv
+                    cand[nout, C_LO] = clo
+                    cand[nout, C_HI] = -1.0
+                    nout += 1
+                    inside = False
         elif ae > thr:
             inside = True
             cstart = i
@@ -368,6 +435,13 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
             cpeakv = ae
             clast = i
             csigma = sigma
+            lsign = 1.0 if e > 0.0 else -1.0
+            lmax = ae
+            lstart = i
+            peakl = 0.0
+            vall = np.inf
+            clo = -1.0
+            cact = i
         # -- block noise
         bsum += e * e
         bcount += 1
@@ -411,6 +485,13 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     state[S_H60S] = h60s
     state[S_HN] = hn
     state[S_SIGMA] = sigma
+    state[S_LSIGN] = lsign
+    state[S_LMAX] = lmax
+    state[S_LSTART] = lstart
+    state[S_PEAKL] = peakl
+    state[S_VALL] = vall
+    state[S_CLO] = clo
+    state[S_CACT] = cact
     state[S_NCAND] += nout
     return nout
 
@@ -425,6 +506,8 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
     cand[0, C_END] = state[S_CLAST]
     cand[0, C_SIGMA_E] = state[S_CSIGMA]
     cand[0, C_PEAK_E] = state[S_CPEAKV]
+    cand[0, C_LO] = state[S_CLO]
+    cand[0, C_HI] = -1.0
     state[S_IN] = 0.0
     state[S_NCAND] += 1
     return 1
@@ -471,6 +554,7 @@ def measure(
     feats: np.ndarray,
     snippets: np.ndarray,
     snip_before: int,
+    second: np.ndarray,
 ) -> None:
     """Measure and classify candidates from the raw samples around them.
 
@@ -494,6 +578,18 @@ def measure(
         before the alignment sample (zero outside the window).
     snip_before : int
         Samples of the snippet before the alignment sample.
+    second : ndarray
+        ``(m, N_CAND + 2)`` output, or ``(0, N_CAND + 2)`` not to look for second
+        potentials: a second potential in the candidate's spike region outside the core
+        of the measured one (its extreme phases, until ``P_CORE_GAP`` samples lie within
+        ``P_CORE_FRACTION`` of its peak-to-peak) -- a sharp positive peak of at least
+        ``P_SECOND_FRACTION`` of the peak-to-peak and ``P_SECOND_SNR`` noise SDs, with a
+        valley before it and a fall after it -- as a candidate row limited to its side
+        (``C_START`` -1 if none), and in the last two columns the limits (``C_LO``,
+        ``C_HI``) for measuring the first potential again without it.  After the first
+        potential anywhere in the region; before it only when the first is a positive
+        sharp wave (a fibrillation's own initial lobe lies before its main peaks).  Only
+        after fibrillations and positive sharp waves.
     """
     fs = p[P_FS_HZ]
     h = int(p[P_SMOOTH_HALF])
@@ -525,6 +621,12 @@ def measure(
     min_pp = p[P_MIN_PP_V]
     fast_win = int(p[P_FAST_WINDOW])
     raw_snr = p[P_MIN_PP_RAW_SNR]
+    core_gap = int(p[P_CORE_GAP])
+    core_frac = p[P_CORE_FRACTION]
+    sec_frac = p[P_SECOND_FRACTION]
+    sec_snr = p[P_SECOND_SNR]
+    sec_sep = int(p[P_SECOND_SEPARATION])
+    do_second = second.shape[0] > 0
     L = snippets.shape[1]
     short = margin + max(slow_to, base_from - base_to + 1, L) + 2
 
@@ -533,6 +635,8 @@ def measure(
         peak = int(cand[r, C_PEAK])
         end = int(cand[r, C_END])
         sig_e = cand[r, C_SIGMA_E]
+        c_lo = int(cand[r, C_LO])
+        c_hi = int(cand[r, C_HI])
         lo = start - base_from - h - 1
         if lo < 0:
             lo = 0
@@ -563,6 +667,12 @@ def measure(
         # spike region
         s0 = start - margin - lo
         s1 = end + margin + 1 - lo
+        # a candidate split from its neighbour: its spike region stops at the split
+        lim_lo = 0 if c_lo < 0 else c_lo - lo
+        if s0 < lim_lo:
+            s0 = lim_lo
+        if c_hi >= 0 and s1 > c_hi - lo:
+            s1 = c_hi - lo
         if s0 < 0:
             s0 = 0
         if s1 > n:
@@ -587,6 +697,8 @@ def measure(
             initial = 1.0
         else:
             k0 = im - lobe_back
+            if k0 < lim_lo:
+                k0 = lim_lo
             if k0 < 0:
                 k0 = 0
             best = -np.inf
@@ -618,6 +730,8 @@ def measure(
         b = ip_first + slow_to
         if b > n:
             b = n
+        if c_hi >= 0 and b > c_hi - lo:
+            b = c_hi - lo
         slow = 0.0
         if b - a >= 3:
             acc = 0.0
@@ -630,7 +744,7 @@ def measure(
         psw_like = slow <= -slow_frac * vp and slow <= -slow_z * sig_slow and vp > -vn and initial > 0
         slope = 0.0
         xa = 0.0
-        if not psw_like:
+        if not psw_like and c_hi < 0:
             # re-reference to a straight line between the median before the candidate and
             # the median after it (a potential riding on the slow phase of another)
             c0 = end + margin + 1 - lo
@@ -664,7 +778,7 @@ def measure(
         first = ip_first if ip_first < im else im
         on = first
         i = first
-        while i > 0 and on - i <= onset_gap:
+        while i > lim_lo and i > 0 and on - i <= onset_gap:
             i -= 1
             if abs(w[i]) > thr:
                 on = i
@@ -681,6 +795,8 @@ def measure(
         b_s = a_s
         ssum = 0.0
         lim = hi_full - 1
+        if c_hi >= 0 and lim > c_hi - 1:
+            lim = c_hi - 1
         while i < lim and i - en <= end_gap:
             i += 1
             a_new = i - end_h
@@ -764,6 +880,101 @@ def measure(
         for k in range(L):
             i = align - snip_before + k
             snippets[r, k] = w[i] if 0 <= i < n else 0.0
+        if do_second:
+            _second_potential(w, lo, n, r, s0, s1, ip, ip_first, im, pp, sig_w, kind, start, end, c_lo, c_hi,
+                              sig_e, cand[r, C_PEAK_E], core_gap, core_frac, sec_frac, sec_snr, sec_sep, fast_win, spike_max_pp,
+                              second)
+
+
+@njit(cache=True, nogil=True)
+def _second_potential(w, lo, n, r, s0, s1, ip, ip_first, im, pp, sig_w, kind, start, end, c_lo, c_hi, sig_e, peak_e,
+                      core_gap, core_frac, sec_frac, sec_snr, min_sep, fast_win, spike_max_pp, second):
+    """The second-potential search of :func:`measure` (see there) for row ``r``."""
+    second[r, C_START] = -1.0
+    if not (kind == K_FIBRILLATION or kind == K_PSW) or pp > spike_max_pp:
+        return
+    band = core_frac * pp
+    if band < 3.0 * sig_w:
+        band = 3.0 * sig_w
+    need = sec_frac * pp
+    if need < sec_snr * sig_w:
+        need = sec_snr * sig_w
+    # after the core
+    last = ip_first if ip_first > im else im
+    c1 = last
+    i = last
+    while i + 1 < s1 and i - c1 <= core_gap:
+        i += 1
+        if abs(w[i]) > band:
+            c1 = i
+    k = -1
+    j0 = last + min_sep
+    if j0 < i:
+        j0 = i
+    for j in range(j0, s1):
+        if k < 0 or w[j] > w[k]:
+            k = j
+    if k >= 0 and w[k] >= need:
+        vmin = w[k]
+        jv = c1 + 1  # its region starts where it rises from the baseline (last sample <= 0)
+        for j in range(c1 + 1, k):
+            if w[j] < vmin:
+                vmin = w[j]
+            if w[j] <= 0.0:
+                jv = j
+        fmin = w[k]
+        f1 = k + fast_win
+        if f1 > n:
+            f1 = n
+        for j in range(k, f1):
+            if w[j] < fmin:
+                fmin = w[j]
+        if w[k] - vmin >= 0.5 * w[k] and w[k] - fmin >= 0.6 * w[k]:
+            cut = c1 + 1 + lo
+            second[r, C_START] = jv + lo
+            second[r, C_PEAK] = k + lo
+            second[r, C_END] = k + lo if k + lo > end else end
+            second[r, C_SIGMA_E] = sig_e
+            second[r, C_PEAK_E] = peak_e
+            second[r, C_LO] = jv + lo
+            second[r, C_HI] = c_hi
+            second[r, N_CAND] = c_lo
+            second[r, N_CAND + 1] = cut
+            return
+    if kind != K_PSW:
+        return
+    # before a positive sharp wave's peak
+    c0 = ip
+    i = ip
+    while i - 1 >= s0 and c0 - i <= core_gap:
+        i -= 1
+        if abs(w[i]) > band:
+            c0 = i
+    k = -1
+    j1 = ip - min_sep
+    if j1 > i:
+        j1 = i
+    for j in range(s0, j1 + 1):
+        if k < 0 or w[j] > w[k]:
+            k = j
+    if k < 0 or w[k] < need:
+        return
+    vmin = w[k]
+    for j in range(k, c0):
+        if w[j] < vmin:
+            vmin = w[j]
+    if w[k] - vmin < 0.6 * w[k]:
+        return
+    cut = c0 + lo
+    second[r, C_START] = start if start < k + lo else k + lo
+    second[r, C_PEAK] = k + lo
+    second[r, C_END] = k + lo
+    second[r, C_SIGMA_E] = sig_e
+    second[r, C_PEAK_E] = peak_e
+    second[r, C_LO] = c_lo
+    second[r, C_HI] = cut
+    second[r, N_CAND] = cut
+    second[r, N_CAND + 1] = c_hi
 
 
 @njit(cache=True, nogil=True)

@@ -316,6 +316,14 @@ class _Engine:
         p[K.P_RAIL_V] = np.nan if rail_v is None else float(rail_v)
         p[K.P_HUM_DECIMATE] = max(1, int(round(fs / float(d["hum_decimate_hz"]))))
         p[K.P_MAX_CANDIDATE] = max(2, _ms(d["max_candidate_ms"], fs))
+        p[K.P_SPLIT_RISE] = float(d["split_rise"])
+        p[K.P_SPLIT_VALLEY] = float(d["split_valley_fraction"])
+        p[K.P_SPLIT_BACK] = max(0, _ms(d["split_back_ms"], fs))
+        p[K.P_CORE_GAP] = max(1, _ms(m["core_gap_ms"], fs))
+        p[K.P_CORE_FRACTION] = float(m["core_fraction"])
+        p[K.P_SECOND_FRACTION] = float(m["second_fraction"])
+        p[K.P_SECOND_SNR] = float(m["second_snr"])
+        p[K.P_SECOND_SEPARATION] = max(1, _ms(m["second_separation_ms"], fs))
         p[K.P_SMOOTH_HALF] = max(0, _ms(m["smooth_half_ms"], fs))
         p[K.P_BASE_FROM] = max(3, _ms(m["baseline_from_ms"], fs))
         p[K.P_BASE_TO] = _ms(m["baseline_to_ms"], fs)
@@ -447,7 +455,28 @@ class _Engine:
         m = rows.shape[0]
         feats = np.empty((m, K.N_FEATURES))
         snips = np.empty((m, self.snip_len_full))
-        K.measure(self.buf, self.buf_start, n_total, rows, self.p, feats, snips, self.snip_before)
+        second = np.empty((m, K.N_CAND + 2))
+        K.measure(self.buf, self.buf_start, n_total, rows, self.p, feats, snips, self.snip_before, second)
+        found = second[:, K.C_START] >= 0
+        if found.any():
+            # two potentials in one candidate: the first measured again without the
+            # second, the second measured within its own side of the candidate
+            idx = np.flatnonzero(found)
+            again = rows[idx].copy()
+            again[:, K.C_LO] = second[idx, K.N_CAND]
+            again[:, K.C_HI] = second[idx, K.N_CAND + 1]
+            extra = np.ascontiguousarray(np.concatenate([again, second[idx, : K.N_CAND]]))
+            k2 = extra.shape[0]
+            f2 = np.empty((k2, K.N_FEATURES))
+            s2 = np.empty((k2, self.snip_len_full))
+            K.measure(self.buf, self.buf_start, n_total, extra, self.p, f2, s2, self.snip_before,
+                      np.empty((0, K.N_CAND + 2)))
+            feats[idx] = f2[: idx.size]
+            snips[idx] = s2[: idx.size]
+            feats = np.concatenate([feats, f2[idx.size :]])
+            snips = np.concatenate([snips, s2[idx.size :]])
+            order = np.argsort(feats[:, K.F_ALIGN], kind="stable")
+            feats, snips = feats[order], snips[order]
         return self._make_events(feats, snips)
 
     # -- grouping ----------------------------------------------------------------------

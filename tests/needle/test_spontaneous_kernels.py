@@ -91,11 +91,26 @@ def ref_detector(x: np.ndarray, p: np.ndarray) -> list[tuple[int, int, int]]:
         k = int(math.floor(pos))
         sig = s[-1] if k >= s.size - 1 else s[k] + (pos - k) * (s[k + 1] - s[k])
         thr[(b + 1) * block :] = max(kthr * sig, p[K.P_FLOOR_V])
+    rise, valley, back = p[K.P_SPLIT_RISE], p[K.P_SPLIT_VALLEY], int(p[K.P_SPLIT_BACK])
     out = []
     inside = False
     for i in range(x.size):
         ae = abs(e[i])
         if inside:
+            # lobes of e: split where one rises well above the valley after the largest
+            sg = 1.0 if e[i] > 0 else -1.0
+            if sg != lsign:
+                lobes.append(lmax)
+                lsign, lmax, lstart = sg, 0.0, i
+            lmax = max(lmax, ae)
+            top = int(np.argmax(lobes)) if lobes else 0
+            peakl = lobes[top] if lobes else 0.0
+            vall = min(lobes[top + 1 :], default=math.inf)
+            if lmax > thr[i] and vall <= valley * peakl and lmax >= rise * vall and i - act >= gap:
+                sp = max(lstart - back, start + 1)
+                out.append((start, min(pk, sp - 1), min(last_i, sp - 1)))
+                start, pk, pv, last_i, act, lobes = sp, i, ae, i, i, [lmax]
+                continue
             if ae > thr[i] * hyst:
                 last_i = i
                 if ae > pv:
@@ -104,7 +119,8 @@ def ref_detector(x: np.ndarray, p: np.ndarray) -> list[tuple[int, int, int]]:
                 out.append((start, pk, last_i))
                 inside = False
         elif ae > thr[i]:
-            inside, start, pk, pv, last_i = True, i, i, ae, i
+            inside, start, pk, pv, last_i, act = True, i, i, ae, i, i
+            lsign, lmax, lstart, lobes = (1.0 if e[i] > 0 else -1.0), ae, i, []
     if inside:
         out.append((start, pk, last_i))
     return out
