@@ -120,6 +120,24 @@ def sos_filter(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     if n == 0:
         return y
     x0 = x[0]
+    if sos.shape[0] == 2:
+        # both sections in one pass over the samples (the two recurrences overlap)
+        b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 3], sos[0, 4]
+        c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 3], sos[1, 4]
+        z1 = 0.0
+        z2 = 0.0
+        u1 = 0.0
+        u2 = 0.0
+        for i in range(n):
+            v = x[i] - x0
+            o = b0 * v + z1
+            z1 = b1 * v - a1 * o + z2
+            z2 = b2 * v - a2 * o
+            q = c0 * o + u1
+            u1 = c1 * o - d1 * q + u2
+            u2 = c2 * o - d2 * q
+            y[i] = q
+        return y
     for i in range(n):
         y[i] = x[i] - x0
     for s in range(sos.shape[0]):
@@ -207,18 +225,45 @@ def _best_match(
     y: np.ndarray, p: int, pre: int, w: int, means: np.ndarray, energy: np.ndarray, active: np.ndarray,
     max_shift: int,
 ) -> tuple[int, int, float]:
-    """Template (index), shift and residual energy of the best match of the window at ``p``."""
+    """Template (index), shift and residual energy of the best match of the window at ``p``.
+
+    Exhaustive over the active templates and shifts ``|s| <= max_shift``; a pair is
+    skipped when the lower bound ``(‖window‖ − ‖template‖)²`` of its residual already
+    exceeds the best so far (``energy[k]`` must be ``Σ means[k]²``), and a residual sum
+    is abandoned once it does.  Ties: the lower template index, then the lower shift.
+    """
     best_k = -1
     best_s = 0
     best_r = np.inf
     n = y.size
+    ns = 2 * max_shift + 1
+    wnorm = np.full(ns, np.nan)
+    a0 = p - max_shift - pre
+    # window norms of every shift by a running sum
+    acc = 0.0
+    lo_ok = max(a0, 0)
+    for i in range(lo_ok, min(a0 + w, n)):
+        acc += y[i] * y[i]
+    for si in range(ns):
+        a = a0 + si
+        if si > 0:
+            if a - 1 >= 0:
+                acc -= y[a - 1] * y[a - 1]
+            if a + w - 1 < n and a + w - 1 >= 0:
+                acc += y[a + w - 1] * y[a + w - 1]
+        if a >= 0 and a + w <= n:
+            wnorm[si] = math.sqrt(max(acc, 0.0))
     for k in range(means.shape[0]):
         if not active[k]:
             continue
-        for s in range(-max_shift, max_shift + 1):
-            a = p + s - pre
-            if a < 0 or a + w > n:
+        tn = math.sqrt(max(energy[k], 0.0))
+        for si in range(ns):
+            if not wnorm[si] >= 0.0:
                 continue
+            lb = wnorm[si] - tn
+            if lb * lb * (1.0 - 1e-9) >= best_r:
+                continue
+            a = a0 + si
             r = 0.0
             for j in range(w):
                 d = y[a + j] - means[k, j]
@@ -228,7 +273,7 @@ def _best_match(
             if r < best_r:
                 best_r = r
                 best_k = k
-                best_s = s
+                best_s = si - max_shift
     return best_k, best_s, best_r
 
 
@@ -577,22 +622,45 @@ def _median_inplace(a: np.ndarray) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _trimmed_mean_inplace(a: np.ndarray, k: int) -> float:
+    """Mean of ``a`` without its ``k`` smallest and ``k`` largest values (partial
+    selection; ``a`` is reordered).  ``2k >= a.size`` gives the median."""
+    n = a.size
+    if 2 * k >= n - 1:
+        return _median_inplace(a)
+    if k <= 0:
+        return a.sum() / n
+    total = a.sum()
+    p = np.partition(a, k)
+    lo = 0.0
+    for i in range(k):
+        lo += p[i]
+    p = np.partition(a, n - k - 1)
+    hi = 0.0
+    for i in range(n - k, n):
+        hi += p[i]
+    return (total - lo - hi) / (n - 2 * k)
+
+
+@njit(cache=True, nogil=True)
 def average_units(
     x: np.ndarray, pos: np.ndarray, labels: np.ndarray, n_units: int, pre: int, post: int, n_iter: int,
-    reject_k: float, excluded: np.ndarray, robust: bool, robust_max: int = 0,
+    reject_k: float, excluded: np.ndarray, robust: bool, robust_max: int = 0, trim: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each unit's averaged template of ``x`` around its discharges, others peeled off.
 
-    Iteration 0 is the plain mean of the windows ``x[p − pre : p + post + 1]``.  Each
-    further iteration rebuilds the recording from the templates (every assigned
-    discharge), and a unit's template becomes the mean of its windows of
-    ``x − (reconstruction − own contribution)``; a discharge whose residual variance
-    over the window exceeds ``reject_k²`` times the median of its unit is left out
-    (unexplained activity: an undetected superposition), as is one marked in
-    ``excluded`` (e.g. touching a clipped sample).  With ``robust`` the last
-    iteration takes the per-sample median instead of the mean (real recordings with
-    unexplained background activity), over at most ``robust_max`` of the unit's
-    averaged discharges spread evenly over the recording (0 = all).
+    Iteration 0 is the plain mean of the usable windows ``x[p − pre : p + post + 1]``
+    (inside the signal, not ``excluded``).  Each further iteration rebuilds the
+    recording from the templates (every labelled discharge), and a unit's template
+    becomes the mean of its windows of ``x − (reconstruction − own contribution)``:
+    the other units' templates are subtracted from each window before averaging.
+    Those iterations use at most ``robust_max`` of a unit's usable discharges, spread
+    evenly over its list (0 = all); of these, one whose residual variance over the
+    window exceeds ``reject_k²`` times the median of the unit's is left out
+    (unexplained activity: an undetected superposition).  With ``robust`` the last
+    iteration takes, per sample, the mean without the ``trim`` fraction of lowest and
+    of highest values (partial selection; ``trim >= 0.5`` is the median) instead of
+    the mean.
 
     Returns
     -------
@@ -628,22 +696,59 @@ def average_units(
                 tpl[u, j] /= counts[u]
     if n_iter <= 0:
         return tpl, counts, used
+    # the capped, evenly spread set of each unit's usable discharges
+    sel = np.zeros(n_ev, dtype=np.bool_)
+    seen = np.zeros(n_units, dtype=np.int64)
+    taken = np.zeros(n_units, dtype=np.int64)
+    for e in range(n_ev):
+        if ok[e]:
+            u = labels[e]
+            c = counts[u]
+            if robust_max <= 0 or c <= robust_max:
+                sel[e] = True
+            else:
+                # take discharge number s when it is the first at or after k·c/robust_max
+                s = seen[u]
+                if taken[u] < robust_max and s * robust_max >= taken[u] * c:
+                    sel[e] = True
+                    taken[u] += 1
+            seen[u] += 1
+    n_sel = np.zeros(n_units, dtype=np.int64)
+    for e in range(n_ev):
+        if sel[e]:
+            n_sel[labels[e]] += 1
+    # the reconstruction is only read inside the selected windows: only events whose
+    # window overlaps one of them are placed
+    starts = np.empty(int(n_sel.sum()), dtype=np.int64)
+    k = 0
+    for e in range(n_ev):
+        if sel[e]:
+            starts[k] = pos[e] - pre
+            k += 1
+    starts.sort()
+    place = np.zeros(n_ev, dtype=np.bool_)
+    for e in range(n_ev):
+        if labels[e] >= 0 and labels[e] < n_units and starts.size:
+            a = pos[e] - pre
+            k = np.searchsorted(starts, a - w + 1)
+            place[e] = k < starts.size and starts[k] < a + w
     recon = np.zeros(n)
     resid_var = np.zeros(n_ev)
-    acc = np.zeros((n_units, w))
     for it in range(n_iter):
-        recon[:] = 0.0
+        last_robust = robust and it == n_iter - 1
+        for k in range(starts.size):
+            recon[starts[k]:starts[k] + w] = 0.0
         for e in range(n_ev):
-            if labels[e] >= 0 and labels[e] < n_units:
+            if place[e]:
                 u = labels[e]
                 a = pos[e] - pre
                 lo = max(0, -a)
                 hi = min(w, n - a)
                 for j in range(lo, hi):
                     recon[a + j] += tpl[u, j]
-        # residual variance of every usable discharge's window
+        # residual variance of every selected discharge's window
         for e in range(n_ev):
-            if ok[e]:
+            if sel[e]:
                 a = pos[e] - pre
                 s1 = 0.0
                 s2 = 0.0
@@ -653,60 +758,49 @@ def average_units(
                     s2 += d * d
                 m = s1 / w
                 resid_var[e] = s2 / w - m * m
-        acc[:, :] = 0.0
+        new = np.zeros((n_units, w))
         for u in range(n_units):
             counts[u] = 0
-        for u in range(n_units):
-            nu = 0
-            for e in range(n_ev):
-                if ok[e] and labels[e] == u:
-                    nu += 1
-            if nu == 0:
+            if n_sel[u] == 0:
                 continue
-            vals = np.empty(nu)
+            vals = np.empty(n_sel[u])
             k = 0
             for e in range(n_ev):
-                if ok[e] and labels[e] == u:
+                if sel[e] and labels[e] == u:
                     vals[k] = resid_var[e]
                     k += 1
             med = np.median(vals)
             lim = reject_k * reject_k * med
+            idx = np.empty(n_sel[u], dtype=np.int64)
             for e in range(n_ev):
                 if ok[e] and labels[e] == u:
-                    keep = resid_var[e] <= lim or med <= 0.0
+                    keep = sel[e] and (resid_var[e] <= lim or med <= 0.0)
                     used[e] = keep
                     if keep:
-                        a = pos[e] - pre
+                        idx[counts[u]] = e
                         counts[u] += 1
-                        for j in range(w):
-                            acc[u, j] += x[a + j] - recon[a + j]
-        if robust and it == n_iter - 1:
-            for u in range(n_units):
-                if counts[u] == 0:
-                    continue
-                idx = np.empty(counts[u], dtype=np.int64)
-                k = 0
-                for e in range(n_ev):
-                    if used[e] and labels[e] == u:
-                        idx[k] = e
-                        k += 1
-                if robust_max > 0 and idx.size > robust_max:
-                    sub = np.empty(robust_max, dtype=np.int64)
-                    for k in range(robust_max):
-                        sub[k] = idx[(k * idx.size) // robust_max]
-                    idx = sub
-                col = np.empty(idx.size)
-                own = tpl[u].copy()
+            nu = counts[u]
+            if nu == 0:
+                continue
+            if last_robust:
+                col = np.empty(nu)
+                kt = int(trim * nu)
                 for j in range(w):
-                    for k in range(idx.size):
+                    for k in range(nu):
                         a = pos[idx[k]] - pre
-                        col[k] = x[a + j] - recon[a + j] + own[j]
-                    tpl[u, j] = _median_inplace(col)
-        else:
-            for u in range(n_units):
-                if counts[u] > 0:
+                        col[k] = x[a + j] - recon[a + j]
+                    new[u, j] = _trimmed_mean_inplace(col, kt) + tpl[u, j]
+            else:
+                for k in range(nu):
+                    a = pos[idx[k]] - pre
                     for j in range(w):
-                        tpl[u, j] += acc[u, j] / counts[u]
+                        new[u, j] += x[a + j] - recon[a + j]
+                for j in range(w):
+                    new[u, j] = tpl[u, j] + new[u, j] / nu
+        for u in range(n_units):
+            if counts[u] > 0:
+                for j in range(w):
+                    tpl[u, j] = new[u, j]
     return tpl, counts, used
 
 

@@ -287,3 +287,91 @@ def test_explain_template_finds_a_shifted_copy_and_a_superposition():
     assert r1 == pytest.approx(ref[0], rel=1e-12) and (a1, l1) == ref[1:]
     none = K.explain_template(sup, pre, wide, wpre, np.zeros(3, dtype=np.bool_), 10, 3)
     assert none[1] == -1 and none[4] == -1 and math.isinf(none[0])
+
+
+# --------------------------------------------------------------------------- averaging
+
+
+def ref_trimmed(a, k):
+    a = np.sort(a)
+    return float(np.median(a)) if 2 * k >= a.size - 1 else float(a[k: a.size - k].mean())
+
+
+def ref_average(x, pos, labels, n_units, pre, post, n_iter, reject_k, excluded, robust, cap, trim):
+    """Plain NumPy: full reconstruction from every labelled event (no window restriction)."""
+    n, w = x.size, pre + post + 1
+    ok = (labels >= 0) & (labels < n_units) & (pos - pre >= 0) & (pos - pre + w <= n) & ~excluded
+    win = lambda sig, e: sig[pos[e] - pre: pos[e] - pre + w]  # noqa: E731
+    tpl = np.zeros((n_units, w))
+    counts = np.zeros(n_units, dtype=np.int64)
+    for u in range(n_units):
+        ev = np.flatnonzero(ok & (labels == u))
+        counts[u] = ev.size
+        if ev.size:
+            tpl[u] = np.mean([win(x, e) for e in ev], axis=0)
+    used = ok.copy()
+    if n_iter <= 0:
+        return tpl, counts, used
+    sel = np.zeros(pos.size, dtype=bool)
+    for u in range(n_units):
+        ev = np.flatnonzero(ok & (labels == u))
+        if cap <= 0 or ev.size <= cap:
+            sel[ev] = True
+        else:
+            taken = 0
+            for s, e in enumerate(ev):
+                if taken < cap and s * cap >= taken * ev.size:
+                    sel[e] = True
+                    taken += 1
+    for it in range(n_iter):
+        recon = np.zeros(n)
+        for e in np.flatnonzero((labels >= 0) & (labels < n_units)):
+            for j in range(w):
+                if 0 <= pos[e] - pre + j < n:
+                    recon[pos[e] - pre + j] += tpl[labels[e], j]
+        new = tpl.copy()
+        for u in range(n_units):
+            ev = np.flatnonzero(sel & (labels == u))
+            if ev.size == 0:
+                counts[u] = 0
+                continue
+            res = np.array([win(x, e) - win(recon, e) for e in ev])
+            rv = res.var(axis=1)
+            med = np.median(rv)
+            keep = (rv <= reject_k**2 * med) | (med <= 0)
+            used[ok & (labels == u)] = False
+            used[ev[keep]] = True
+            counts[u] = keep.sum()
+            if robust and it == n_iter - 1:
+                k = int(trim * keep.sum())
+                new[u] = tpl[u] + np.array([ref_trimmed(res[keep, j], k) for j in range(w)])
+            else:
+                new[u] = tpl[u] + res[keep].mean(axis=0)
+        tpl = new
+    return tpl, counts, used
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 30), st.integers(0, 2), st.booleans(), st.integers(0, 6),
+       st.sampled_from([0.0, 0.2, 0.25, 0.5]))
+def test_average_units_matches_reference(seed, n_ev, n_iter, robust, cap, trim):
+    rng = np.random.default_rng(seed)
+    n, pre, post, n_units = 200, 4, 6, 3
+    shapes = rng.normal(size=(n_units, pre + post + 1))
+    labels = rng.integers(-2, n_units + 1, n_ev).astype(np.int64)  # -2..3: invalid labels skipped
+    pos = rng.integers(-3, n + 3, n_ev).astype(np.int64)
+    x = rng.normal(0, 0.3, n)
+    for p, u in zip(pos, labels):
+        if 0 <= u < n_units and pre <= p < n - post:
+            x[p - pre: p + post + 1] += shapes[u]
+    excluded = rng.random(n_ev) < 0.1
+    got = K.average_units(x, pos, labels, n_units, pre, post, n_iter, 2.0, excluded, robust, cap, trim)
+    want = ref_average(x, pos, labels, n_units, pre, post, n_iter, 2.0, excluded, robust, cap, trim)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9, atol=1e-12)
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[2], want[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 60), elements=FINITE), st.integers(0, 40))
+def test_trimmed_mean_matches_numpy(a, k):
+    assert K._trimmed_mean_inplace(a.copy(), k) == pytest.approx(ref_trimmed(a, k), rel=1e-9, abs=1e-15)
