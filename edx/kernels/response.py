@@ -1061,7 +1061,13 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
     # a window whose samples all stay within +-lvl cannot average beyond it: begin the
     # rolling scan at the last window that holds a sample beyond lvl
     j = n - 1
-    while j > ip - h2 and j > 0 and abs(d[j]) < lvl:
+    stop = ip - h2 if ip - h2 > 0 else 0
+    while j - 3 > stop:  # four samples per step while all four stay within +-lvl
+        m4 = max(max(abs(d[j]), abs(d[j - 1])), max(abs(d[j - 2]), abs(d[j - 3])))
+        if m4 >= lvl:
+            break
+        j -= 4
+    while j > stop and abs(d[j]) < lvl:
         j -= 1
     if j + h2 < start_i:
         start_i = j + h2
