@@ -630,16 +630,14 @@ def _trimmed_mean_inplace(a: np.ndarray, k: int) -> float:
         return _median_inplace(a)
     if k <= 0:
         return a.sum() / n
-    total = a.sum()
-    p = np.partition(a, k)
-    lo = 0.0
-    for i in range(k):
-        lo += p[i]
-    p = np.partition(a, n - k - 1)
-    hi = 0.0
-    for i in range(n - k, n):
-        hi += p[i]
-    return (total - lo - hi) / (n - 2 * k)
+    kth = np.empty(2, dtype=np.int64)
+    kth[0] = k
+    kth[1] = n - k - 1
+    p = np.partition(a, kth)
+    mid = 0.0
+    for i in range(k, n - k):
+        mid += p[i]
+    return mid / (n - 2 * k)
 
 
 @njit(cache=True, nogil=True)
