@@ -131,7 +131,8 @@ S_PEAKL = 32  # largest completed lobe of the current candidate
 S_VALL = 33  # smallest completed lobe since the largest
 S_CLO = 34  # lower limit of the current candidate's spike region (-1: none)
 S_CACT = 35  # sample at which the current candidate became active
-S_RING = 40  # ring of block RMS values starts here
+S_SORT_BAD = 36  # 1: a NaN block RMS entered the ring; the sorted copy is not kept (sort the ring each block)
+S_RING = 40  # ring of block RMS values starts here, followed by the same values sorted
 N_STATE_FIXED = 40
 
 # candidate rows
@@ -174,8 +175,8 @@ K_UNCLASSIFIED = 5
 
 
 def state_size(n_blocks: int) -> int:
-    """Length of the state vector for a ring of ``n_blocks`` block RMS values."""
-    return N_STATE_FIXED + int(n_blocks)
+    """Length of the state vector for a ring of ``n_blocks`` block RMS values (and their sorted copy)."""
+    return N_STATE_FIXED + 2 * int(n_blocks)
 
 
 @njit(cache=True, nogil=True)
@@ -247,12 +248,45 @@ def _percentile_of(ring: np.ndarray, n: int, q: float, scratch: np.ndarray) -> f
             scratch[j + 1] = scratch[j]
             j -= 1
         scratch[j + 1] = v
+    return _quantile_sorted(scratch, n, q)
+
+
+@njit(cache=True, nogil=True)
+def _quantile_sorted(srt: np.ndarray, n: int, q: float) -> float:
+    """Lower-interpolated ``q`` quantile (0..1) of the first ``n`` values of ``srt`` (sorted)."""
     pos = q * (n - 1)
     k = int(math.floor(pos))
     if k >= n - 1:
-        return scratch[n - 1]
+        return srt[n - 1]
     f = pos - k
-    return scratch[k] + f * (scratch[k + 1] - scratch[k])
+    return srt[k] + f * (srt[k + 1] - srt[k])
+
+
+@njit(cache=True, nogil=True)
+def _sorted_replace(srt: np.ndarray, n: int, old: float, new: float) -> None:
+    """In the sorted first ``n`` values of ``srt`` (no NaN), replace one ``old`` by ``new``, keeping it sorted."""
+    j = 0
+    while srt[j] != old:
+        j += 1
+    if new >= old:
+        while j + 1 < n and srt[j + 1] < new:
+            srt[j] = srt[j + 1]
+            j += 1
+    else:
+        while j > 0 and srt[j - 1] > new:
+            srt[j] = srt[j - 1]
+            j -= 1
+    srt[j] = new
+
+
+@njit(cache=True, nogil=True)
+def _sorted_insert(srt: np.ndarray, n: int, new: float) -> None:
+    """Insert ``new`` into the sorted first ``n`` values of ``srt`` (room for ``n + 1``)."""
+    j = n
+    while j > 0 and srt[j - 1] > new:
+        srt[j] = srt[j - 1]
+        j -= 1
+    srt[j] = new
 
 
 @njit(cache=True, nogil=True)
@@ -264,7 +298,7 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     x : ndarray
         The next chunk of samples (volts).
     state : ndarray
-        State vector from :func:`init_state` (length ``N_STATE_FIXED + P_N_BLOCKS``),
+        State vector from :func:`init_state` (length :func:`state_size`),
         updated in place.
     p : ndarray
         Parameter vector.
@@ -338,6 +372,21 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     cact = int(state[S_CACT])
     scratch = np.empty(max(nring, 1))
     ring = state[S_RING : S_RING + nring]
+    srt = state[S_RING + nring : S_RING + 2 * nring]
+    sort_bad = state[S_SORT_BAD] != 0.0
+
+    # -- hum projection on every dec-th absolute sample (non-finite samples as 0), in order
+    i = n0 + (dec - n0 % dec) % dec
+    while i < n0 + x.size:
+        xi = x[i - n0]
+        if not (xi - xi == 0.0):
+            xi = 0.0
+        h50c += xi * math.cos(w50 * i)
+        h50s += xi * math.sin(w50 * i)
+        h60c += xi * math.cos(w60 * i)
+        h60s += xi * math.sin(w60 * i)
+        hn += 1
+        i += dec
 
     nout = 0
     for j in range(x.size):
@@ -363,13 +412,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
         prev = xi
         if check_rail and abs(xi) >= rail:
             nrail += 1
-        # -- hum projection on every dec-th absolute sample
-        if i % dec == 0:
-            h50c += xi * math.cos(w50 * i)
-            h50s += xi * math.sin(w50 * i)
-            h60c += xi * math.cos(w60 * i)
-            h60s += xi * math.sin(w60 * i)
-            hn += 1
         # -- band-pass (transposed direct form II)
         e = b0 * xi + z1
         z1 = -a1 * e + z2
@@ -447,10 +489,21 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
         bcount += 1
         if bcount == block:
             rms = math.sqrt(bsum / block)
-            ring[nblocks % nring] = rms
+            slot = nblocks % nring
+            if rms != rms:
+                sort_bad = True
+            if not sort_bad:  # the sorted copy: the same quantile as sorting the ring
+                if nblocks < nring:
+                    _sorted_insert(srt, nblocks, rms)
+                else:
+                    _sorted_replace(srt, nring, ring[slot], rms)
+            ring[slot] = rms
             nblocks += 1
             m = nblocks if nblocks < nring else nring
-            sigma = _percentile_of(ring, m, pct, scratch)
+            if sort_bad:
+                sigma = _percentile_of(ring, m, pct, scratch)
+            else:
+                sigma = _quantile_sorted(srt, m, pct)
             thr = k_thr * sigma
             if thr < floor_v:
                 thr = floor_v
@@ -492,6 +545,7 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     state[S_VALL] = vall
     state[S_CLO] = clo
     state[S_CACT] = cact
+    state[S_SORT_BAD] = 1.0 if sort_bad else 0.0
     state[S_NCAND] += nout
     return nout
 
