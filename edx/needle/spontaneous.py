@@ -33,6 +33,7 @@ times in seconds from the first sample; results in µV, ms, Hz.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import tomllib
@@ -73,6 +74,11 @@ _KIND_NAMES: dict[int, str] = {
     5: "unclassified",
 }
 _KIND_CODES: dict[str, int] = {v: k for k, v in _KIND_NAMES.items()}
+#: Kind name per code (index), for building events in bulk.
+_KIND_BY_CODE: tuple[str, ...] = tuple(_KIND_NAMES.get(c, "unclassified") for c in range(max(_KIND_NAMES) + 1))
+#: Columns of the engine's event table (one array each, in time order).
+_EVENT_COLUMNS = ("time_s", "code", "amplitude_uv", "duration_ms", "peak_time_s", "initial", "phases", "snr",
+                  "noise_uv", "group")
 _COUNT_KEYS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "motor_unit", "fasciculation", "unclassified")
 
 
@@ -91,6 +97,13 @@ def _deep_update(base: dict[str, Any], over: Mapping[str, Any], path: str = "") 
             base[k] = v
 
 
+@functools.lru_cache(maxsize=1)
+def _packaged_config() -> dict[str, Any]:
+    """The packaged settings, parsed once (callers get deep copies)."""
+    text = resources.files("edx").joinpath("data/spontaneous.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The settings of the detector: the packaged ``spontaneous.toml`` overridden by ``config``.
 
@@ -106,8 +119,7 @@ def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[st
     dict
         The full, merged settings.
     """
-    text = resources.files("edx").joinpath("data/spontaneous.toml").read_text(encoding="utf-8")
-    base = tomllib.loads(text)
+    base = copy.deepcopy(_packaged_config())
     if config is None:
         return base
     if isinstance(config, (str, Path)):
@@ -378,7 +390,7 @@ class _Engine:
         self.t_amp = np.zeros(16)
         self.n_groups = 0
         self.last_align = -(1 << 62)
-        self.events: list[SpontaneousEvent] = []
+        self._chunks: list[dict[str, np.ndarray]] = []  # event columns, one dict per confirmation
         self.finished = False
 
     # -- sample flow -------------------------------------------------------------------
@@ -386,7 +398,8 @@ class _Engine:
     def n_total(self) -> int:
         return int(self.state[self.K.S_N])
 
-    def push(self, x: np.ndarray) -> list[SpontaneousEvent]:
+    def push(self, x: np.ndarray, build: bool = True) -> list[SpontaneousEvent]:
+        """Scan ``x``; return the events it confirms (objects only when ``build``)."""
         K = self.K
         if self.finished:
             raise RuntimeError("the detector was flushed; create a new one for a new recording")
@@ -412,18 +425,18 @@ class _Engine:
             self.buf = np.concatenate([self.buf, x])
         if nc:
             self.pending = np.concatenate([self.pending, cand[:nc]]) if self.pending.size else cand[:nc].copy()
-        out = self._confirm(final=False)
+        out = self._confirm(final=False, build=build)
         self._trim()
         return out
 
-    def flush(self) -> list[SpontaneousEvent]:
+    def flush(self, build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
         if self.finished:
             return []
         cand = np.empty((1, K.N_CAND))
         if K.close_candidate(self.state, cand):
             self.pending = np.concatenate([self.pending, cand]) if self.pending.size else cand
-        out = self._confirm(final=True)
+        out = self._confirm(final=True, build=build)
         self.finished = True
         return out
 
@@ -439,7 +452,7 @@ class _Engine:
             self.buf = self.buf[keep - self.buf_start :].copy()
             self.buf_start = keep
 
-    def _confirm(self, final: bool) -> list[SpontaneousEvent]:
+    def _confirm(self, final: bool, build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
         if not self.pending.size:
             return []
@@ -477,10 +490,10 @@ class _Engine:
             snips = np.concatenate([snips, s2[idx.size :]])
             order = np.argsort(feats[:, K.F_ALIGN], kind="stable")
             feats, snips = feats[order], snips[order]
-        return self._make_events(feats, snips)
+        return self._make_events(feats, snips, build)
 
     # -- grouping ----------------------------------------------------------------------
-    def _make_events(self, feats: np.ndarray, snips: np.ndarray) -> list[SpontaneousEvent]:
+    def _make_events(self, feats: np.ndarray, snips: np.ndarray, build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
         t = self.cfg["trains"]
         fs = self.fs
@@ -518,39 +531,51 @@ class _Engine:
         )
         spike = (codes == K.K_FIBRILLATION) | (codes == K.K_PSW)
         peak_idx = np.where(spike, feats[:, K.F_POS_PEAK], feats[:, K.F_NEG_PEAK])
-        time_s = (feats[:, K.F_ONSET] / fs).tolist()
-        dur_ms = ((feats[:, K.F_END] - feats[:, K.F_ONSET]) / fs * 1e3).tolist()
-        peak_s = (peak_idx / fs).tolist()
-        amp_uv = (pps * 1e6).tolist()
-        snr = np.where(noise_w > 0, pps / np.where(noise_w > 0, noise_w, 1.0), np.inf).tolist()
-        noise_uv = (feats[:, K.F_NOISE_V] * 1e6).tolist()
-        init = feats[:, K.F_INITIAL].tolist()
-        phases = feats[:, K.F_PHASES].astype(np.int64).tolist()
-        kinds = [_KIND_NAMES.get(c, "unclassified") for c in codes.tolist()]
-        g = gids.tolist()
-        out = [
-            SpontaneousEvent(
-                time_s=time_s[r],
-                kind=kinds[r],
-                amplitude_uv=amp_uv[r],
-                duration_ms=dur_ms[r],
-                peak_time_s=peak_s[r],
-                initial_phase="positive" if init[r] > 0 else "negative",
-                phases=phases[r],
-                snr=snr[r],
-                noise_uv=noise_uv[r],
-                group_id=g[r] if g[r] >= 0 else None,
-            )
-            for r in range(m)
-        ]
-        self.events.extend(out)
-        return out
+        cols = {
+            "time_s": feats[:, K.F_ONSET] / fs,
+            "code": codes,
+            "amplitude_uv": pps * 1e6,
+            "duration_ms": (feats[:, K.F_END] - feats[:, K.F_ONSET]) / fs * 1e3,
+            "peak_time_s": peak_idx / fs,
+            "initial": feats[:, K.F_INITIAL].copy(),
+            "phases": feats[:, K.F_PHASES].astype(np.int64),
+            "snr": np.where(noise_w > 0, pps / np.where(noise_w > 0, noise_w, 1.0), np.inf),
+            "noise_uv": feats[:, K.F_NOISE_V] * 1e6,
+            "group": gids,
+        }
+        self._chunks.append(cols)
+        return _events_from(cols, None) if build else []
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The event table so far: one array per name of ``_EVENT_COLUMNS``, in time order."""
+        if len(self._chunks) != 1:
+            if not self._chunks:
+                return {k: np.zeros(0, dtype=np.int64 if k in ("code", "phases", "group") else np.float64)
+                        for k in _EVENT_COLUMNS}
+            self._chunks = [{k: np.concatenate([c[k] for c in self._chunks]) for k in _EVENT_COLUMNS}]
+        return self._chunks[0]
 
     # -- final result ------------------------------------------------------------------
     def result(self) -> SpontaneousResult:
         if not self.finished:
             raise RuntimeError("call flush() first")
         return _build_result(self)
+
+
+def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> list[SpontaneousEvent]:
+    """Build the event objects of an event table in bulk (``train``: train per event, -1 none)."""
+    n = cols["time_s"].size
+    if n == 0:
+        return []
+    kinds = [_KIND_BY_CODE[c] for c in cols["code"].tolist()]
+    init = ["positive" if v > 0 else "negative" for v in cols["initial"].tolist()]
+    groups = [g if g >= 0 else None for g in cols["group"].tolist()]
+    trains = [None] * n if train is None else [t if t >= 0 else None for t in train.tolist()]
+    return list(map(
+        SpontaneousEvent, cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(),
+        cols["duration_ms"].tolist(), cols["peak_time_s"].tolist(), init, cols["phases"].tolist(),
+        cols["snr"].tolist(), cols["noise_uv"].tolist(), groups, trains,
+    ))
 
 
 def _hum_uv(state: np.ndarray, K: Any) -> float:
@@ -614,7 +639,7 @@ def _best_chain(
 
 
 def _merge_trains(
-    found: list[tuple[list[int], float, float, bool]], events: list[SpontaneousEvent], args: tuple
+    found: list[tuple[list[int], float, float, bool]], ev: Mapping[str, Any], args: tuple
 ) -> list[tuple[list[int], float, float, bool]]:
     """Join regular trains that are one source split into several shape groups.
 
@@ -631,6 +656,7 @@ def _merge_trains(
     train's rate and CV are recomputed over all its discharges.
     """
     K, tol = args[0], args[1]
+    ev_t, ev_amp, ev_code, tl = ev["time_s"], ev["amplitude_uv"], ev["code"], ev["time_list"]
     max_k = 40
     absorb = 0.75
     out = list(found)
@@ -642,21 +668,21 @@ def _merge_trains(
             ia, ra, _, rega = out[a]
             if not rega:
                 continue
-            ta = np.array([events[i].time_s for i in ia])
+            ta = ev_t[ia]
             pa = 1.0 / ra
-            amp_a = float(np.mean([events[i].amplitude_uv for i in ia]))
+            amp_a = float(np.mean(ev_amp[ia]))
             for b in order:
                 if b == a:
                     continue
                 ib, rb, _, regb = out[b]
-                if not regb or rb > ra * 1.02 or events[ib[0]].kind != events[ia[0]].kind:
+                if not regb or rb > ra * 1.02 or ev_code[ib[0]] != ev_code[ia[0]]:
                     continue
-                amp_b = float(np.mean([events[i].amplitude_uv for i in ib]))
+                amp_b = float(np.mean(ev_amp[ib]))
                 if max(amp_a, amp_b) > 1.5 * min(amp_a, amp_b):
                     continue
                 grid: list[int] = []
                 for i in ib:
-                    t = events[i].time_s
+                    t = tl[i]
                     j = int(np.argmin(np.abs(ta - t)))
                     r = abs(t - ta[j]) / pa
                     k = math.floor(r + 0.5)
@@ -664,7 +690,7 @@ def _merge_trains(
                         grid.append(i)
                 on_grid = len(grid)
                 ta0, ta1 = ta[0], ta[-1]
-                tb0, tb1 = events[ib[0]].time_s, events[ib[-1]].time_s
+                tb0, tb1 = tl[ib[0]], tl[ib[-1]]
                 apart = tb0 > ta1 or tb1 < ta0
                 same_rate = abs(rb - ra) <= 0.02 * ra
                 split = 0
@@ -675,7 +701,7 @@ def _merge_trains(
                         sub = pa / d
                         hits = 0
                         for i in ib:
-                            t = events[i].time_s
+                            t = tl[i]
                             j = int(np.argmin(np.abs(ta - t)))
                             r = abs(t - ta[j]) / sub
                             k = math.floor(r + 0.5)
@@ -687,12 +713,12 @@ def _merge_trains(
                 if on_grid < absorb * len(ib) and not (apart and same_rate) and not split:
                     continue
                 keep_b = ib if ((apart and same_rate) or split) else grid
-                idx = sorted(ia + keep_b, key=lambda i: events[i].time_s)
+                idx = sorted(ia + keep_b, key=lambda i: tl[i])
                 if split:
                     # rate of the source: d times that of each part (the parts' CV kept)
                     out[a] = (idx, split * ra, out[a][2], True)
                 else:
-                    st = K.interval_stats(np.ascontiguousarray([events[i].time_s for i in idx]), tol, pa)
+                    st = K.interval_stats(np.ascontiguousarray(ev_t[idx]), tol, pa)
                     out[a] = (idx, float(st[0]), float(st[1]), True)
                 del out[b]
                 changed = True
@@ -703,10 +729,11 @@ def _merge_trains(
 
 
 def _train(
-    tid: int, idx: list[int], events: list[SpontaneousEvent], rate: float, cv: float, regular: bool
+    tid: int, idx: list[int], ev: Mapping[str, Any], rate: float, cv: float, regular: bool
 ) -> SpontaneousTrain:
-    times = [events[i].time_s for i in idx]
-    kinds = [events[i].kind for i in idx]
+    tl = ev["time_list"]
+    times = [tl[i] for i in idx]
+    kinds = [_KIND_BY_CODE[c] for c in ev["code"][idx].tolist()]
     return SpontaneousTrain(
         train_id=tid,
         kind=max(sorted(set(kinds)), key=kinds.count),
@@ -714,8 +741,8 @@ def _train(
         firing_rate_hz=rate,
         interval_cv=cv if math.isfinite(cv) else None,
         regular=regular,
-        amplitude_uv=float(np.mean([events[i].amplitude_uv for i in idx])),
-        duration_ms=float(np.mean([events[i].duration_ms for i in idx])),
+        amplitude_uv=float(np.mean(ev["amplitude_uv"][idx])),
+        duration_ms=float(np.mean(ev["duration_ms"][idx])),
         first_s=float(times[0]),
         last_s=float(times[-1]),
         times_s=tuple(float(v) for v in times),
@@ -889,8 +916,10 @@ def _complete_train(
 
 
 def _judge_trains(
-    events: list[SpontaneousEvent], cfg: dict[str, Any], K: Any, merged: Mapping[int, int], excluded: set[int]
+    ev: Mapping[str, Any], cfg: dict[str, Any], K: Any, merged: Mapping[int, int], excluded: np.ndarray
 ) -> tuple[list[SpontaneousTrain], dict[int, int]]:
+    """Trains from the event table ``ev`` (columns plus ``time_list``), leaving out the
+    events flagged in ``excluded``; returns the trains and event index -> train."""
     t = cfg["trains"]
     lo, hi = float(t["firing_rate_min_hz"]), float(t["firing_rate_max_hz"])
     nmin = int(t["min_discharges"])
@@ -899,15 +928,14 @@ def _judge_trains(
     cov_min = float(t["min_coverage"])
     max_chance = float(t["max_chance"])
     groups: dict[int, list[int]] = {}
-    for i, ev in enumerate(events):
-        if ev.group_id is not None and i not in excluded:
-            groups.setdefault(merged.get(ev.group_id, ev.group_id), []).append(i)
+    gid = ev["group"]
+    sel = np.flatnonzero((gid >= 0) & ~excluded)
+    for i, g in zip(sel.tolist(), gid[sel].tolist()):
+        groups.setdefault(merged.get(g, g), []).append(i)
     trains: list[SpontaneousTrain] = []
     member: dict[int, int] = {}
     found: list[tuple[list[int], float, float, bool]] = []
-    ev_t = np.array([ev.time_s for ev in events])
-    ev_amp = np.array([ev.amplitude_uv for ev in events])
-    ev_code = np.array([_KIND_CODES.get(ev.kind, 0) for ev in events], dtype=np.int64)
+    ev_t, ev_amp, ev_code = ev["time_s"], ev["amplitude_uv"], ev["code"]
     available = {i for g in groups.values() for i in g}
     for gid in sorted(groups):
         # regular trains: chains at whole multiples of a period, peeled off one by one;
@@ -931,7 +959,7 @@ def _judge_trains(
         left = [i for i in left if i in available]
         if len(left) < 0.5 * len(groups[gid]):
             continue  # mostly a regular train: the rest are strays
-        times = np.array([events[i].time_s for i in left])
+        times = ev_t[left]
         iv = np.diff(times)
         plain_cv = float(iv.std(ddof=1) / iv.mean())
         rate = (len(left) - 1) / float(times[-1] - times[0])
@@ -940,11 +968,12 @@ def _judge_trains(
         if not lo <= rate <= hi:
             continue
         found.append((left, rate, plain_cv, False))
-    found = _merge_trains(found, events, (K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance))
-    found.sort(key=lambda f: events[f[0][0]].time_s)
+    found = _merge_trains(found, ev, (K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance))
+    tl = ev["time_list"]
+    found.sort(key=lambda f: tl[f[0][0]])
     for idx, rate, cv, regular in found:
         tid = len(trains)
-        trains.append(_train(tid, idx, events, rate, cv, regular))
+        trains.append(_train(tid, idx, ev, rate, cv, regular))
         for i in idx:
             member[i] = tid
     return trains, member
@@ -977,14 +1006,14 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     noise_uv = sigma_e / float(eng.p[K.P_E_GAIN]) * 1e6 if math.isfinite(sigma_e) else None
     hum = _hum_uv(st, K)
     xmin, xmax = float(st[K.S_XMIN]), float(st[K.S_XMAX])
-    events = list(eng.events)
+    ev: dict[str, Any] = dict(eng.columns())
     # -- quality
     status = "ok"
     if n == 0 or not (xmax > xmin) or (noise_uv is not None and noise_uv == 0.0):
         status = "flat"
         quality.add("flat")
         reasons["all"] = "the signal is flat (constant samples): no needle signal to judge"
-        events = []
+        ev = {k: v[:0] for k, v in ev.items()}
     elif noise_uv is None:
         status = "too_short"
     if status == "ok" and duration_s < float(cfg["quality"]["min_duration_s"]):
@@ -1014,17 +1043,16 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     # -- voluntary activity: windows with motor unit potentials are not at rest
     q = cfg["quality"]
     win = float(q["voluntary_window_s"])
-    mup_t = np.array([ev.time_s for ev in events if ev.kind == "motor_unit"])
+    ev_t, ev_code = ev["time_s"], ev["code"]
+    mup_t = ev_t[ev_code == _KIND_CODES["motor_unit"]]
     n_win = max(1, int(math.ceil(duration_s / win)))
     per_win = np.bincount(np.minimum((mup_t / win).astype(np.int64), n_win - 1), minlength=n_win) if mup_t.size else np.zeros(n_win, dtype=np.int64)
     active = per_win >= int(q["voluntary_min_mups"])
     noisy_uv = float(q["rest_noise_max_uv"])
-    excluded = {i for i, ev in enumerate(events) if active[min(int(ev.time_s / win), n_win - 1)]}
-    n_noisy = 0
-    for i, ev in enumerate(events):
-        if ev.noise_uv > noisy_uv and i not in excluded:
-            excluded.add(i)
-            n_noisy += 1
+    excluded = active[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
+    noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
+    n_noisy = int(np.count_nonzero(noisy))
+    excluded |= noisy
     if n_noisy:
         quality.add("noisy_baseline")
         reasons["noisy_baseline"] = (
@@ -1050,25 +1078,21 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     grade: str | None = None
     filled = 0.0
     if status == "ok":
-        trains, member = _judge_trains(events, cfg, K, _merge_groups(eng), excluded)
+        ev["time_list"] = ev_t.tolist()
+        trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
         if trains:
-            cover = np.zeros(n, dtype=bool)
-            for i, tid in member.items():
-                ev = events[i]
-                a = int(round(ev.time_s * fs))
-                b = a + int(round(ev.duration_ms * 1e-3 * fs)) + 1
-                cover[max(a, 0) : min(b, n)] = True
-            filled = float(cover.mean())
+            filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
+    train_of = np.full(ev_t.size, -1, dtype=np.int64)
     if member:
-        events = [
-            SpontaneousEvent(**{**_asdict(ev), "train_id": member[i]}) if i in member else ev
-            for i, ev in enumerate(events)
-        ]
+        train_of[np.fromiter(member, dtype=np.int64, count=len(member))] = np.fromiter(
+            member.values(), dtype=np.int64, count=len(member))
+    events = _events_from(ev, train_of)
     # -- counts
     counts = {k: 0 for k in _COUNT_KEYS}
-    for ev in events:
-        counts[ev.kind] = counts.get(ev.kind, 0) + 1
+    for code, c in enumerate(np.bincount(ev_code, minlength=len(_KIND_BY_CODE)).tolist()):
+        if c:
+            counts[_KIND_BY_CODE[code]] += c
     if mup_t.size:
         iso = float(cfg["classification"]["fasciculation_isolation_s"])
         d = np.diff(mup_t)
@@ -1096,8 +1120,27 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     )
 
 
-def _asdict(ev: SpontaneousEvent) -> dict[str, Any]:
-    return {name: getattr(ev, name) for name in SpontaneousEvent.__slots__}  # type: ignore[attr-defined]
+def _covered(idx: np.ndarray, ev: Mapping[str, Any], fs: float, n: int) -> int:
+    """Samples of ``0..n`` covered by the potentials (onset to end) of the events ``idx``."""
+    a = np.round(ev["time_s"][idx] * fs).astype(np.int64)
+    b = a + np.round(ev["duration_ms"][idx] * 1e-3 * fs).astype(np.int64) + 1
+    a = np.maximum(a, 0)
+    b = np.minimum(b, n)
+    keep = b > a
+    a, b = a[keep], b[keep]
+    if a.size == 0:
+        return 0
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], b[order]
+    reach = np.maximum.accumulate(b)  # union of the intervals: a new run starts past the reach so far
+    new = np.empty(a.size, dtype=bool)
+    new[0] = True
+    new[1:] = a[1:] > reach[:-1]
+    run = np.cumsum(new) - 1
+    starts = a[new]
+    ends = np.zeros(starts.size, dtype=np.int64)
+    np.maximum.at(ends, run, b)
+    return int((ends - starts).sum())
 
 
 # ----------------------------------------------------------------------------- public API
@@ -1243,8 +1286,8 @@ def detect_spontaneous(
     cfg = load_config(config)
     eng = _Engine(fs, cfg, rail)
     if x.size:
-        eng.push(x)
-    eng.flush()
+        eng.push(x, build=False)
+    eng.flush(build=False)
     res = eng.result()
     logger.debug("spontaneous activity: %d events, %d trains, grade %s", len(res.events), len(res.trains), res.grade)
     return res
