@@ -568,11 +568,91 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _median_copy(a: np.ndarray, lo: int, hi: int) -> float:
+def _select(a: np.ndarray, n: int, k: int) -> None:
+    """Partially order the first ``n`` values of ``a`` so that ``a[k]`` is the ``k``-th smallest,
+    none before it larger and none after it smaller (Hoare/Wirth selection, in place; no NaN)."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        x = a[k]
+        i = lo
+        j = hi
+        while True:
+            while a[i] < x:
+                i += 1
+            while x < a[j]:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+            if i > j:
+                break
+        if j < k:
+            lo = i
+        if k < i:
+            hi = j
+
+
+@njit(cache=True, nogil=True)
+def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
+    """Median of ``a[lo:hi]`` (NaN if empty), using ``scratch`` (at least ``hi - lo`` long) as workspace.
+
+    The same value as ``np.median``: the middle value, or for an even count the mean
+    ``(a + b) / 2`` of the two middle ones (no NaN in the input).
+    """
     n = hi - lo
     if n <= 0:
         return np.nan
-    return np.median(a[lo:hi])  # quickselect; the same value as sorting
+    for i in range(n):
+        scratch[i] = a[lo + i]
+    half = n >> 1
+    _select(scratch, n, half)
+    if n & 1:
+        return scratch[half]
+    m = scratch[0]
+    for i in range(1, half):
+        if scratch[i] > m:
+            m = scratch[i]
+    return (m + scratch[half]) / 2
+
+
+@njit(cache=True, nogil=True)
+def smooth_into(buf: np.ndarray, a: int, b: int, h: int, out: np.ndarray, cs: np.ndarray) -> None:
+    """Centred moving average (half-width ``h``) of ``buf[a:b]`` into ``out[:b - a]``, averaging
+    only samples inside the window; ``cs`` (at least ``b - a + 1`` long) holds the prefix sums."""
+    n = b - a
+    if n <= 0:
+        return
+    cs[0] = 0.0
+    for i in range(n):
+        cs[i + 1] = cs[i] + buf[a + i]
+    # edges (the average shrinks to the samples inside), then the interior (full width)
+    i_in0 = h if h < n else n
+    i_in1 = n - h - 1
+    if i_in1 < i_in0:
+        i_in1 = i_in0
+    for i in range(i_in0):
+        lo = i - h
+        hi = i + h + 1
+        if lo < 0:
+            lo = 0
+        if hi > n:
+            hi = n
+        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
+    width = float(2 * h + 1)
+    for i in range(i_in0, i_in1):
+        out[i] = (cs[i + h + 1] - cs[i - h]) / width
+    for i in range(i_in1, n):
+        lo = i - h
+        hi = i + h + 1
+        if lo < 0:
+            lo = 0
+        if hi > n:
+            hi = n
+        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
 
 
 @njit(cache=True, nogil=True)
@@ -582,19 +662,7 @@ def smooth_window(buf: np.ndarray, a: int, b: int, h: int) -> np.ndarray:
     out = np.empty(max(n, 0))
     if n <= 0:
         return out
-    # prefix sums over the window
-    cs = np.empty(n + 1)
-    cs[0] = 0.0
-    for i in range(n):
-        cs[i + 1] = cs[i] + buf[a + i]
-    for i in range(n):
-        lo = i - h
-        hi = i + h + 1
-        if lo < 0:
-            lo = 0
-        if hi > n:
-            hi = n
-        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
+    smooth_into(buf, a, b, h, out, np.empty(n + 1))
     return out
 
 
@@ -683,6 +751,11 @@ def measure(
     do_second = second.shape[0] > 0
     L = snippets.shape[1]
     short = margin + max(slow_to, base_from - base_to + 1, L) + 2
+    # workspaces, grown when a window needs more
+    cap = 0
+    wbuf = np.empty(0)
+    cs = np.empty(1)
+    scratch = np.empty(0)
 
     for r in range(cand.shape[0]):
         start = int(cand[r, C_START])
@@ -702,8 +775,14 @@ def measure(
         hi = (peak if peak > end else end) + short
         if hi > hi_full:
             hi = hi_full
-        w = smooth_window(buf, lo - buf_start, hi - buf_start, h)
         n = hi - lo
+        if n > cap:
+            cap = max(n, 2 * cap, 1024)
+            wbuf = np.empty(cap)
+            cs = np.empty(cap + 1)
+            scratch = np.empty(cap)
+        w = wbuf[:n]
+        smooth_into(buf, lo - buf_start, hi - buf_start, h, w, cs)
         # noise SD of the raw samples (white-noise model of the detection filter), and of w
         sig_raw = sig_e / e_gain
         sig_w = sig_raw / math.sqrt(2.0 * h + 1.0)
@@ -713,9 +792,9 @@ def measure(
         if b0 < 0:
             b0 = 0
         if b1 - b0 >= 3:
-            base = _median_copy(w, b0, b1)
+            base = median_of(w, b0, b1, scratch)
         else:
-            base = _median_copy(w, 0, n)
+            base = median_of(w, 0, n, scratch)
         for i in range(n):
             w[i] -= base
         # spike region
@@ -806,7 +885,7 @@ def measure(
             if c1 > n:
                 c1 = n
             if c1 - c0 >= 3 and b1 - b0 >= 3:
-                post_base = _median_copy(w, c0, c1)
+                post_base = median_of(w, c0, c1, scratch)
                 xa = 0.5 * (b0 + b1)
                 xb = 0.5 * (c0 + c1)
                 slope = post_base / (xb - xa)

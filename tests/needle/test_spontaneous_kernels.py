@@ -305,3 +305,29 @@ def test_chain_from_skips_strays_and_missed_discharges():
     out = np.empty(t.size, dtype=np.int64)
     m = K.chain_from(t, 0, 2, 0.1, 10, out)
     assert out[:m].tolist() == [0, 2, 3, 5, 6]
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(0, 80), elements=st.floats(-1e-3, 1e-3, allow_nan=False).map(lambda v: round(v, 7))))
+def test_median_of_is_numpy_median(x):
+    # ties included (rounded values); the same value as np.median, bit for bit
+    scratch = np.empty(max(x.size, 1))
+    got = K.median_of(np.ascontiguousarray(x), 0, x.size, scratch)
+    if x.size == 0:
+        assert math.isnan(got)
+    else:
+        assert got == np.median(x)
+    if x.size >= 3:
+        assert K.median_of(np.ascontiguousarray(x), 1, x.size - 1, scratch) == np.median(x[1:-1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 60), elements=finite), st.integers(0, 8), st.integers(0, 5))
+def test_smooth_into_equals_smooth_window(x, h, a):
+    a = min(a, x.size - 1)
+    out = np.full(x.size + 3, np.nan)
+    K.smooth_into(np.ascontiguousarray(x), a, x.size, h, out, np.empty(x.size + 1))
+    assert np.array_equal(out[: x.size - a], K.smooth_window(np.ascontiguousarray(x), a, x.size, h))
+    np.testing.assert_allclose(out[: x.size - a], ref_smooth(x[a:], h), rtol=1e-9,
+                               atol=1e-18 + 8 * x.size * np.finfo(float).eps * np.abs(x).sum())
+    assert np.isnan(out[x.size - a :]).all()
