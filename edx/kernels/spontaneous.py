@@ -934,6 +934,16 @@ def measure(
             i += 1
             a_new = i - end_h
             b_new = i + end_h + 1
+            if a_new == a_s + 1 and b_new == b_s + 1 and a_new > lo and b_new <= hi_full and a_new < b_s:
+                # steady state: one sample leaves, one enters (the same operations as below)
+                ssum -= buf[a_s - buf_start]
+                ssum += buf[b_s - buf_start]
+                a_s = a_new
+                b_s = b_new
+                val = ssum / (b_s - a_s) - base - slope * (0.5 * (a_s + b_s - 1) - lo - xa)
+                if abs(val) > thr_end:
+                    en = i
+                continue
             if a_new < lo:
                 a_new = lo
             if b_new > hi_full:
