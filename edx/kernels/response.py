@@ -42,6 +42,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .stats import median_inplace
+
 # ----------------------------------------------------------------- parameter vector
 P_SMOOTH_MS = 0
 P_SEARCH_MS = 1
@@ -174,61 +176,6 @@ def median_abs_diff_below(x: np.ndarray, a: int, b: int, t: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def median_inplace(a: np.ndarray) -> float:
-    """Median of ``a`` (as ``np.median``: the mean of the two middle values when the size is
-    even, NaN when a value is NaN or ``a`` is empty) by quickselect, reordering ``a`` in
-    place; O(n) with no allocation."""
-    n = a.size
-    if n == 0:
-        return np.nan
-    for i in range(n):
-        if math.isnan(a[i]):
-            return np.nan  # as np.median
-    k = n // 2
-    lo = 0
-    hi = n - 1
-    while hi > lo:
-        # median-of-three pivot, Hoare partition
-        mid = (lo + hi) // 2
-        p0 = a[lo]
-        p1 = a[mid]
-        p2 = a[hi]
-        if p0 > p1:
-            p0, p1 = p1, p0
-        if p1 > p2:
-            p1 = p2
-            if p0 > p1:
-                p1 = p0
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < p1:
-                i += 1
-            while a[j] > p1:
-                j -= 1
-            if i <= j:
-                t = a[i]
-                a[i] = a[j]
-                a[j] = t
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break
-    upper = a[k]
-    if n % 2 == 1:
-        return upper
-    lower = a[0]
-    for i in range(1, k):
-        if a[i] > lower:
-            lower = a[i]
-    return (lower + upper) / 2.0
-
-
-@njit(cache=True, nogil=True)
 def window_mean(x: np.ndarray, a: int, b: int) -> float:
     """Mean of ``x[a:b]`` (NaN if empty)."""
     if b <= a:
@@ -237,6 +184,26 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
     for i in range(a, b):
         s += x[i]
     return s / (b - a)
+
+
+@njit(cache=True, nogil=True)
+def _ma_edge_step(x: np.ndarray, out: np.ndarray, s: float, i: int, h: int) -> float:
+    """One step of the moving average where the window ``[i - h, i + h]`` may be cut by an
+    edge: update the running sum ``s`` (the window of ``i - 1``) and write ``out[i]``."""
+    n = x.size
+    lo = i - h
+    hi = i + h + 1
+    if i > 0:
+        if hi - 1 < n:
+            s += x[hi - 1]
+        if lo - 1 >= 0:
+            s -= x[lo - 1]
+    if lo < 0:
+        lo = 0
+    if hi > n:
+        hi = n
+    out[i] = s / (hi - lo)
+    return s
 
 
 @njit(cache=True, nogil=True)
@@ -258,23 +225,10 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
     for k in range(hi0):
         s += x[k]
     finite = math.isfinite(s)
-    # i = 0 .. while the window is cut by either edge: the general update
+    # left edge: while the window is cut by an edge (or the sweep is shorter than it)
     i = 0
-    while i < n:
-        lo = i - h
-        hi = i + h + 1
-        if lo - 1 >= 0 and hi <= n:
-            break  # the interior: both updates apply, no clipping
-        if i > 0:
-            if hi - 1 < n:
-                s += x[hi - 1]
-            if lo - 1 >= 0:
-                s -= x[lo - 1]
-        if lo < 0:
-            lo = 0
-        if hi > n:
-            hi = n
-        out[i] = s / (hi - lo)
+    while i < n and not (i - h - 1 >= 0 and i + h + 1 <= n):
+        s = _ma_edge_step(x, out, s, i, h)
         i += 1
     # interior: full windows of w samples (a multiplication by 1/w: a division per sample
     # would cost more than the rest of the loop)
@@ -285,17 +239,7 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
         i += 1
     # right edge
     while i < n:
-        lo = i - h
-        hi = i + h + 1
-        if hi - 1 < n:
-            s += x[hi - 1]
-        if lo - 1 >= 0:
-            s -= x[lo - 1]
-        if lo < 0:
-            lo = 0
-        if hi > n:
-            hi = n
-        out[i] = s / (hi - lo)
+        s = _ma_edge_step(x, out, s, i, h)
         i += 1
     if not finite or not math.isfinite(s):
         # running sums carry a NaN forward: average each window directly
@@ -681,26 +625,7 @@ def _rise_fit(d: np.ndarray, t0: int, end: int) -> float:
         r1 += u * yv
         r2 += u2 * yv
         yy += yv * yv
-    best = yy  # a = b = 0
-    det = s11 * s22 - s12 * s12
-    if det > 0.0:
-        a = (r1 * s22 - r2 * s12) / det
-        b = (s11 * r2 - s12 * r1) / det
-        if a >= 0.0 and b >= 0.0:
-            return yy - a * r1 - b * r2
-    if s11 > 0.0:
-        a = r1 / s11
-        if a > 0.0:
-            v = yy - a * r1
-            if v < best:
-                best = v
-    if s22 > 0.0:
-        b = r2 / s22
-        if b > 0.0:
-            v = yy - b * r2
-            if v < best:
-                best = v
-    return best
+    return _rise_residual(s11, s12, s22, r1, r2, yy)
 
 
 @njit(cache=True, nogil=True)

@@ -40,6 +40,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .stats import median_inplace
+
 # ----------------------------------------------------------------- parameter vector
 P_FS_HZ = 0
 P_F0_HZ = 1
@@ -568,35 +570,6 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _select(a: np.ndarray, n: int, k: int) -> None:
-    """Partially order the first ``n`` values of ``a`` so that ``a[k]`` is the ``k``-th smallest,
-    none before it larger and none after it smaller (Hoare/Wirth selection, in place; no NaN)."""
-    lo = 0
-    hi = n - 1
-    while hi > lo:
-        x = a[k]
-        i = lo
-        j = hi
-        while True:
-            while a[i] < x:
-                i += 1
-            while x < a[j]:
-                j -= 1
-            if i <= j:
-                t = a[i]
-                a[i] = a[j]
-                a[j] = t
-                i += 1
-                j -= 1
-            if i > j:
-                break
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
-
-
-@njit(cache=True, nogil=True)
 def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
     """Median of ``a[lo:hi]`` (NaN if empty), using ``scratch`` (at least ``hi - lo`` long) as workspace.
 
@@ -608,15 +581,7 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
         return np.nan
     for i in range(n):
         scratch[i] = a[lo + i]
-    half = n >> 1
-    _select(scratch, n, half)
-    if n & 1:
-        return scratch[half]
-    m = scratch[0]
-    for i in range(1, half):
-        if scratch[i] > m:
-            m = scratch[i]
-    return (m + scratch[half]) / 2
+    return median_inplace(scratch[:n])
 
 
 @njit(cache=True, nogil=True)
