@@ -111,7 +111,13 @@ def test_mup_measures_against_truth(kind, fs, seeds):
         "|duration error| > 1 ms: 2 (max 1.8 ms) / 4 (max 1.6 ms) / 5 (max 3.4 ms), amplitude > 5 %: "
         "1 / 0 / 2 (48 kHz: -52 % and -19 %), phases wrong: 4 / 0 / 4; with robust_trim=0.25 0 / 1 (1.0 ms) "
         "/ 4 duration misses but 48 discharges instead of 64 give 1 / 5 / 4: the figures move with the "
-        "sample of discharges averaged"
+        "sample of discharges averaged. Inspected: most misses are templates that match the truth but whose "
+        "slow first/last phase peaks within 1-2 uV of the threshold (template noise 1-2 uV), e.g. 10 kHz seed "
+        "4 mu2: true terminal hump 8.7 uV under a 10 uV threshold, one noisy sample above it: +1.8 ms; the "
+        "48 kHz amplitude misses are sorting errors (one unit joined with another: 175 discharges for 80 "
+        "true; one template of a mixture). Searching the end points on a +-0.1 ms moving average moves the "
+        "duration misses to 2 / 2 / 3 but adds -1.6 ms misses where a true hump peaks 1.2 uV above the "
+        "threshold: the amplitude criterion is not decidable at this noise, so it was not adopted"
     ),
 )
 def test_myopathic_mup_measures_against_truth(fs):
@@ -287,15 +293,38 @@ def test_emgdb_myopathy_has_more_polyphasic_mups(emgdb_results):
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "not demonstrated on these 4 kHz records: measured mean duration myopathy 12.11 ms (28 MUPs) vs "
-        "healthy 8.83 ms (12 MUPs); the healthy mean moves by 3-4 ms (8.1-12.4 ms) with algorithm choices "
-        "that leave the simulated accuracy unchanged (overlap exclusion on/off, residual passes, robust "
-        "average), so any ordering of the two means is within the uncertainty of ~12 MUPs from one site"
+        "not demonstrated on these 4 kHz records: mean duration myopathy 12.11 ms (28 MUPs, median 11.0) vs "
+        "healthy 8.83 ms (12 MUPs, median 8.75). Templates inspected: the myopathy mean is carried by 5 "
+        "accepted units of one shape (sharp positive spike complex, then a slow negative wave of -30..-60 uV "
+        "for 15-25 ms, above their noise-raised thresholds of 19-45 uV; durations 17.3-27.0 ms) and one "
+        "unit with a linked late component (32.5 ms, 15 phases); the healthy record's units of that shape "
+        "are refused as truncated and its mean holds three 3.25 ms units on noisy small templates. Ending "
+        "the slow wave by any rule that leaves the simulated accuracy unchanged (single-signed tail >= 6-8 ms "
+        "below 15 % of the amplitude) gives myopathy 9.81 ms vs healthy 8.27-8.83 ms: still not shorter; a "
+        "slope criterion does not separate the slow wave at this template noise (7-20 uV at 4 kHz) before it "
+        "breaks simulated durations. Whether the slow wave is the recording's high-pass after-wave (its area "
+        "balances the spike's) or a positive-sharp-wave-like phase cannot be told: the header gives no filter"
     ),
 )
 def test_emgdb_myopathy_has_shorter_mups(emgdb_results):
     h, m = emgdb_results["emg_healthy"].summary, emgdb_results["emg_myopathy"].summary
     assert m.mean_duration_ms < h.mean_duration_ms
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "reads 'normal': recruitment ratio 1.5 (10.4 Hz / 7 accepted units firing). The record alternates "
+        "low effort (0-12 s, 18-30 s: the 2960 uV unit at ~8-10 Hz with an 899 uV unit at ~9 Hz refused as "
+        "remote, rise 1.5 ms) and stronger bursts (12-18 s, 30-37 s) in which the large unit's discharges "
+        "are sorted into other templates (it has none there; a 1640 uV 'unit' at 16.3 Hz, refused as remote "
+        "with rise 1.5 ms, appears); 3 of the 7 accepted units fire at 1.4-1.9 Hz (fragments or sporadic "
+        "matches) and inflate the unit count. Counting remote units too gives 16.3 Hz / 11 units = 1.5: one "
+        "whole-record ratio cannot judge this record; recruitment would need per-epoch firing analysis"
+    ),
+)
+def test_emgdb_neuropathy_recruitment_is_reduced(emgdb_results):
+    assert emgdb_results["emg_neuropathy"].recruitment.pattern == "reduced"
 
 
 # --------------------------------------------------------------------------- interference pattern
