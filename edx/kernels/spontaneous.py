@@ -1253,6 +1253,117 @@ def chain_from(times_s: np.ndarray, s0: int, s1: int, tol: float, max_periods: i
 
 
 @njit(cache=True, nogil=True)
+def _find_group(
+    s: np.ndarray,
+    code: int,
+    pp: float,
+    noise: float,
+    min_corr: float,
+    max_ratio: float,
+    max_lag: int,
+    templates: np.ndarray,
+    t_kind: np.ndarray,
+    t_amp: np.ndarray,
+    n_groups: int,
+    cand: np.ndarray,
+    sub: np.ndarray,
+) -> int:
+    """The group a fibrillation/PSW snippet would join (see :func:`assign_groups`); -1: a
+    new group (or another kind).  Changes nothing."""
+    if code != K_FIBRILLATION and code != K_PSW:
+        return -1
+    L = s.size
+    mu = 0.0
+    for i in range(L):
+        mu += s[i]
+    mu /= L
+    var = 0.0
+    for i in range(L):
+        var += (s[i] - mu) ** 2
+    var /= L
+    if var > 0.0:
+        q = 1.0 - noise * noise / var
+        reach = math.sqrt(q if q > 0.25 else 0.25)
+    else:
+        reach = 0.5
+    need = min_corr * reach
+    nc = 0
+    for g in range(n_groups):
+        if t_kind[g] == code and t_amp[g] <= pp * max_ratio and t_amp[g] * max_ratio >= pp:
+            cand[nc] = g
+            for i in range(L):
+                sub[nc, i] = templates[g, i]
+            nc += 1
+    best = -1
+    if nc > 0:
+        res = match_template(s, sub, nc, max_lag)
+        bc = need
+        for j in range(nc):
+            if res[j, 0] >= bc and (best < 0 or res[j, 0] > bc):
+                bc = res[j, 0]
+                best = cand[j]
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _join_group(
+    s: np.ndarray,
+    code: int,
+    pp: float,
+    best: int,
+    templates: np.ndarray,
+    t_count: np.ndarray,
+    t_kind: np.ndarray,
+    t_amp: np.ndarray,
+    n_groups: int,
+) -> int:
+    """Add a fibrillation/PSW snippet to group ``best`` (running template and amplitude, the
+    last 20), or start group ``n_groups`` with it when ``best`` < 0; other kinds: -1."""
+    if code != K_FIBRILLATION and code != K_PSW:
+        return -1
+    L = s.size
+    if best < 0:
+        g = n_groups
+        for i in range(L):
+            templates[g, i] = s[i]
+        t_count[g] = 1
+        t_kind[g] = code
+        t_amp[g] = pp
+        return g
+    c = t_count[best] + 1
+    if c > 20:
+        c = 20
+    for i in range(L):
+        templates[best, i] += (s[i] - templates[best, i]) / c
+    t_amp[best] += (pp - t_amp[best]) / c
+    t_count[best] += 1
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _assign_one(
+    s: np.ndarray,
+    code: int,
+    pp: float,
+    noise: float,
+    min_corr: float,
+    max_ratio: float,
+    max_lag: int,
+    templates: np.ndarray,
+    t_count: np.ndarray,
+    t_kind: np.ndarray,
+    t_amp: np.ndarray,
+    n_groups: int,
+    cand: np.ndarray,
+    sub: np.ndarray,
+) -> int:
+    """One step of :func:`assign_groups`: the group of one discharge (``-1`` for kinds
+    other than fibrillation and PSW); a new group is numbered ``n_groups``."""
+    best = _find_group(s, code, pp, noise, min_corr, max_ratio, max_lag, templates, t_kind, t_amp, n_groups, cand, sub)
+    return _join_group(s, code, pp, best, templates, t_count, t_kind, t_amp, n_groups)
+
+
+@njit(cache=True, nogil=True)
 def assign_groups(
     snips: np.ndarray,
     codes: np.ndarray,
@@ -1283,57 +1394,394 @@ def assign_groups(
     cand = np.empty(templates.shape[0], dtype=np.int64)
     sub = np.empty((templates.shape[0], L))
     for r in range(m):
-        code = codes[r]
-        if code != K_FIBRILLATION and code != K_PSW:
-            out[r] = -1
-            continue
-        s = snips[r]
-        mu = 0.0
-        for i in range(L):
-            mu += s[i]
-        mu /= L
-        var = 0.0
-        for i in range(L):
-            var += (s[i] - mu) ** 2
-        var /= L
-        if var > 0.0:
-            q = 1.0 - noise[r] * noise[r] / var
-            reach = math.sqrt(q if q > 0.25 else 0.25)
-        else:
-            reach = 0.5
-        need = min_corr * reach
-        pp = pps[r]
-        nc = 0
-        for g in range(n_groups):
-            if t_kind[g] == code and t_amp[g] <= pp * max_ratio and t_amp[g] * max_ratio >= pp:
-                cand[nc] = g
-                for i in range(L):
-                    sub[nc, i] = templates[g, i]
-                nc += 1
-        best = -1
-        if nc > 0:
-            res = match_template(s, sub, nc, max_lag)
-            bc = need
-            for j in range(nc):
-                if res[j, 0] >= bc and (best < 0 or res[j, 0] > bc):
-                    bc = res[j, 0]
-                    best = cand[j]
-        if best < 0:
-            g = n_groups
-            for i in range(L):
-                templates[g, i] = s[i]
-            t_count[g] = 1
-            t_kind[g] = code
-            t_amp[g] = pp
+        g = _assign_one(snips[r], codes[r], pps[r], noise[r], min_corr, max_ratio, max_lag, templates, t_count,
+                        t_kind, t_amp, n_groups, cand, sub)
+        out[r] = g
+        if g == n_groups:
             n_groups += 1
-            out[r] = g
-        else:
-            c = t_count[best] + 1
-            if c > 20:
-                c = 20
-            for i in range(L):
-                templates[best, i] += (s[i] - templates[best, i]) / c
-            t_amp[best] += (pp - t_amp[best]) / c
-            t_count[best] += 1
-            out[r] = best
     return n_groups
+
+
+
+@njit(cache=True, nogil=True)
+def _residual_into(
+    buf: np.ndarray, buf_start: int, q0: int, q1: int, tpl: np.ndarray, t0: int, base: float, out: np.ndarray
+) -> None:
+    """``out[:q1 - q0]`` = raw samples ``q0..q1`` minus ``base`` and minus ``tpl`` placed with its
+    first sample at ``t0``."""
+    nt = tpl.size
+    for i in range(q0, q1):
+        v = buf[i - buf_start] - base
+        j = i - t0
+        if 0 <= j < nt:
+            v -= tpl[j]
+        out[i - q0] = v
+
+
+@njit(cache=True, nogil=True)
+def _placed_sse(buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarray, t0: int, base: float) -> float:
+    """Residual energy over ``s0..s1`` of the raw samples minus ``base`` and ``tpl`` placed at ``t0``."""
+    nt = tpl.size
+    sse = 0.0
+    for i in range(s0, s1):
+        v = buf[i - buf_start] - base
+        j = i - t0
+        if 0 <= j < nt:
+            v -= tpl[j]
+        sse += v * v
+    return sse
+
+
+@njit(cache=True, nogil=True)
+def _second_in_residual(
+    buf: np.ndarray, buf_start: int, s0: int, s1: int, h: int, tpl: np.ndarray, t0: int, base: float, peak: int,
+    sig_w: float, need: float, sep: int, fast_win: int, fit: float, d: np.ndarray, cs: np.ndarray, rs: np.ndarray,
+    out: np.ndarray,
+) -> bool:
+    """A second potential in the residual of ``s0..s1`` (raw minus ``base`` and ``tpl`` at
+    ``t0``, smoothed with half-width ``h``): the largest sharp positive peak at least
+    ``sep`` samples from ``peak``, at least ``need``, with a valley before it (down by half)
+    and a fall after it (by 60 % within ``fast_win``), while the residual away from it
+    (before its rise and beyond ``2 * fast_win`` after its peak) has a mean square of at most
+    ``fit²`` times ``sig_w²`` (the template fits the rest).  Writes ``[peak, start]``
+    (absolute) into ``out``; ``d``, ``cs``, ``rs`` are workspaces (``s1 - s0 + 2h + 1``)."""
+    nr = s1 - s0 + 2 * h
+    _residual_into(buf, buf_start, s0 - h, s1 + h, tpl, t0, base, d)
+    smooth_into(d, 0, nr, h, rs, cs)
+    i0 = h
+    i1 = nr - h
+    k = -1
+    for i in range(i0, i1):
+        if abs(i + s0 - h - peak) >= sep and (k < 0 or rs[i] > rs[k]):
+            k = i
+    if k < 0 or rs[k] < need:
+        return False
+    vmin = rs[k]
+    jv = i0
+    for j in range(i0, k):
+        if rs[j] < vmin:
+            vmin = rs[j]
+        if rs[j] <= 0.0:
+            jv = j
+    fmin = rs[k]
+    f1 = k + fast_win
+    if f1 > i1:
+        f1 = i1
+    for j in range(k, f1):
+        if rs[j] < fmin:
+            fmin = rs[j]
+    if rs[k] - vmin < 0.5 * rs[k] or rs[k] - fmin < 0.6 * rs[k]:
+        return False
+    x1 = k + 2 * fast_win
+    sse = 0.0
+    nn = 0
+    for j in range(i0, i1):
+        if j < jv or j > x1:
+            sse += rs[j] * rs[j]
+            nn += 1
+    if nn < fast_win or sse > fit * fit * sig_w * sig_w * nn:
+        return False
+    out[0] = k + s0 - h
+    out[1] = jv + s0 - h
+    return True
+
+
+@njit(cache=True, nogil=True)
+def group_and_peel(
+    buf: np.ndarray,
+    buf_start: int,
+    n_total: int,
+    rows: np.ndarray,
+    feats: np.ndarray,
+    snips: np.ndarray,
+    noise_w: np.ndarray,
+    p: np.ndarray,
+    gp: np.ndarray,
+    templates: np.ndarray,
+    t_count: np.ndarray,
+    t_kind: np.ndarray,
+    t_amp: np.ndarray,
+    n_groups: int,
+    r_sum: np.ndarray,
+    r_n: np.ndarray,
+    feats_out: np.ndarray,
+    gids_out: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Shape grouping (:func:`assign_groups`, in the order given) with template peel-off.
+
+    Each fibrillation/PSW group keeps a full-rate template of the raw samples (baseline
+    removed) from ``G_BEFORE`` samples before to ``G_AFTER`` after the alignment sample:
+    the mean of its first ``G_MEMBERS`` members that fit it (after the best lag within
+    ``G_LAG`` samples, the residual around the peak has a mean square of at most ``G_FIT²``
+    noise variances: one source, although a shape group may hold similar shapes of
+    several), then frozen.  A discharge is peeled when
+
+    * it would join a group with a template: the template is subtracted at the lag
+      within ``G_LAG`` samples that leaves the least residual energy in its spike region;
+    * it would start a new group (or is a motor unit potential within the size of
+      fibrillations): of all templates at all lags in its spike region, the one that
+      leaves the least residual energy is subtracted (two potentials of known sources
+      measured as one shape that matches neither);
+
+    and the residual of the spike region holds a second potential
+    (:func:`_second_in_residual`: at least ``G_SNR`` noise SDs of the smoothed residual and
+    ``G_FRACTION`` of the discharge's peak-to-peak, at least ``G_SEPARATION`` samples from
+    its alignment sample, the template fitting the rest).  The second potential is measured
+    (:func:`measure`) on the residual and kept when it is a fibrillation or a PSW at least
+    ``dup`` samples from the previous event; the discharge is then measured again with the
+    second potential replaced by the template (over the second's onset..end), and both are
+    grouped.
+
+    Parameters
+    ----------
+    buf, buf_start, n_total
+        As for :func:`measure`; the buffer must hold ``[start - P_PRE - P_SPIKE_MARGIN - 8,
+        end + P_POST + 8)`` of every row (clipped to ``0..n_total``).
+    rows, feats, snips, noise_w
+        The candidate rows, their features, their snippets decimated to the grouping
+        rate (``snips.shape[1]`` = template length) and the noise SD of the smoothed trace.
+    p : ndarray
+        Parameter vector.
+    gp : ndarray
+        ``[min_corr, max_ratio, max_lag, snip_before, snip_step, snip_len_full,
+        G_MEMBERS, G_BEFORE, G_AFTER, G_LAG, G_SNR, G_FRACTION, G_SEPARATION, dup,
+        last_align, G_FIT]``.
+    templates, t_count, t_kind, t_amp, n_groups
+        Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
+    r_sum, r_n
+        Raw-template sums ``(groups, G_BEFORE + G_AFTER)`` and member counts (same room).
+    feats_out, gids_out
+        ``(2 * len(rows), ...)`` outputs: features and group of every event, in order.
+    counts
+        Output ``[events written, n_groups]``.
+    """
+    min_corr = gp[0]
+    max_ratio = gp[1]
+    max_lag = int(gp[2])
+    snip_before = int(gp[3])
+    snip_step = int(gp[4])
+    snip_full = int(gp[5])
+    n_mem = int(gp[6])
+    t_before = int(gp[7])
+    t_after = int(gp[8])
+    max_shift = int(gp[9])
+    peel_snr = gp[10]
+    peel_frac = gp[11]
+    peel_sep = int(gp[12])
+    dup = int(gp[13])
+    last_align = int(gp[14])
+    peel_fit = gp[15]
+    h = int(p[P_SMOOTH_HALF])
+    margin = int(p[P_SPIKE_MARGIN])
+    pre = int(p[P_PRE])
+    post = int(p[P_POST])
+    e_gain = p[P_E_GAIN]
+    fast_win = int(p[P_FAST_WINDOW])
+    spike_max_pp = p[P_SPIKE_MAX_PP_V]
+    lt = t_before + t_after
+    m = rows.shape[0]
+    L = snips.shape[1]
+    cand = np.empty(templates.shape[0], dtype=np.int64)
+    sub = np.empty((templates.shape[0], L))
+    tpl = np.empty(lt)
+    row2 = np.empty((1, N_CAND))
+    f2 = np.empty((1, N_FEATURES))
+    s2 = np.empty((1, snip_full))
+    s3 = np.empty((1, snip_full))
+    sd = np.empty(L)
+    no_second = np.empty((0, N_CAND + 2))
+    hit = np.empty(2, dtype=np.int64)
+    cap = 0
+    rbuf = np.empty(0)
+    d = np.empty(0)
+    cs = np.empty(1)
+    rs = np.empty(0)
+    nout = 0
+    buf_end = buf_start + buf.size
+    for r in range(m):
+        code = int(feats[r, F_KIND])
+        pp = feats[r, F_PP_V]
+        align = int(feats[r, F_ALIGN])
+        base = feats[r, F_BASELINE_V]
+        start = int(rows[r, C_START])
+        end = int(rows[r, C_END])
+        c_lo = int(rows[r, C_LO])
+        c_hi = int(rows[r, C_HI])
+        sig_raw = rows[r, C_SIGMA_E] / e_gain
+        best = _find_group(snips[r], code, pp, noise_w[r], min_corr, max_ratio, max_lag, templates, t_kind, t_amp,
+                           n_groups, cand, sub)
+        # -- peel-off
+        found = False
+        use = -1
+        best_t0 = 0
+        s0 = start - margin
+        s1 = end + margin + 1
+        if c_lo >= 0 and s0 < c_lo:
+            s0 = c_lo
+        if c_hi >= 0 and s1 > c_hi:
+            s1 = c_hi
+        if s0 - h < buf_start:
+            s0 = buf_start + h
+        if s1 + h > buf_end:
+            s1 = buf_end - h
+        if s1 > n_total - h:
+            s1 = n_total - h
+        if best >= 0 and r_n[best] >= n_mem:
+            use = best
+            a = align - t_before - max_shift
+            b = align - t_before + max_shift
+        elif best < 0 and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
+            # the template (and lag) that explains most of the spike region
+            a = s0 - t_before
+            b = s1 - t_before
+            best_sse = np.inf
+            for g in range(n_groups):
+                if r_n[g] < n_mem:
+                    continue
+                for i in range(lt):
+                    tpl[i] = r_sum[g, i] / n_mem
+                t0 = a
+                while t0 <= b:
+                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                    if sse < best_sse:
+                        best_sse = sse
+                        use = g
+                        best_t0 = t0
+                    t0 += snip_step
+            a = best_t0 - snip_step + 1
+            b = best_t0 + snip_step - 1
+        if use >= 0 and s1 - s0 > 2 * fast_win:
+            for i in range(lt):
+                tpl[i] = r_sum[use, i] / n_mem
+            best_sse = np.inf
+            for t0 in range(a, b + 1):
+                sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                if sse < best_sse:
+                    best_sse = sse
+                    best_t0 = t0
+            nr = s1 - s0 + 2 * h
+            if nr + 1 > cap:
+                cap = max(nr + 1, 2 * cap, 512)
+                d = np.empty(cap)
+                cs = np.empty(cap + 1)
+                rs = np.empty(cap)
+            sig_w = sig_raw * math.sqrt(1.0 + 1.0 / n_mem) / math.sqrt(2.0 * h + 1.0)
+            need = peel_snr * sig_w
+            if need < peel_frac * pp:
+                need = peel_frac * pp
+            found = _second_in_residual(buf, buf_start, s0, s1, h, tpl, best_t0, base, best_t0 + t_before, sig_w,
+                                        need, peel_sep, fast_win, peel_fit, d, cs, rs, hit)
+        q0 = 0
+        q1 = 0
+        code2 = 0
+        if found:
+            k_abs = hit[0]
+            jv_abs = hit[1]
+            # the residual around both, to measure the second potential on
+            q0 = (start if start < jv_abs else jv_abs) - pre - margin - 4
+            q1 = (end if end > k_abs else k_abs) + post + 4
+            if q0 < buf_start:
+                q0 = buf_start
+            if q1 > buf_end:
+                q1 = buf_end
+            if q1 > n_total:
+                q1 = n_total
+            if q1 - q0 > rbuf.size:
+                rbuf = np.empty(max(q1 - q0, 2 * rbuf.size))
+            rb = rbuf[: q1 - q0]
+            _residual_into(buf, buf_start, q0, q1, tpl, best_t0, 0.0, rb)
+            row2[0, C_START] = jv_abs
+            row2[0, C_PEAK] = k_abs
+            row2[0, C_END] = k_abs
+            row2[0, C_SIGMA_E] = rows[r, C_SIGMA_E]
+            row2[0, C_PEAK_E] = rows[r, C_PEAK_E]
+            row2[0, C_LO] = -1.0
+            row2[0, C_HI] = -1.0
+            measure(rb, q0, n_total, row2, p, f2, s2, snip_before, no_second)
+            code2 = int(f2[0, F_KIND])
+            al2 = int(f2[0, F_ALIGN])
+            found = (code2 == K_FIBRILLATION or code2 == K_PSW) and abs(al2 - (best_t0 + t_before)) >= peel_sep
+            if found and abs(al2 - last_align) < dup:
+                found = False
+        if not found:
+            g = _join_group(snips[r], code, pp, best, templates, t_count, t_kind, t_amp, n_groups)
+            if g == n_groups:
+                n_groups += 1
+                r_n[g] = 0
+                for i in range(lt):
+                    r_sum[g, i] = 0.0
+            if g >= 0 and r_n[g] < n_mem:
+                # one of the first members: add its raw samples to the template, aligned on
+                # the template so far (the lag leaving the least residual energy around the
+                # peak) when they fit it
+                a0 = align - t_before
+                consistent = True
+                if r_n[g] > 0:
+                    nm = r_n[g]
+                    for i in range(lt):
+                        tpl[i] = r_sum[g, i] / nm
+                    c0 = align - 2 * fast_win
+                    c1 = align + 2 * fast_win
+                    if c0 < buf_start + max_shift:
+                        c0 = buf_start + max_shift
+                    if c1 > buf_end - max_shift:
+                        c1 = buf_end - max_shift
+                    bs = np.inf
+                    bsh = 0
+                    for sh in range(-max_shift, max_shift + 1):
+                        sse = _placed_sse(buf, buf_start, c0, c1, tpl, a0 + sh, base)
+                        if sse < bs:
+                            bs = sse
+                            bsh = sh
+                    a0 += bsh
+                    consistent = c1 > c0 and bs <= peel_fit * peel_fit * sig_raw * sig_raw * (1.0 + 1.0 / nm) * (c1 - c0)
+                if consistent:
+                    for i in range(lt):
+                        k = a0 + i
+                        if buf_start <= k < buf_end and k < n_total:
+                            r_sum[g, i] += buf[k - buf_start] - base
+                    r_n[g] += 1
+            for c in range(N_FEATURES):
+                feats_out[nout, c] = feats[r, c]
+            gids_out[nout] = g
+            nout += 1
+            last_align = align
+            continue
+        # the discharge measured again without the second potential (the template in its place)
+        on2 = int(f2[0, F_ONSET])
+        en2 = int(f2[0, F_END])
+        rb2 = rbuf[: q1 - q0]
+        for i in range(q0, q1):
+            v = buf[i - buf_start]
+            if on2 <= i <= en2:
+                j = i - best_t0
+                v = base + (tpl[j] if 0 <= j < lt else 0.0)
+            rb2[i - q0] = v
+        measure(rb2, q0, n_total, rows[r : r + 1], p, feats_out[nout : nout + 1], s3, snip_before, no_second)
+        for c in range(N_FEATURES):
+            feats_out[nout + 1, c] = f2[0, c]
+        # both join groups like any other discharge
+        for e in range(2):
+            src = s3 if e == 0 else s2
+            for i in range(L):
+                sd[i] = src[0, i * snip_step] if i * snip_step < snip_full else 0.0
+            fe = feats_out[nout + e]
+            ge = _assign_one(sd, int(fe[F_KIND]), fe[F_PP_V], fe[F_NOISE_V] / math.sqrt(2.0 * h + 1.0), min_corr,
+                             max_ratio, max_lag, templates, t_count, t_kind, t_amp, n_groups, cand, sub)
+            if ge == n_groups:
+                n_groups += 1
+                r_n[ge] = 0
+                for i in range(lt):
+                    r_sum[ge, i] = 0.0
+            gids_out[nout + e] = ge
+        if feats_out[nout + 1, F_ONSET] < feats_out[nout, F_ONSET]:  # in time order
+            for c in range(N_FEATURES):
+                v = feats_out[nout, c]
+                feats_out[nout, c] = feats_out[nout + 1, c]
+                feats_out[nout + 1, c] = v
+            gids_out[nout], gids_out[nout + 1] = gids_out[nout + 1], gids_out[nout]
+        nout += 2
+        last_align = align
+    counts[0] = nout
+    counts[1] = n_groups

@@ -388,6 +388,19 @@ class _Engine:
         self.t_count = np.zeros(16, dtype=np.int64)
         self.t_kind = np.zeros(16, dtype=np.int64)
         self.t_amp = np.zeros(16)
+        # peel-off: a raw template per group (its first members), subtracted from later ones
+        self.peel_before = max(1, _ms(m["peel_before_ms"], fs))
+        self.peel_after = max(1, _ms(m["peel_after_ms"], fs))
+        self.r_sum = np.zeros((16, self.peel_before + self.peel_after))
+        self.r_n = np.zeros(16, dtype=np.int64)
+        self.gp = np.array([
+            float(t["min_correlation"]), float(t["max_amplitude_ratio"]), float(self.max_lag), float(self.snip_before),
+            float(self.snip_step), float(self.snip_len_full), float(int(m["peel_members"])), float(self.peel_before),
+            float(self.peel_after), float(max(0, _ms(m["peel_lag_ms"], fs))), float(m["peel_snr"]),
+            float(m["peel_fraction"]), float(max(1, _ms(m["peel_separation_ms"], fs))),
+            float(max(1, int(round(float(m["duplicate_ms"]) * 1e-3 * fs)))), 0.0, float(m["peel_fit_sd"]),
+        ])
+        self.back = self.pre + int(p[K.P_SPIKE_MARGIN]) + 8
         self.n_groups = 0
         self.last_align = -(1 << 62)
         self._chunks: list[dict[str, np.ndarray]] = []  # event columns, one dict per confirmation
@@ -442,11 +455,11 @@ class _Engine:
 
     def _trim(self) -> None:
         K = self.K
-        keep = self.n_total - self.pre
+        keep = self.n_total - self.back
         if self.state[K.S_IN] != 0.0:
-            keep = min(keep, int(self.state[K.S_CSTART]) - self.pre)
+            keep = min(keep, int(self.state[K.S_CSTART]) - self.back)
         if self.pending.size:
-            keep = min(keep, int(self.pending[:, K.C_PEAK].min()) - self.pre)
+            keep = min(keep, int(self.pending[:, K.C_START].min()) - self.back)
         keep = max(keep, self.buf_start)
         if keep - self.buf_start > max(self.buf.size // 2, 4096):
             self.buf = self.buf[keep - self.buf_start :].copy()
@@ -460,7 +473,7 @@ class _Engine:
         if final:
             ready = np.ones(self.pending.shape[0], dtype=bool)
         else:
-            ready = self.pending[:, K.C_PEAK] + self.post <= n_total
+            ready = self.pending[:, K.C_END] + self.post + 8 <= n_total
         if not ready.any():
             return []
         rows = np.ascontiguousarray(self.pending[ready])
@@ -486,19 +499,21 @@ class _Engine:
                       np.empty((0, K.N_CAND + 2)))
             feats[idx] = f2[: idx.size]
             snips[idx] = s2[: idx.size]
+            rows[idx] = again
             feats = np.concatenate([feats, f2[idx.size :]])
             snips = np.concatenate([snips, s2[idx.size :]])
+            rows = np.concatenate([rows, extra[idx.size :]])
             order = np.argsort(feats[:, K.F_ALIGN], kind="stable")
-            feats, snips = feats[order], snips[order]
-        return self._make_events(feats, snips, build)
+            feats, snips, rows = feats[order], snips[order], rows[order]
+        return self._make_events(rows, feats, snips, build)
 
     # -- grouping ----------------------------------------------------------------------
-    def _make_events(self, feats: np.ndarray, snips: np.ndarray, build: bool = True) -> list[SpontaneousEvent]:
+    def _make_events(self, rows: np.ndarray, feats: np.ndarray, snips: np.ndarray,
+                     build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
-        t = self.cfg["trains"]
         fs = self.fs
         smooth = 2 * int(self.p[K.P_SMOOTH_HALF]) + 1
-        dup = max(1, int(round(float(self.cfg["measurement"]["duplicate_ms"]) * 1e-3 * fs)))
+        dup = int(self.gp[13])
         # drop the same potential found again by a later candidate
         keep = np.empty(feats.shape[0], dtype=bool)
         last = self.last_align
@@ -507,16 +522,16 @@ class _Engine:
             keep[r] = abs(align - last) >= dup
             if keep[r]:
                 last = align
+        self.gp[14] = float(max(self.last_align, -(1 << 52)))
         self.last_align = last
-        feats = feats[keep]
+        feats = np.ascontiguousarray(feats[keep])
         m = feats.shape[0]
         if m == 0:
             return []
+        rows = np.ascontiguousarray(rows[keep])
         sn = np.ascontiguousarray(snips[keep][:, :: self.snip_step])
-        codes = feats[:, K.F_KIND].astype(np.int64)
-        pps = np.ascontiguousarray(feats[:, K.F_PP_V])
         noise_w = np.ascontiguousarray(feats[:, K.F_NOISE_V]) / math.sqrt(smooth)
-        need = self.n_groups + m
+        need = self.n_groups + 2 * m
         if need > self.templates.shape[0]:
             cap = max(need, 2 * self.templates.shape[0])
             grow = cap - self.templates.shape[0]
@@ -524,11 +539,20 @@ class _Engine:
             self.t_count = np.concatenate([self.t_count, np.zeros(grow, dtype=np.int64)])
             self.t_kind = np.concatenate([self.t_kind, np.zeros(grow, dtype=np.int64)])
             self.t_amp = np.concatenate([self.t_amp, np.zeros(grow)])
-        gids = np.empty(m, dtype=np.int64)
-        self.n_groups = K.assign_groups(
-            sn, codes, pps, noise_w, float(t["min_correlation"]), float(t["max_amplitude_ratio"]), self.max_lag,
-            self.templates, self.t_count, self.t_kind, self.t_amp, self.n_groups, gids,
-        )
+            self.r_sum = np.concatenate([self.r_sum, np.zeros((grow, self.r_sum.shape[1]))])
+            self.r_n = np.concatenate([self.r_n, np.zeros(grow, dtype=np.int64)])
+        fo = np.empty((2 * m, K.N_FEATURES))
+        go = np.empty(2 * m, dtype=np.int64)
+        cnt = np.zeros(2, dtype=np.int64)
+        K.group_and_peel(self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp,
+                         self.templates, self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n,
+                         fo, go, cnt)
+        m = int(cnt[0])
+        self.n_groups = int(cnt[1])
+        feats, gids = fo[:m], go[:m]
+        codes = feats[:, K.F_KIND].astype(np.int64)
+        pps = feats[:, K.F_PP_V]
+        noise_w = feats[:, K.F_NOISE_V] / math.sqrt(smooth)
         spike = (codes == K.K_FIBRILLATION) | (codes == K.K_PSW)
         peak_idx = np.where(spike, feats[:, K.F_POS_PEAK], feats[:, K.F_NEG_PEAK])
         cols = {
