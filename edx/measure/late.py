@@ -90,6 +90,121 @@ def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple
     return [np.ascontiguousarray(r) for r in arr], float(fs_hz), [int(stimulus_index)] * arr.shape[0]
 
 
+#: length (ms) of the sliding window over which two sweeps are compared
+_CONSENSUS_WINDOW_MS = 4.0
+#: two sweeps agree when their normalised squared difference over the window is below
+#: its chi-square mean plus this many SDs
+_CONSENSUS_K = 5.0
+
+
+def _baseline_sigma(x: np.ndarray, s0: int, fallback: float) -> float:
+    """Noise SD of one sweep, from the sample-to-sample differences before the stimulus."""
+    if s0 <= 10:
+        return fallback
+    v = float(np.std(np.diff(x[: max(s0 - 2, 8)])) / math.sqrt(2.0))
+    return v if v > 0 else fallback
+
+
+def _consensus_members(stack: np.ndarray, sigma: float, w: int, start: int, k_sd: float) -> np.ndarray:
+    """Which sweeps hold nothing but the M response, sample by sample (``out[t, i]``).
+
+    Every sweep holds the same M response; an F-wave is something *added* to some
+    sweeps, at a latency and with a shape that vary from sweep to sweep.  Before
+    ``start`` (the M response itself) all sweeps are members.  From there the set is
+    followed in time: at each sample, a member whose squared difference from the mean of
+    the other members, over the ``w`` samples around it and in units of its noise
+    variance (chi-square with ``w`` degrees of freedom when it differs by noise alone),
+    exceeds the chi-square mean by ``k_sd`` SDs has departed; the one departing most is
+    dropped first, and the others are judged again without it.  A sweep outside the set
+    rejoins when it agrees in the same way with the members' mean.
+
+    Following the set from where all sweeps agree is what keeps it on the M response
+    while F-waves start one after another: each is an outlier among sweeps that still
+    agree, and the sweeps without an F-wave never depart.  (A per-sample robust
+    statistic cannot do this: with F-waves in most sweeps, their median or mode is on
+    the F-waves.)  The limit: when F-waves that are alike (long myopathic potentials)
+    start in most sweeps within about a window's length of each other, they outnumber
+    the sweeps without one, and those are the ones that depart.
+    """
+    n, m = stack.shape
+    w = max(2, min(w, m))
+    thr = w + k_sd * math.sqrt(2.0 * w)
+    out = np.ones((m, n), dtype=bool)
+    cur = np.ones(n, dtype=bool)
+    var = sigma * sigma
+    for t in range(max(start, 0), m):
+        lo = min(max(t - w // 2, 0), m - w)
+        seg = stack[:, lo : lo + w]
+        cand = cur.copy()
+        if not cand.any():
+            cand[:] = True
+        while True:
+            k = int(cand.sum())
+            tot = seg[cand].sum(axis=0)
+            if k < 2:
+                d = np.full(n, np.inf)
+                break
+            # members against the mean of the others; outsiders against the mean of all members
+            loo = np.where(cand[:, None], (tot[None, :] - seg) / (k - 1), tot[None, :] / k)
+            kk = np.where(cand, k - 1, k).astype(np.float64)
+            d = ((seg - loo) ** 2).sum(axis=1) / (var * (1.0 + 1.0 / kk))
+            dm = np.where(cand, d, -np.inf)
+            worst = int(np.argmax(dm))
+            if dm[worst] <= thr:
+                break
+            cand[worst] = False
+        cand |= ~cur & (d <= thr)
+        cur = cand
+        out[t] = cur
+    return out
+
+
+def _ramp_onset(resid: np.ndarray, j: int, a: int, fs: float, sigma: float, k_detect: float, smooth: int,
+                p2p_v: float) -> float:
+    """Onset of a late response as the corner of a ramp fitted to its take-off.
+
+    A motor unit potential leaves the baseline along a straight line, so after the M
+    response has been subtracted the trace is 0 before a corner ``t0`` and
+    ``slope * (t - t0)`` after it.  The band crossing ``j`` (where the smoothed trace
+    was last within a few noise SDs) lies after the true departure by about
+    band / slope: a fraction of a millisecond for the slow take-off of a myopathic unit.
+    The corner is fitted by least squares, on a quarter-sample grid, to the samples from
+    up to 2 ms before ``j`` to where the smoothed trace has risen a third of the
+    response's peak-to-peak amplitude (beyond the detection level; the take-off is still
+    nearly straight there), at most 3 ms after ``j``.  It is looked for within 1 ms before
+    ``j`` and must rise with the response's sign; otherwise ``j`` stands.
+    """
+    w = max(1, smooth) | 1
+    s_sm = sigma / math.sqrt(w)
+    y = np.convolve(resid, np.ones(w) / w, mode="same")
+    n = resid.size
+    hi = j
+    while hi < n - 1 and abs(y[hi]) <= k_detect * s_sm:
+        hi += 1
+    sign = 1.0 if y[hi] > 0 else -1.0
+    level = max(k_detect * s_sm, p2p_v / 3.0)
+    last = min(n - 1, j + int(round(3e-3 * fs)))
+    while hi < last and sign * y[hi] <= level:
+        hi += 1
+    lo = max(a, j - int(round(2e-3 * fs)))
+    if hi - lo < 6 or j - lo < 3:
+        return float(j)
+    seg = resid[lo : hi + 1] * sign
+    i = np.arange(lo, hi + 1, dtype=np.float64)
+    cand = np.arange(max(lo + 2.0, j - 1e-3 * fs), hi - 1.0, 0.25)
+    if cand.size == 0:
+        return float(j)
+    u = np.maximum(0.0, i[None, :] - cand[:, None])
+    suu = (u * u).sum(axis=1)
+    sur = (u * seg[None, :]).sum(axis=1)
+    # the residual sum of squares of the best slope for each corner is sum(seg^2) - sur^2/suu
+    gain = np.where((sur > 0) & (suu > 0), sur * sur / np.where(suu > 0, suu, 1.0), -np.inf)
+    best = int(np.argmax(gain))
+    if not np.isfinite(gain[best]):
+        return float(j)
+    return float(min(cand[best], j))
+
+
 def measure_fwaves(
     x: Any,
     fs_hz: float | None = None,
@@ -112,13 +227,26 @@ def measure_fwaves(
     min_latency_ms : float
         F-waves are looked for from the later of this latency and 2 ms after the end
         of the M response's negative phase (upper limbs about 20 ms, lower limbs about
-        35 ms).  The train's median sweep (the M response, refined by leaving out each
-        sweep's F-wave) is subtracted first, so the M response's slow tail does not count.
+        35 ms).  The M response is subtracted first, so its slow tail does not count:
+        sample by sample, the mean of the sweeps that still agree with one another
+        within noise (:func:`_consensus_members`; after the M response has surely ended,
+        the pre-stimulus baseline level).
     config : ResponseConfig
         Settings of the M-response measurement.
     k_detect, k_band : float
-        An F-wave leaves ``k_detect`` noise SDs (of the ``smooth_ms`` average); its
-        onset is where it was last inside ``k_band`` SDs.
+        An F-wave leaves ``k_detect`` noise SDs (of the ``smooth_ms`` average; the noise
+        is pooled over the sweeps' pre-stimulus baselines, with the template's own
+        noise added); it is first placed where it was last inside ``k_band`` SDs, then
+        refined to the corner of a ramp fitted to its take-off (:func:`_ramp_onset`).
+
+    Notes
+    -----
+    Sweeps without an F-wave are recognised by their agreement with each other, which
+    fails when similar F-waves (long myopathic potentials) start in nearly all sweeps
+    within a few milliseconds of each other: then the few sweeps without one stand
+    apart from the many and may be called positive.  The quality flag
+    ``m_template_uncertain`` says when, somewhere in the search window, no two sweeps
+    agreed (the median sweep is used there).
     """
     from ..kernels import response as K
 
@@ -152,47 +280,49 @@ def measure_fwaves(
     if m_end is not None:
         a = max(a, int(m_end) + int(round(2e-3 * fs)))
     b = stack.shape[1] - int(round(1e-3 * fs))
-    # noise of one sweep (the template's noise is lower by the median's efficiency)
+    # noise of one sweep from the template's (lower by the median's efficiency): the fallback
+    # when the sweeps' own baselines are too short
     n_sw = stack.shape[0]
     sigma = (m_first.noise_uv or 0.0) * 1e-6 * math.sqrt(n_sw * 2.0 / math.pi) * math.sqrt(1.0 + math.pi / (2 * n_sw))
     if b - a < int(round(5e-3 * fs)):
         reasons.setdefault("all", "the sweeps end too soon after the M response to look for F-waves")
-    def detect(tpl: np.ndarray, k_det: float) -> list[np.ndarray]:
-        found = []
-        for k in range(n_sw):
-            resid = np.ascontiguousarray(stack[k] - tpl)
-            sig_k = float(np.std(np.diff(resid[: max(s0 - 2, 8)])) / math.sqrt(2.0)) if s0 > 10 else sigma
-            found.append(K.late_response(resid, fs, a, b, 0.0, sig_k if sig_k > 0 else sigma, k_det, k_band,
-                                         smooth))
-        return found
-
+    # the noise is the recording's, the same in every sweep: pooled over the sweeps'
+    # pre-stimulus baselines (one sweep's few milliseconds give a ragged estimate)
+    sig_pool = math.sqrt(float(np.mean([_baseline_sigma(stack[k], s0, sigma) ** 2 for k in range(n_sw)])))
+    found: list[np.ndarray] = []
+    inflate = 1.0
     if "all" not in reasons:
-        # first pass with a stricter threshold: only clear F-waves are left out of the template
-        first = detect(template, 1.6 * k_detect)
-        # F-waves of a persistent train overlap in time, so the plain median holds part of
-        # them: recompute it leaving out each sweep's detected F-wave (onset to 15 ms after)
-        masked = stack.astype(np.float64, copy=True)
-        span = int(round(15e-3 * fs))
-        for k, r in enumerate(first):
-            if r[0] == 1.0:
-                i0 = int(r[1]) - int(round(1e-3 * fs))
-                masked[k, max(i0, 0) : int(r[1]) + span] = np.nan
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are replaced below
-            refined = np.nanmedian(masked, axis=0)
-        n_left = np.sum(~np.isnan(masked), axis=0)
-        refined[n_left == 0] = template[n_left == 0]
+        # F-waves of a persistent train overlap in time (and, in a myopathy, the M response's
+        # long tail), so the pointwise median holds part of them.  The M response is the
+        # same in every sweep: where the sweeps without an F-wave agree with one another
+        # within noise, their mean is the M response (see _consensus_members).
+        t0 = int(m_end) if m_end is not None else a
+        members = _consensus_members(stack, sig_pool, max(4, int(round(_CONSENSUS_WINDOW_MS * 1e-3 * fs))), t0,
+                                     _CONSENSUS_K)
+        n_c = members.sum(axis=1)
+        refined = template.copy()
+        ok = n_c >= 2
+        refined[ok] = (stack.T[ok] * members[ok]).sum(axis=1) / n_c[ok]
         # after the M response has surely ended (its positive phase lasts about four times the
         # peak-to-zero-crossing interval), the template is just the baseline
         mk = m_first.markers
+        tail_end = refined.size
         if mk.neg_end is not None and mk.neg_peak is not None:
-            tail_end = int(mk.neg_end + 4.0 * (mk.neg_end - mk.neg_peak)) + int(round(3e-3 * fs))
+            tail_end = min(tail_end, int(mk.neg_end + 4.0 * (mk.neg_end - mk.neg_peak)) + int(round(3e-3 * fs)))
             if tail_end < refined.size:
                 level = float(np.mean(template[: max(s0 - int(round(0.1e-3 * fs)), 1)]))
                 refined[tail_end:] = level
-        found = detect(refined, k_detect)
+        lost = ~ok[a:min(b, tail_end)]
+        if lost.any():
+            quality.add("m_template_uncertain")
+            reasons["template"] = (f"{int(lost.sum())} samples of the search window have no two sweeps in agreement: "
+                                   "the median sweep stands for the M response there")
+        # the template's own noise (a mean of n_c sweeps) adds to each sweep's
+        span = n_c[a:min(b, tail_end)]
+        inflate = math.sqrt(1.0 + 1.0 / max(int(span.min()), 1)) if span.size else 1.0
+        for k in range(n_sw):
+            resid = np.ascontiguousarray(stack[k] - refined)
+            found.append(K.late_response(resid, fs, a, b, 0.0, sig_pool * inflate, k_detect, k_band, smooth))
     for k in range(n_sw):
         if "all" in reasons:
             per.append(FWaveSweep(k, None, None, None, None, reasons["all"]))
@@ -202,7 +332,8 @@ def measure_fwaves(
             per.append(FWaveSweep(k, None, None, None, None,
                                   "activity already at the start of the search window: no onset can be placed"))
         elif r[0] == 1.0:
-            per.append(FWaveSweep(k, True, (r[1] - s0) / fs * 1e3, r[4] * 1e6, float(r[1])))
+            on = _ramp_onset(stack[k] - refined, int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
+            per.append(FWaveSweep(k, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
         else:
             per.append(FWaveSweep(k, False, None, None, None))
     judged = [p for p in per if p.present is not None]

@@ -22,9 +22,7 @@ F_CASES = [
     ("cip", "tibial-f-R", 35.0),
     ("demyelinating", "median-f-R", 20.0),
     ("demyelinating", "tibial-f-R", 35.0),
-    pytest.param("cim", "median-f-R", 20.0, marks=pytest.mark.xfail(
-        strict=True, reason="F-waves of 0.15 mV overlap the myopathic M response's ~26 ms tail: sweeps without an "
-                            "F-wave are called positive (persistence 100 % vs 60 %)")),
+    ("cim", "median-f-R", 20.0),
 ]
 
 
