@@ -1440,21 +1440,41 @@ def _second_in_residual(
 ) -> bool:
     """A second potential in the residual of ``s0..s1`` (raw minus ``base`` and ``tpl`` at
     ``t0``, smoothed with half-width ``h``): the largest sharp positive peak at least
-    ``sep`` samples from ``peak``, at least ``need``, with a valley before it (down by half)
+    ``sep`` samples from ``peak``, with a valley before it (down by half)
     and a fall after it (by 60 % within ``fast_win``), while the residual away from it
     (before its rise and beyond ``2 * fast_win`` after its peak) has a mean square of at most
-    ``fit²`` times ``sig_w²`` (the template fits the rest).  Writes ``[peak, start]``
+    ``fit²`` times ``sig_w²`` (the template fits the rest).  The peak is the local maximum
+    (above 2 SDs) followed by the largest fall within ``fast_win``, and that fall (the
+    sharp positive-negative transition of a fibrillation or PSW) must be at least ``need``.
+    The template must be present away from the second potential: energy at least
+    ``need² / 2`` there, and the raw samples' amplitude along it within 0.7-1.3 of it.  Writes ``[peak, start]``
     (absolute) into ``out``; ``d``, ``cs``, ``rs`` are workspaces (``s1 - s0 + 2h + 1``)."""
     nr = s1 - s0 + 2 * h
     _residual_into(buf, buf_start, s0 - h, s1 + h, tpl, t0, base, d)
     smooth_into(d, 0, nr, h, rs, cs)
     i0 = h
     i1 = nr - h
+    # the positive peak (local maximum above 2 SDs) followed by the largest fall within fast_win
     k = -1
+    best_drop = 0.0
+    lo2 = 2.0 * sig_w
     for i in range(i0, i1):
-        if abs(i + s0 - h - peak) >= sep and (k < 0 or rs[i] > rs[k]):
+        v = rs[i]
+        if v < lo2 or abs(i + s0 - h - peak) < sep:
+            continue
+        if (i > 0 and rs[i - 1] > v) or (i + 1 < nr and rs[i + 1] >= v):
+            continue
+        f1 = i + fast_win
+        if f1 > i1:
+            f1 = i1
+        fm = v
+        for j in range(i, f1):
+            if rs[j] < fm:
+                fm = rs[j]
+        if v - fm > best_drop:
+            best_drop = v - fm
             k = i
-    if k < 0 or rs[k] < need:
+    if k < 0 or best_drop < need:
         return False
     vmin = rs[k]
     jv = i0
@@ -1481,6 +1501,19 @@ def _second_in_residual(
             nn += 1
     if nn < fast_win or sse > fit * fit * sig_w * sig_w * nn:
         return False
+    # ... and the template must be there: away from the second potential it holds at least
+    # need² / 2 of energy (raw samples) and the samples' amplitude along it is 0.7-1.3 of it
+    stt = 0.0
+    sdt = 0.0
+    nt = tpl.size
+    for j in range(i0, i1):
+        if j < jv or j > x1:
+            q = j + s0 - h - t0
+            if 0 <= q < nt:
+                stt += tpl[q] * tpl[q]
+                sdt += d[j] * tpl[q]
+    if stt < 0.5 * need * need or abs(sdt) > 0.3 * stt:
+        return False
     out[0] = k + s0 - h
     out[1] = jv + s0 - h
     return True
@@ -1504,6 +1537,7 @@ def group_and_peel(
     n_groups: int,
     r_sum: np.ndarray,
     r_n: np.ndarray,
+    r_grp: np.ndarray,
     feats_out: np.ndarray,
     gids_out: np.ndarray,
     counts: np.ndarray,
@@ -1546,15 +1580,18 @@ def group_and_peel(
     gp : ndarray
         ``[min_corr, max_ratio, max_lag, snip_before, snip_step, snip_len_full,
         G_MEMBERS, G_BEFORE, G_AFTER, G_LAG, G_SNR, G_FRACTION, G_SEPARATION, dup,
-        last_align, G_FIT]``.
+        last_align, G_FIT, G_PER_GROUP]``: at most ``G_PER_GROUP`` raw templates per
+        shape group.
     templates, t_count, t_kind, t_amp, n_groups
         Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
-    r_sum, r_n
-        Raw-template sums ``(groups, G_BEFORE + G_AFTER)`` and member counts (same room).
+    r_sum, r_n, r_grp
+        Raw templates: sums ``(templates, G_BEFORE + G_AFTER)``, member counts and shape
+        group (room for ``counts[2] + len(rows)``).
     feats_out, gids_out
         ``(2 * len(rows), ...)`` outputs: features and group of every event, in order.
     counts
-        Output ``[events written, n_groups]``.
+        ``[events written, n_groups, raw templates]``: the third is read on entry (the
+        raw templates so far) and all three are written.
     """
     min_corr = gp[0]
     max_ratio = gp[1]
@@ -1572,6 +1609,9 @@ def group_and_peel(
     dup = int(gp[13])
     last_align = int(gp[14])
     peel_fit = gp[15]
+    max_own = int(gp[16])
+    n_raw = int(counts[2])
+    acc_t0 = 0
     h = int(p[P_SMOOTH_HALF])
     margin = int(p[P_SPIKE_MARGIN])
     pre = int(p[P_PRE])
@@ -1627,8 +1667,32 @@ def group_and_peel(
             s1 = buf_end - h
         if s1 > n_total - h:
             s1 = n_total - h
-        if best >= 0 and r_n[best] >= n_mem:
-            use = best
+        # raw templates of the shape group: the best-fitting complete one (to peel) and
+        # the best-fitting one still being made (to add the discharge to)
+        use = -1
+        acc = -1
+        acc_sse = np.inf
+        n_own = 0
+        a = 0
+        b = 0
+        if best >= 0 and s1 - s0 > 2 * fast_win:
+            best_sse = np.inf
+            for t in range(n_raw):
+                if r_grp[t] != best:
+                    continue
+                n_own += 1
+                nm = r_n[t]
+                for i in range(lt):
+                    tpl[i] = r_sum[t, i] / nm
+                for t0 in range(align - t_before - max_shift, align - t_before + max_shift + 1):
+                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                    if nm >= n_mem and sse < best_sse:
+                        best_sse = sse
+                        use = t
+                    if nm < n_mem and sse < acc_sse:
+                        acc_sse = sse
+                        acc = t
+                        acc_t0 = t0
             a = align - t_before - max_shift
             b = align - t_before + max_shift
         elif best < 0 and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
@@ -1636,7 +1700,7 @@ def group_and_peel(
             a = s0 - t_before
             b = s1 - t_before
             best_sse = np.inf
-            for g in range(n_groups):
+            for g in range(n_raw):
                 if r_n[g] < n_mem:
                     continue
                 for i in range(lt):
@@ -1708,40 +1772,29 @@ def group_and_peel(
             g = _join_group(snips[r], code, pp, best, templates, t_count, t_kind, t_amp, n_groups)
             if g == n_groups:
                 n_groups += 1
-                r_n[g] = 0
-                for i in range(lt):
-                    r_sum[g, i] = 0.0
-            if g >= 0 and r_n[g] < n_mem:
-                # one of the first members: add its raw samples to the template, aligned on
-                # the template so far (the lag leaving the least residual energy around the
-                # peak) when they fit it
-                a0 = align - t_before
-                consistent = True
-                if r_n[g] > 0:
-                    nm = r_n[g]
+            if g >= 0 and s1 - s0 > 2 * fast_win:
+                # a raw template of the discharge's source: the one being made that it fits,
+                # else a new one when no template of its group fits it (another source)
+                lim = peel_fit * peel_fit * sig_raw * sig_raw * (s1 - s0)
+                if acc >= 0 and acc_sse <= lim * (1.0 + 1.0 / r_n[acc]):
+                    t = acc
+                    a0 = acc_t0
+                elif n_own < max_own and not (use >= 0 and best_sse <= lim * (1.0 + 1.0 / n_mem)):
+                    t = n_raw
+                    n_raw += 1
+                    r_n[t] = 0
+                    r_grp[t] = g
                     for i in range(lt):
-                        tpl[i] = r_sum[g, i] / nm
-                    c0 = align - 2 * fast_win
-                    c1 = align + 2 * fast_win
-                    if c0 < buf_start + max_shift:
-                        c0 = buf_start + max_shift
-                    if c1 > buf_end - max_shift:
-                        c1 = buf_end - max_shift
-                    bs = np.inf
-                    bsh = 0
-                    for sh in range(-max_shift, max_shift + 1):
-                        sse = _placed_sse(buf, buf_start, c0, c1, tpl, a0 + sh, base)
-                        if sse < bs:
-                            bs = sse
-                            bsh = sh
-                    a0 += bsh
-                    consistent = c1 > c0 and bs <= peel_fit * peel_fit * sig_raw * sig_raw * (1.0 + 1.0 / nm) * (c1 - c0)
-                if consistent:
+                        r_sum[t, i] = 0.0
+                    a0 = align - t_before
+                else:
+                    t = -1
+                if t >= 0:
                     for i in range(lt):
                         k = a0 + i
                         if buf_start <= k < buf_end and k < n_total:
-                            r_sum[g, i] += buf[k - buf_start] - base
-                    r_n[g] += 1
+                            r_sum[t, i] += buf[k - buf_start] - base
+                    r_n[t] += 1
             for c in range(N_FEATURES):
                 feats_out[nout, c] = feats[r, c]
             gids_out[nout] = g
@@ -1771,9 +1824,6 @@ def group_and_peel(
                              max_ratio, max_lag, templates, t_count, t_kind, t_amp, n_groups, cand, sub)
             if ge == n_groups:
                 n_groups += 1
-                r_n[ge] = 0
-                for i in range(lt):
-                    r_sum[ge, i] = 0.0
             gids_out[nout + e] = ge
         if feats_out[nout + 1, F_ONSET] < feats_out[nout, F_ONSET]:  # in time order
             for c in range(N_FEATURES):
@@ -1785,3 +1835,4 @@ def group_and_peel(
         last_align = align
     counts[0] = nout
     counts[1] = n_groups
+    counts[2] = n_raw

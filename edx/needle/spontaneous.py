@@ -393,12 +393,15 @@ class _Engine:
         self.peel_after = max(1, _ms(m["peel_after_ms"], fs))
         self.r_sum = np.zeros((16, self.peel_before + self.peel_after))
         self.r_n = np.zeros(16, dtype=np.int64)
+        self.r_grp = np.zeros(16, dtype=np.int64)
+        self.n_raw = 0
         self.gp = np.array([
             float(t["min_correlation"]), float(t["max_amplitude_ratio"]), float(self.max_lag), float(self.snip_before),
             float(self.snip_step), float(self.snip_len_full), float(int(m["peel_members"])), float(self.peel_before),
             float(self.peel_after), float(max(0, _ms(m["peel_lag_ms"], fs))), float(m["peel_snr"]),
             float(m["peel_fraction"]), float(max(1, _ms(m["peel_separation_ms"], fs))),
             float(max(1, int(round(float(m["duplicate_ms"]) * 1e-3 * fs)))), 0.0, float(m["peel_fit_sd"]),
+            float(int(m["peel_templates_per_group"])),
         ])
         self.back = self.pre + int(p[K.P_SPIKE_MARGIN]) + 8
         self.n_groups = 0
@@ -539,16 +542,20 @@ class _Engine:
             self.t_count = np.concatenate([self.t_count, np.zeros(grow, dtype=np.int64)])
             self.t_kind = np.concatenate([self.t_kind, np.zeros(grow, dtype=np.int64)])
             self.t_amp = np.concatenate([self.t_amp, np.zeros(grow)])
+        if self.n_raw + m > self.r_sum.shape[0]:
+            grow = max(self.n_raw + m, 2 * self.r_sum.shape[0]) - self.r_sum.shape[0]
             self.r_sum = np.concatenate([self.r_sum, np.zeros((grow, self.r_sum.shape[1]))])
             self.r_n = np.concatenate([self.r_n, np.zeros(grow, dtype=np.int64)])
+            self.r_grp = np.concatenate([self.r_grp, np.zeros(grow, dtype=np.int64)])
         fo = np.empty((2 * m, K.N_FEATURES))
         go = np.empty(2 * m, dtype=np.int64)
-        cnt = np.zeros(2, dtype=np.int64)
+        cnt = np.array([0, 0, self.n_raw], dtype=np.int64)
         K.group_and_peel(self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp,
                          self.templates, self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n,
-                         fo, go, cnt)
+                         self.r_grp, fo, go, cnt)
         m = int(cnt[0])
         self.n_groups = int(cnt[1])
+        self.n_raw = int(cnt[2])
         feats, gids = fo[:m], go[:m]
         codes = feats[:, K.F_KIND].astype(np.int64)
         pps = feats[:, K.F_PP_V]
