@@ -1433,6 +1433,22 @@ def _placed_sse(buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarr
 
 
 @njit(cache=True, nogil=True)
+def _placed_sse_step(
+    buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarray, t0: int, base: float, step: int
+) -> float:
+    """:func:`_placed_sse` on every ``step``-th sample of ``s0..s1`` (a coarse search)."""
+    nt = tpl.size
+    sse = 0.0
+    for i in range(s0, s1, step):
+        v = buf[i - buf_start] - base
+        j = i - t0
+        if 0 <= j < nt:
+            v -= tpl[j]
+        sse += v * v
+    return sse
+
+
+@njit(cache=True, nogil=True)
 def _second_in_residual(
     buf: np.ndarray, buf_start: int, s0: int, s1: int, h: int, tpl: np.ndarray, t0: int, base: float, peak: int,
     sig_w: float, need: float, sep: int, fast_win: int, fit: float, d: np.ndarray, cs: np.ndarray, rs: np.ndarray,
@@ -1675,6 +1691,13 @@ def group_and_peel(
         n_own = 0
         a = 0
         b = 0
+        # the fit of a template (and its lag) is judged around the discharge's peak
+        c0 = align - fast_win
+        c1 = align + fast_win
+        if c0 < s0:
+            c0 = s0
+        if c1 > s1:
+            c1 = s1
         if best >= 0 and s1 - s0 > 2 * fast_win:
             best_sse = np.inf
             for t in range(n_raw):
@@ -1682,19 +1705,21 @@ def group_and_peel(
                     continue
                 n_own += 1
                 nm = r_n[t]
+                inv = 1.0 / nm
                 for i in range(lt):
-                    tpl[i] = r_sum[t, i] / nm
+                    tpl[i] = r_sum[t, i] * inv
                 for t0 in range(align - t_before - max_shift, align - t_before + max_shift + 1):
-                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                    sse = _placed_sse(buf, buf_start, c0, c1, tpl, t0, base)
                     if nm >= n_mem and sse < best_sse:
                         best_sse = sse
                         use = t
+                        best_t0 = t0
                     if nm < n_mem and sse < acc_sse:
                         acc_sse = sse
                         acc = t
                         acc_t0 = t0
-            a = align - t_before - max_shift
-            b = align - t_before + max_shift
+            a = best_t0
+            b = best_t0
         elif best < 0 and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
             # the template (and lag) that explains most of the spike region
             a = s0 - t_before
@@ -1707,7 +1732,8 @@ def group_and_peel(
                     tpl[i] = r_sum[g, i] / n_mem
                 t0 = a
                 while t0 <= b:
-                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                    # coarse: every snip_step-th lag on every snip_step-th sample
+                    sse = _placed_sse_step(buf, buf_start, s0, s1, tpl, t0, base, snip_step)
                     if sse < best_sse:
                         best_sse = sse
                         use = g
@@ -1718,12 +1744,14 @@ def group_and_peel(
         if use >= 0 and s1 - s0 > 2 * fast_win:
             for i in range(lt):
                 tpl[i] = r_sum[use, i] / n_mem
-            best_sse = np.inf
-            for t0 in range(a, b + 1):
-                sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
-                if sse < best_sse:
-                    best_sse = sse
-                    best_t0 = t0
+            if b > a:
+                bs = np.inf
+                for t0 in range(a, b + 1):
+                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
+                    if sse < bs:
+                        bs = sse
+                        best_t0 = t0
+            best_sse = _placed_sse(buf, buf_start, c0, c1, tpl, best_t0, base)
             nr = s1 - s0 + 2 * h
             if nr + 1 > cap:
                 cap = max(nr + 1, 2 * cap, 512)
@@ -1775,7 +1803,7 @@ def group_and_peel(
             if g >= 0 and s1 - s0 > 2 * fast_win:
                 # a raw template of the discharge's source: the one being made that it fits,
                 # else a new one when no template of its group fits it (another source)
-                lim = peel_fit * peel_fit * sig_raw * sig_raw * (s1 - s0)
+                lim = peel_fit * peel_fit * sig_raw * sig_raw * (c1 - c0)
                 if acc >= 0 and acc_sse <= lim * (1.0 + 1.0 / r_n[acc]):
                     t = acc
                     a0 = acc_t0

@@ -136,8 +136,8 @@ def _rest_runs(fs: float) -> tuple:
 # 1-10 Hz, 20 s, 10 µV noise): candidates holding two potentials are split (lobes of the
 # band-passed signal; a second sharp positive peak beyond the first potential's core), and
 # potentials of sources whose template is known are peeled off (template subtracted, the
-# residual searched for a second potential): fibrillation recall 0.953/0.953/0.962, PSW
-# 0.975/0.975/0.963 at 10/20/48 kHz.  The misses left are overlaps within ~1 ms where no
+# residual searched for a second potential): fibrillation recall 0.955/0.960/0.967, PSW
+# 0.972/0.977/0.963 at 10/20/48 kHz.  The misses left are overlaps within ~1 ms where no
 # clean template is known yet, a fibrillation whose onset is measured from a small
 # potential just before it, and a PSW's slow phase under a fibrillation.
 _RECALL_SHORT: dict[tuple[float, str], str] = {}
@@ -234,8 +234,8 @@ def test_every_train_is_one_real_source_at_its_rate(fs):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "at exactly 50 µV, 10 µV noise, 10 kHz (measured): fibrillation recall 0.853 (532/624), precision 0.906 "
-    "(532/587); PSW recall 0.933 (335/359), precision 0.980 -- the detection SNR of a 50 µV fibrillation in a "
+    "at exactly 50 µV, 10 µV noise, 10 kHz (measured): fibrillation recall 0.851 (531/624), precision 0.905 "
+    "(531/587); PSW recall 0.933 (335/359), precision 0.982 -- the detection SNR of a 50 µV fibrillation in a "
     "10 kHz band is 5-7 noise SDs, at the threshold"))
 def test_explicit_50uv_potentials_at_10khz():
     """The hardest case of the issue: 50 µV potentials, 10 µV noise, 10 kHz."""

@@ -331,3 +331,59 @@ def test_smooth_into_equals_smooth_window(x, h, a):
     np.testing.assert_allclose(out[: x.size - a], ref_smooth(x[a:], h), rtol=1e-9,
                                atol=1e-18 + 8 * x.size * np.finfo(float).eps * np.abs(x).sum())
     assert np.isnan(out[x.size - a :]).all()
+
+
+# ----------------------------------------------------------------------------- peel-off
+
+
+def _placed_ref(x: np.ndarray, x0: int, q0: int, q1: int, tpl: np.ndarray, t0: int, base: float) -> np.ndarray:
+    """Raw samples q0..q1 (x holds absolute x0..) minus base and the template placed at t0."""
+    full = np.zeros(q1 - q0)
+    a, b = max(q0, t0), min(q1, t0 + tpl.size)
+    if b > a:
+        full[a - q0 : b - q0] = tpl[a - t0 : b - t0]
+    return x[q0 - x0 : q1 - x0] - base - full
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), t0=st.integers(-40, 140), nt=st.integers(1, 60))
+def test_residual_and_placed_sse_match_reference(seed, t0, nt):
+    rng = np.random.default_rng(seed)
+    x0 = 1000
+    x = rng.normal(0, 1e-5, 200)
+    tpl = rng.normal(0, 5e-5, nt)
+    base = float(rng.normal(0, 1e-6))
+    q0, q1 = x0 + 20, x0 + 150
+    ref = _placed_ref(x, x0, q0, q1, tpl, x0 + t0, base)
+    out = np.empty(q1 - q0)
+    K._residual_into(x, x0, q0, q1, tpl, x0 + t0, base, out)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-18)
+    got = K._placed_sse(x, x0, q0, q1, tpl, x0 + t0, base)
+    assert got == pytest.approx(float(np.sum(ref**2)), rel=1e-12, abs=1e-30)
+
+
+def test_second_in_residual_finds_a_hidden_potential_and_nothing_in_noise():
+    """A known template plus a second fibrillation-like potential 0.6 ms later: the residual
+    holds the second one; the template alone in noise leaves nothing."""
+    fs = 20_000.0
+    rng = np.random.default_rng(3)
+    t = np.arange(-60, 200) / fs
+    def fib(t_ms, amp):  # positive then fast negative (about 1.5 ms)
+        return amp * (np.exp(-((t_ms - 0.0) / 0.15) ** 2) - 1.6 * np.exp(-((t_ms - 0.35) / 0.2) ** 2))
+    tpl = fib(t * 1e3, 100e-6)
+    sig = 2e-6
+    n = 400
+    x = rng.normal(0, sig, n)
+    t0 = 100
+    x[t0 : t0 + tpl.size] += tpl
+    clean = x.copy()
+    x[t0 + 12 : t0 + 12 + tpl.size] += fib(t * 1e3, 60e-6)  # peak 60 samples + 12 after the template's
+    h, fw = 2, 30
+    s0, s1 = t0 + 20, t0 + 200
+    m = s1 - s0 + 2 * h + 1
+    d, cs, rs, out = np.empty(m), np.empty(m + 1), np.empty(m), np.zeros(2, dtype=np.int64)
+    sig_w = sig / math.sqrt(2 * h + 1)
+    args = (h, tpl, t0, 0.0, t0 + 60, sig_w, 7 * sig_w, 4, fw, 2.0, d, cs, rs, out)
+    assert K._second_in_residual(x, 0, s0, s1, *args)
+    assert abs(int(out[0]) - (t0 + 72)) <= 1  # the second potential's positive peak
+    assert not K._second_in_residual(clean, 0, s0, s1, *args)
