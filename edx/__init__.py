@@ -11,6 +11,9 @@ Public API (heavy dependencies load on first use, never at ``import edx``):
   :func:`dms_ratio`, :func:`measure_study`
 * needle EMG: :func:`detect_spontaneous`, :class:`SpontaneousDetector` (streaming),
   :func:`grade_muscle`, :func:`analyze_mups`, :func:`interference_pattern`
+* interpretation: :func:`interpret` (pattern, grade, evidence), :func:`crimyne` (serial
+  peroneal alert), :func:`pent`, :func:`two_nerve_screen`, :func:`load_reference`,
+  :func:`load_criteria`, :func:`summarize`
 * errors: :class:`EdxError` and its subclasses.
 """
 
@@ -25,6 +28,7 @@ from .errors import (
     FormatError,
     ManifestError,
     MissingFileError,
+    ReferenceDataError,
     SignalQualityError,
     UnitError,
 )
@@ -74,6 +78,16 @@ _LAZY = {
     "grade_muscle": "edx.needle.spontaneous",
     "analyze_mups": "edx.needle.mup",
     "interference_pattern": "edx.needle.mup",
+    "interpret": "edx.interpretation",
+    "crimyne": "edx.interpretation",
+    "pent": "edx.interpretation",
+    "two_nerve_screen": "edx.interpretation",
+    "load_reference": "edx.interpretation",
+    "load_criteria": "edx.interpretation",
+    "summarize": "edx.interpretation",
+    "Interpretation": "edx.interpretation",
+    "CrimyneResult": "edx.interpretation",
+    "StudySummary": "edx.interpretation",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +99,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
     from .needle.mup import analyze_mups, interference_pattern
     from .needle.spontaneous import SpontaneousDetector, detect_spontaneous, grade_muscle
+    from .interpretation import (
+        CrimyneResult,
+        Interpretation,
+        StudySummary,
+        crimyne,
+        interpret,
+        load_criteria,
+        load_reference,
+        pent,
+        summarize,
+        two_nerve_screen,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -111,6 +137,7 @@ __all__ = [
     "ManifestError",
     "SignalQualityError",
     "DependencyError",
+    "ReferenceDataError",
     "Annotation",
     "ClinicalContext",
     "DataRef",

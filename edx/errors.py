@@ -46,3 +46,8 @@ class SignalQualityError(EdxError, ValueError):
 
 class DependencyError(EdxError, ImportError):
     """An optional package needed for this file type is not installed."""
+
+
+class ReferenceDataError(EdxError, ValueError):
+    """A reference-values or criteria file (or dict) is invalid: unknown keys, wrong types,
+    missing sources."""

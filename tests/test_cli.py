@@ -118,3 +118,40 @@ def test_measure_needle_study_table_and_bare_needle_recordings():
     assert row["site"] == "MUPs" and row["n_mups"] > 0
     bad = runner.invoke(app, ["measure", "--type", "needle", str(SAMPLE_DATA / "physionet_emgdb" / "emg_healthy.hea")])
     assert bad.exit_code == 2
+
+
+def test_analyze_prints_the_impression_and_json():
+    cim = SAMPLE_DATA / "studies" / "cim"
+    res = runner.invoke(app, ["analyze", str(cim / "study.toml")])
+    assert res.exit_code == 0, res.output
+    assert "Impression: CIM (possible)" in res.output and "Key evidence" in res.output
+    assert "nCMAP/mCMAP 0.75" in res.output
+    res = runner.invoke(app, ["analyze", str(cim), "--json"])
+    assert res.exit_code == 0
+    out = json.loads(res.output)[0]
+    assert out["interpretation"]["pattern"] == "CIM" and out["interpretation"]["grade"] == "possible"
+    assert out["rows"] and out["key_evidence"]
+
+
+def test_analyze_with_a_lab_reference_and_errors(tmp_path):
+    lab = tmp_path / "lab.toml"
+    lab.write_text('[[motor]]\nnerve = "median"\nmuscle = "APB"\namplitude_mv_min = 12.0\n'
+                   '[[motor]]\nnerve = "ulnar"\nmuscle = "ADM"\namplitude_mv_min = 13.0\n')
+    normal = SAMPLE_DATA / "studies" / "normal" / "study.toml"
+    res = runner.invoke(app, ["analyze", str(normal), "--json", "--reference", str(lab)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)[0]["interpretation"]["pattern"] == "indeterminate"
+    res = runner.invoke(app, ["analyze", str(normal), "--reference", str(tmp_path / "none.toml")])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["analyze", str(tmp_path / "missing.toml"), "--json"])
+    assert res.exit_code == 1 and "error" in json.loads(res.output)[0]
+
+
+def test_trend_prints_the_crimyne_timeline():
+    series = SAMPLE_DATA / "studies" / "crimyne"
+    res = runner.invoke(app, ["trend", str(series)])
+    assert res.exit_code == 0, res.output
+    assert "ALERT on ICU day 5" in res.output
+    res = runner.invoke(app, ["trend", str(series), "--json"])
+    out = json.loads(res.output)[0]
+    assert out["alert_icu_day"] == 5 and out["sides"]["R"]["first_fall_icu_day"] == 4

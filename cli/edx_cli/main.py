@@ -107,6 +107,50 @@ def measure(
     _finish(results, failed, as_json, render_measure)
 
 
+_REFERENCE_OPT = typer.Option("--reference", help="A laboratory's reference values (TOML, layout of "
+                                                  "edx/data/reference_values.toml), merged over the defaults.")
+_CRITERIA_OPT = typer.Option("--criteria", help="Overrides of the interpretation criteria (TOML, layout of "
+                                                "edx/data/interpretation.toml).")
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Study manifests (.toml) or study folders.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+    reference: Annotated[Path | None, _REFERENCE_OPT] = None,
+    criteria: Annotated[Path | None, _CRITERIA_OPT] = None,
+) -> None:
+    """Measure a study and interpret it: CIM / CIP / CINM / NMJ / demyelinating / normal / indeterminate,
+    with the grade, the evidence and what would firm up the conclusion."""
+    from .interpret_cmd import analyze_path, render_analyze
+
+    _check_files(reference, criteria)
+    results, failed = _each(paths, lambda p: analyze_path(p, reference=reference, criteria=criteria))
+    _finish(results, failed, as_json, render_analyze)
+
+
+@app.command()
+def trend(
+    paths: Annotated[list[Path], typer.Argument(help="Folders of one patient's daily study manifests.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+    reference: Annotated[Path | None, _REFERENCE_OPT] = None,
+    criteria: Annotated[Path | None, _CRITERIA_OPT] = None,
+) -> None:
+    """CRIMYNE screening: the peroneal CMAP per side and ICU day against its admission baseline, and the
+    alert (fall > 25 % on two consecutive days, or > 2 SD below the normal mean)."""
+    from .interpret_cmd import render_trend, trend_path
+
+    _check_files(reference, criteria)
+    results, failed = _each(paths, lambda p: trend_path(p, reference=reference, criteria=criteria))
+    _finish(results, failed, as_json, render_trend)
+
+
+def _check_files(*paths: Path | None) -> None:
+    for p in paths:
+        if p is not None and not p.is_file():
+            raise typer.BadParameter(f"file not found: {p}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
