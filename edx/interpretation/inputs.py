@@ -75,7 +75,8 @@ class MotorNerve:
     @property
     def usable(self) -> bool:
         """True when the amplitude can be judged (a response or an absent response)."""
-        return self.problem is None and self.status in ("ok", "absent") and self.amplitude_mv is not None
+        return (self.problem is None and self.status in ("ok", "absent") and self.amplitude_mv is not None
+                and math.isfinite(self.amplitude_mv))
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class SensoryNerve:
     @property
     def usable(self) -> bool:
         """True when the amplitude can be judged."""
-        return self.problem is None and self.status in ("ok", "absent") and self.amplitude_uv is not None
+        return (self.problem is None and self.status in ("ok", "absent") and self.amplitude_uv is not None
+                and math.isfinite(self.amplitude_uv))
 
 
 @dataclass(frozen=True)

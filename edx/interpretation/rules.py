@@ -292,6 +292,11 @@ class _Reader:
         self.amp_index: list[IndexValue] = []
         self.distal_amp: dict[str, tuple[float, float]] = {}
         self.early_no_fibs: int | None = None
+        self.nerve_key: dict[str, str] = {}
+
+    def n_nerves(self, tests: list[str] | dict[str, Any] | set[str]) -> int:
+        """Distinct nerves (nerve and side) among test ids: two recordings of one nerve count once."""
+        return len({self.nerve_key.get(t, t) for t in tests})
 
     # -- bookkeeping
     def ev(self, rule: str, statement: str, supports: tuple[Pattern, ...] = (), against: tuple[Pattern, ...] = (),
@@ -343,8 +348,8 @@ class _Reader:
             return False
         words = {"lower": ("leg", "legs", "lower", "lower limbs", "feet", "foot", "ankle", "ankles", "both legs"),
                  "upper": ("arm", "arms", "upper", "upper limbs", "hands", "hand")}[limb]
-        return any(any(w in o for w in words) for o in self.oedema) or "generalized" in self.oedema \
-            or "generalised" in self.oedema or "anasarca" in self.oedema
+        whole = ("generalized", "generalised", "anasarca", "whole body", "all limbs", "diffuse")
+        return any(any(w in o for w in words + whole) for o in self.oedema)
 
     # -- motor
     def motor(self, m: MotorNerve) -> None:
@@ -363,6 +368,7 @@ class _Reader:
         frac = self.c.number("amplitude", "low_fraction_of_lln")
         amp = float(m.amplitude_mv or 0.0)
         self.motor_judged.append(m)
+        self.nerve_key[m.test] = f"{normalize_nerve(m.nerve)}|{m.side or ''}"
         self.distal_amp[m.test] = (amp, lln.value)
         absent = m.status == "absent"
         flag = " (low signal-to-noise)" if "low_snr" in m.quality else ""
@@ -507,13 +513,14 @@ class _Reader:
         amp_txt = "absent" if absent else f"{amp:.1f} µV"
         flag = " (low signal-to-noise)" if "low_snr" in sn.quality else ""
         old = self.c.number("age", "sural_absent_may_be_normal_from_years")
-        if normalize_nerve(sn.nerve) == "sural" and self.age is not None and self.age > old and amp < frac * lln.value:
+        if normalize_nerve(sn.nerve) == "sural" and self.age is not None and self.age > old and amp < lln.value:
             self.discard(sn.test, "SNAP amplitude", f"sural SNAP {amp_txt} at age {self.age:g} (> {old:g}): may be "
                                                     "normal for age, not counted")
             self.caveat("age_sural", f"age {self.age:g} > {old:g} with {'an absent' if absent else 'a low'} sural SNAP: "
                                      "sural SNAPs may be absent in healthy people over 60-70", self.c.source("age"))
             return
         self.sensory_judged.append(sn)
+        self.nerve_key[sn.test] = f"sensory {normalize_nerve(sn.nerve)}|{sn.side or ''}"
         if amp < lln.value and self.oedematous(limb):
             self.discard(sn.test, "SNAP amplitude", f"{amp_txt} below the lower limit in an oedematous limb")
             self.sensory_judged.remove(sn)
@@ -563,6 +570,9 @@ def _icuaw(ctx: ClinicalContext, patient: Patient, crit: Criteria) -> tuple[bool
     w = crit["weakness"]
     parts = []
     met: bool | None = None
+    if ctx.sedated:
+        # a sedated patient cannot cooperate: a strength score given anyway is not a valid test
+        return None, "not assessable (sedated): bedside scores not used"
     if ctx.mrc_sum_score is not None:
         if ctx.mrc_sum_score < w["mrc_sum_score_below"]:
             return True, f"MRC sum score {ctx.mrc_sum_score} < {w['mrc_sum_score_below']}"
@@ -656,6 +666,7 @@ def _late_and_needle(r: _Reader, s: StudySummary) -> None:
             if f.persistence_pct == 0:
                 r.ev("f.absent", f"{name}: no F-waves in the train", (), (_P.NORMAL,), tests=(f.test,), weight="info")
             continue
+        r.nerve_key[f.test] = f"{normalize_nerve(f.nerve)}|{f.side or ''}"
         if r.cold(f.temperature_c, limb_of(f.nerve), f.test, f.side):
             r.discard(f.test, "F latency", "cold limb")
             continue
@@ -718,7 +729,10 @@ def _late_and_needle(r: _Reader, s: StudySummary) -> None:
         lim, low = float(dm["ratio_limit"]), float(dm["mcmap_low_mv"])
         txt = f"{name}: nCMAP/mCMAP {t.ratio:.2f}, mCMAP {t.mcmap_mv:.2f} mV"
         src = f"{ratio_src}; {mcmap_src}"
-        if t.ratio > lim and t.mcmap_mv < low:
+        if t.ratio == lim:
+            r.ev("dms.borderline", f"{txt}: ratio at the limit {lim:g}, neither side of it", (), (),
+                 value=t.ratio, limit=lim, unit="ratio", comparison="==", source=src, tests=(t.test,), weight="minor")
+        elif t.ratio > lim and t.mcmap_mv < low:
             r.dms_inexcitable.add(key)
             r.abnormal.append(txt)
             r.ev("dms.inexcitable", f"{txt}: ratio > {lim:g} with mCMAP < {low:g} mV, the muscle membrane itself is "
@@ -822,15 +836,20 @@ def _candidates(r: _Reader, s: StudySummary) -> dict[str, Candidate]:
     groups_min = int(c.number("dms", "min_muscle_groups"))
     icuaw, icuaw_txt = _icuaw(s.context, s.patient, c)
     words = [w.lower() for w in c["grades"]["biopsy_myopathic_words"]]
-    biopsy = (s.context.biopsy or "").lower()
-    biopsy_myo = bool(biopsy) and any(w in biopsy for w in words)
-    cmap_low = len(r.cmap_low) >= n_min
-    snap_low = len(r.snap_low) >= n_min
-    snap_ok = len(r.snap_preserved) >= n_min
-    cv_ok = len(set(r.cv_normal)) >= int(c.number("minimum_data", "motor_nerves"))
+    negations = [w.lower() for w in c["grades"]["biopsy_negation_words"]]
+    biopsy = f" {(s.context.biopsy or '').lower()} "
+    # free text: read as myopathic only when a myopathic word is there and no negation is
+    biopsy_myo = any(w in biopsy for w in words) and not any(n in biopsy for n in negations)
+    # "probable" needs ICU-acquired weakness at the bedside, or a sedated patient in whom it
+    # cannot be tested (electrophysiology alone); weakness absent or not recorded: "possible"
+    may_be_probable = icuaw is True or (icuaw is None and bool(s.context.sedated))
+    cmap_low = r.n_nerves(r.cmap_low) >= n_min
+    snap_low = r.n_nerves(r.snap_low) >= n_min
+    snap_ok = r.n_nerves(r.snap_preserved) >= n_min
+    cv_ok = r.n_nerves(set(r.cv_normal)) >= int(c.number("minimum_data", "motor_nerves"))
     muscle_groups = r.muscle_myopathic | r.dms_inexcitable
     n_groups = len({g.split("|")[0] for g in muscle_groups})
-    dur = len(r.dur_prolonged) >= int(c.number("duration", "min_nerves"))
+    dur = r.n_nerves(r.dur_prolonged) >= int(c.number("duration", "min_nerves"))
     cip_cap = Grade(c["grades"]["cip_highest"])
 
     def chk(i: str, text: str, met: bool | None, detail: str = "") -> CriterionCheck:
@@ -849,7 +868,7 @@ def _candidates(r: _Reader, s: StudySummary) -> dict[str, Candidate]:
     )
     cip_grade: Grade | None = None
     if cmap_low and snap_low:
-        cip_grade = Grade.PROBABLE if cv_ok else Grade.POSSIBLE
+        cip_grade = Grade.PROBABLE if cv_ok and may_be_probable else Grade.POSSIBLE
         if cip_grade.rank > cip_cap.rank:
             cip_grade = cip_cap
     # CIM
@@ -863,8 +882,8 @@ def _candidates(r: _Reader, s: StudySummary) -> dict[str, Candidate]:
             f"{n_groups} muscle group(s): {', '.join(sorted(muscle_groups))}" if n_groups else "not shown"),
         chk("duration", f"CMAP duration prolonged in >= {int(c.number('duration', 'min_nerves'))} nerves",
             dur if r.motor_judged else None, ", ".join(r.dur_prolonged)),
-        chk("biopsy", "muscle biopsy consistent with myopathy", True if biopsy_myo else (False if biopsy else None),
-            s.context.biopsy or "no biopsy"),
+        chk("biopsy", "muscle biopsy consistent with myopathy",
+            True if biopsy_myo else (False if biopsy.strip() else None), s.context.biopsy or "no biopsy"),
     )
     cim_grade: Grade | None = None
     if cmap_low and snap_ok:
@@ -874,6 +893,10 @@ def _candidates(r: _Reader, s: StudySummary) -> dict[str, Candidate]:
                 cim_grade = Grade.DEFINITE
         elif n_groups >= 1 or dur:
             cim_grade = Grade.PROBABLE if biopsy_myo else Grade.POSSIBLE
+        if cim_grade is not None and cim_grade.rank >= Grade.PROBABLE.rank and not may_be_probable:
+            cim_grade = Grade.POSSIBLE
+        if s.context.sedated and cim_grade is Grade.DEFINITE:
+            cim_grade = Grade.PROBABLE  # from electrophysiology in a sedated patient: at most probable
     # CINM
     cinm_grade: Grade | None = None
     if cip_grade is not None and n_groups >= 1:
@@ -886,7 +909,7 @@ def _candidates(r: _Reader, s: StudySummary) -> dict[str, Candidate]:
     )
     dec = [d for d, _ in r.decrement]
     nmj = bool(dec) and max(dec) > c["rns"]["decrement_abnormal_pct"]
-    n_dem = len(r.demyel)
+    n_dem = r.n_nerves(r.demyel)
     dem_min = int(c.number("demyelination", "min_nerves"))
     return {
         _P.CIP.value: Candidate(_P.CIP.value, cip_grade, cip_grade is not None, cip_checks,
@@ -924,15 +947,16 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
         pattern = _P.DEMYELINATING
         why = "demyelinating features in " + ", ".join(sorted(r.demyel)) + " (this excludes CIP)"
     elif cands["neuromuscular_junction"].reached:
-        if len(r.cmap_low) >= n_min or len(r.snap_low) >= n_min or r.denervation:
+        if r.n_nerves(r.cmap_low) >= n_min or r.n_nerves(r.snap_low) >= n_min or r.denervation:
             pattern = _P.INDETERMINATE
             r.conflicts.append("decrement > 10 % together with low CMAPs/SNAPs or fibrillations: blockade lowers CMAPs "
                                "too, and the CIP/CIM criteria require no decrement")
             r.need("repeat when neuromuscular blocking agents have cleared")
         else:
             pattern = _P.NMJ
-            why = "decrement on repetitive stimulation with normal CMAPs and SNAPs"
-    elif len(r.snap_low) >= n_min and len(r.snap_preserved) >= n_min:
+            why = ("decrement on repetitive stimulation with CMAPs not reduced below 80 % of their limits and "
+                   + ("SNAPs not reduced" if n_sens >= min_sens else "SNAPs not measured"))
+    elif r.n_nerves(r.snap_low) >= n_min and r.n_nerves(r.snap_preserved) >= n_min:
         pattern = _P.INDETERMINATE
         r.conflicts.append(f"SNAPs low in {', '.join(r.snap_low)} but preserved in {', '.join(r.snap_preserved)}: "
                            "neither the CIP nor the CIM sensory criterion holds alone")
@@ -942,7 +966,7 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
     elif cip.reached:
         pattern, grade = _P.CIP, cip.grade
         why = "axonal sensorimotor pattern: low CMAPs and SNAPs without demyelination"
-        if len(r.dur_prolonged) >= int(c.number("duration", "min_nerves")):
+        if r.n_nerves(r.dur_prolonged) >= int(c.number("duration", "min_nerves")):
             r.caveat("cip_long_duration", "CMAP durations are prolonged although the pattern is CIP: a myopathic "
                                           "component (CINM) is possible")
             r.need("direct muscle stimulation (nCMAP/mCMAP) or needle EMG at effort to look for a myopathic "
@@ -954,12 +978,12 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
         else:
             pattern, grade = _P.CIM, cim.grade
             why = "low CMAPs with preserved SNAPs and myopathic signs"
-    elif len(r.cmap_low) >= n_min:
+    elif r.n_nerves(r.cmap_low) >= n_min:
         pattern = _P.INDETERMINATE
         if n_sens < min_sens:
             why = f"low CMAPs but only {n_sens} SNAP(s) could be judged: CIP and CIM cannot be separated"
             r.need(f"sensory studies of at least {min_sens} nerves")
-        elif len(r.snap_preserved) >= n_min:
+        elif r.n_nerves(r.snap_preserved) >= n_min:
             why = ("low CMAPs with preserved SNAPs but no myopathic sign: CIM, prolonged neuromuscular blockade "
                    "or a motor neuronopathy")
         else:
@@ -986,8 +1010,9 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
                    ">= 2 muscle groups)")
         if cip.criteria[0].met is False and pattern in _DISEASE:
             r.caveat("no_icuaw", f"bedside strength does not show ICU-acquired weakness ({cip.criteria[0].detail}): "
-                                 "the electrophysiological pattern is subclinical", c.source("weakness"))
-    if pattern in _DISEASE or len(r.cmap_low) >= n_min:
+                                 "the electrophysiological pattern is subclinical; graded 'possible' at most",
+                     c.source("weakness"))
+    if pattern in _DISEASE or r.n_nerves(r.cmap_low) >= n_min:
         if not s.rns:
             r.need("repetitive nerve stimulation at 2-3 Hz to exclude a neuromuscular-junction disorder (the CIP "
                    "criteria require no decrement)")
@@ -1059,12 +1084,13 @@ def _criteria_counts(r: _Reader, n_min: int) -> None:
         ("criterion.duration_prolonged", r.dur_prolonged, "CMAP negative-peak duration above its upper limit",
          (_P.CIM, _P.CINM), (_P.CIP,)),
     ):
-        if len(tests) >= n_min:
+        if r.n_nerves(tests) >= n_min:
             detail = values(tests, rule.replace("criterion.", "cmap.") if "duration" in rule else
                             {"criterion.cmap_low": "cmap.low", "criterion.snap_low": "snap.low",
                              "criterion.snap_preserved": "snap.preserved"}[rule])
-            items.append(Evidence(rule, f"{what} in {len(tests)} nerves ({detail}); >= {n_min} needed",
-                                  tuple(p.value for p in sup), tuple(p.value for p in ag), value=float(len(tests)),
+            items.append(Evidence(rule, f"{what} in {r.n_nerves(tests)} nerves ({detail}); >= {n_min} needed",
+                                  tuple(p.value for p in sup), tuple(p.value for p in ag),
+                                  value=float(r.n_nerves(tests)),
                                   limit=float(n_min), unit="nerves", comparison=">=", source=src,
                                   tests=tuple(tests)))
     r.evidence[:0] = items

@@ -186,6 +186,7 @@ class CrimyneSide:
     first_fall_icu_day: int | None
     alert_icu_day: int | None
     alert_reason: str
+    unconfirmed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ def crimyne(series: Any, *, reference: Any = None, criteria: Any = None) -> Crim
         raise ValueError(f"crimyne() follows one patient; the series holds {', '.join(patients)}")
     days: dict[int, StudySummary] = {}
     first_date = min((s.date for s in studies if s.date is not None), default=None)
+    studies = sorted(studies, key=lambda s: (s.context.icu_day or 0, s.date or _dt.date.min, s.source))
     for s in studies:
         day = s.context.icu_day
         if day is None:
@@ -285,7 +287,8 @@ def crimyne(series: Any, *, reference: Any = None, criteria: Any = None) -> Crim
             day = (s.date - first_date).days + 1
             warnings.append(f"{s.source or s.date}: no ICU day given; day {day} counted from the first study's date")
         if day in days:
-            warnings.append(f"two studies on ICU day {day}: the later in the list is used")
+            warnings.append(f"two studies on ICU day {day}: the later one (by date, then file name) is used: "
+                            f"{s.source or s.date}")
         days[day] = s
     ordered = sorted(days)
     a_pct = c.number("crimyne", "fall_pct")
@@ -322,8 +325,12 @@ def crimyne(series: Any, *, reference: Any = None, criteria: Any = None) -> Crim
         why = "; ".join(f"{sd.side}: {sd.alert_reason}" for sd in out_sides.values() if sd.alert_icu_day == alert_day)
         rec = (f"CRIMYNE alert on ICU day {alert_day} ({why}): perform a full electrodiagnostic study (motor and "
                "sensory NCS, needle EMG, direct muscle stimulation)")
-    elif pending:
-        rec = pending
+    elif pending or any(sd.unconfirmed for sd in out_sides.values()):
+        notes = [f"{sd.side}: {u}" for sd in out_sides.values() for u in sd.unconfirmed]
+        rec = "; ".join(([pending] if pending else []) + notes)
+        if notes:
+            rec += ("; the alert cannot be excluded: repeat the peroneal CMAP, or perform a full electrodiagnostic "
+                    "study")
     else:
         rec = "no CRIMYNE alert: continue daily peroneal CMAP screening"
     screens = {d: tuple(screens_of(days[d], ref=ref, criteria=c)) for d in ordered}
@@ -345,11 +352,20 @@ def _side_series(side: str, days: Mapping[int, StudySummary], ordered: Sequence[
     first_fall = alert = None
     alert_reason = ""
     b_limit: float | None = None
+    b_checked = False
+    unconfirmed: list[str] = []
+    last_fall: int | None = None
     for day in ordered:
         s = days[day]
         m = _pick(_peroneal(s, side if side != "?" else None), muscle)
         consecutive = prev_day is not None and day == prev_day + 1
+        if not consecutive and prev_day is not None and last_fall == prev_day and alert is None:
+            unconfirmed.append(f"the fall on ICU day {prev_day} could not be confirmed: no study on day {prev_day + 1}")
         prev_day = day
+        usable = m is not None and m.usable and not (muscle is not None and m.muscle and m.muscle.lower() != muscle.lower())
+        if not usable and last_fall is not None and last_fall == day - 1 and alert is None:
+            why = "no test" if m is None else (m.problem or m.status or "another recording muscle")
+            unconfirmed.append(f"the fall on ICU day {last_fall} could not be confirmed on day {day} ({why})")
         if m is None:
             rows.append(CrimyneDay(day, s.date, None, None, None, None, None, "missing",
                                    f"no {side} peroneal motor test in this study"))
@@ -371,10 +387,15 @@ def _side_series(side: str, days: Mapping[int, StudySummary], ordered: Sequence[
             run = 0
             continue
         amp = float(m.amplitude_mv or 0.0)
-        if b_limit is None:
+        if b_limit is None and not b_checked:
+            b_checked = True
             mean = ref.motor_mean(m.nerve, m.muscle, age_years=age)
             if mean is not None:
                 b_limit = mean[0] - k_sd * mean[1]
+            else:
+                warnings.append(f"{side} side: criterion B (> {k_sd:g} SD below the normal mean) not checked: no "
+                                f"normative mean for the peroneal CMAP from {m.muscle or 'an unnamed muscle'}"
+                                + ("" if age is not None else " without the patient's age"))
         crit_b = None if b_limit is None else amp < b_limit
         if baseline is None:
             if amp <= 0.0:
@@ -412,7 +433,8 @@ def _side_series(side: str, days: Mapping[int, StudySummary], ordered: Sequence[
             alert_reason = f"fall of {-change:.0f} % from baseline {baseline[1]:.2f} mV, over {a_pct:g} % on {run} consecutive days"
         if crit_a and run < need:
             note = f"fall {-change:.0f} % (> {a_pct:g} %): day {run} of {need}"
+        last_fall = day if crit_a else None
         rows.append(CrimyneDay(day, s.date, amp, change, per_day, crit_a, crit_b, status, note, m.test))
         prev = (day, amp)
     return CrimyneSide(side, muscle, baseline[0] if baseline else None, baseline[1] if baseline else None, b_limit,
-                       tuple(rows), first_fall, alert, alert_reason)
+                       tuple(rows), first_fall, alert, alert_reason, tuple(unconfirmed))

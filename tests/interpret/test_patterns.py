@@ -247,3 +247,76 @@ def test_public_names_stay_callable_after_the_subpackage_is_imported():
 
     assert callable(edx.interpret) and callable(edx.crimyne)
     assert edx.interpret is interpret
+
+
+# ----------------------------------------------------------------------------- review cases
+
+
+def _two_groups(**context):
+    s = cim_study(**context)
+    return replace(s, needle_effort=(mups("myopathic", "early"), mups("myopathic", None, "deltoid")))
+
+
+def test_negated_biopsy_text_is_not_myopathic():
+    s = _two_groups()
+    for text in ("no evidence of myopathy", "myopathy excluded", "normal muscle, not myopathic"):
+        it = interpret(replace(s, context=replace(s.context, biopsy=text)))
+        assert it.grade is Grade.PROBABLE, text
+    yes = interpret(replace(s, context=replace(s.context, biopsy="necrotizing myopathy")))
+    assert yes.grade is Grade.DEFINITE
+
+
+def test_bedside_weakness_decides_between_possible_and_probable():
+    strong = _two_groups(mrc_sum_score=58)
+    it = interpret(strong)
+    assert it.pattern is Pattern.CIM and it.grade is Grade.POSSIBLE
+    assert any(c.code == "no_icuaw" for c in it.caveats)
+    assert interpret(_two_groups(mrc_sum_score=None)).grade is Grade.POSSIBLE  # weakness not recorded
+    # sedated: bedside scores are not valid and the grade stops at 'probable', biopsy or not
+    sedated = _two_groups(sedated=True, mrc_sum_score=30, biopsy="myopathy with myosin loss")
+    assert interpret(sedated).grade is Grade.PROBABLE
+
+
+def test_two_recordings_of_one_nerve_count_once():
+    # carpal tunnel: one median nerve with a prolonged distal latency and F latency
+    m0 = normal_study().motor[0]
+    ctl = replace(m0, distal_latency_ms=6.0)
+    from edx.interpretation import FWaveTrain
+    f = FWaveTrain("median-f-R", "median", "R", 33.0, 45.0, 80.0, 9.5)
+    it = interpret(replace(normal_study(), motor=(ctl,) + normal_study().motor[1:], fwaves=(f,)))
+    assert it.pattern is not Pattern.DEMYELINATING
+    # peroneal recorded from EDB and TA on one side: one nerve for the 'two nerves' criteria
+    low = (motor("peroneal", "EDB", 0.5, 4.6, 4.2, 47.0), motor("peroneal", "tibialis anterior", 0.6, 3.5, 4.2, 47.0))
+    low = (low[0], replace(low[1], test="peroneal-ta-R"))
+    s = replace(cip_study(), motor=low + tuple(m for m in normal_study().motor if m.nerve in ("median", "ulnar")))
+    assert interpret(s).pattern is not Pattern.CIP
+
+
+def test_sural_over_60_below_its_limit_is_never_counted():
+    for amp in (4.0, 5.0):  # below 80 % and between 80 and 100 % of the 6 µV limit
+        s = replace(normal_study(age=70), sensory=normal_study().sensory[:2] + (sensory("sural", amp, 3.5),))
+        assert interpret(s).pattern is Pattern.NORMAL, amp
+
+
+def test_non_finite_amplitudes_are_unusable():
+    nan = tuple(replace(m, amplitude_mv=float("nan")) for m in normal_study().motor)
+    it = interpret(replace(normal_study(), motor=nan))
+    assert it.pattern is Pattern.INDETERMINATE
+
+
+def test_generalized_oedema_counts_for_the_legs():
+    legs_low = tuple(replace(m, amplitude_mv=0.3) if m.nerve in ("peroneal", "tibial") else m
+                     for m in normal_study().motor)
+    it = interpret(replace(normal_study(oedema=("generalized oedema",)), motor=legs_low))
+    assert any(c.code == "oedema" for c in it.caveats)
+
+
+def test_dms_ratio_at_the_limit_is_neither_side():
+    it = interpret(replace(cim_study(), dms=(dms(0.5, 1.0),), needle_effort=()))
+    assert any(e.rule == "dms.borderline" for e in it.evidence)
+    assert not any(e.rule in ("dms.inexcitable", "dms.neuropathic", "dms.normal") for e in it.evidence)
+
+
+def test_nmj_without_snaps_says_so():
+    it = interpret(replace(normal_study(), sensory=(), rns=(rns(25.0),)))
+    assert it.pattern is Pattern.NMJ and "SNAPs not measured" in it.summary

@@ -111,6 +111,30 @@ def test_crimyne_consecutive_days_and_gaps():
     assert crimyne([_day(3, 4.0), _day(1, 6.0), _day(2, 4.0)]).alert_icu_day == 3
 
 
+def test_crimyne_fall_followed_by_a_gap_or_a_flagged_day_is_not_dropped():
+    for series in ([_day(1, 6.0), _day(2, 6.0), _day(3, 4.0), _day(4, 4.0, problem="clipped")],
+                   [_day(1, 6.0), _day(2, 4.0), _day(4, 6.0)]):
+        r = crimyne(series)
+        assert not r.alert
+        assert "cannot be excluded" in r.recommendation, r.recommendation
+        assert r.sides["R"].unconfirmed
+
+
+def test_crimyne_says_when_criterion_b_cannot_be_checked():
+    no_age = [replace(d, patient=replace(d.patient, age_years=None)) for d in (_day(1, 6.0), _day(2, 5.0))]
+    r = crimyne(no_age)
+    assert r.sides["R"].criterion_b_limit_mv is None
+    assert any("criterion B" in w and "not checked" in w for w in r.warnings)
+
+
+def test_crimyne_duplicate_days_do_not_depend_on_order():
+    a = replace(_day(2, 4.0), source="b.toml")
+    b = replace(_day(2, 5.9), source="a.toml")
+    r1, r2 = crimyne([_day(1, 6.0), a, b]), crimyne([b, _day(1, 6.0), a])
+    assert r1.sides["R"].days == r2.sides["R"].days
+    assert any("two studies on ICU day 2" in w for w in r1.warnings)
+
+
 def test_crimyne_criterion_b():
     # 35 years: normal mean 6.8 ± 2.5 mV (Buschbacher), 2 SD below = 1.8 mV
     r = crimyne([_day(1, 1.5), _day(2, 1.5)])
