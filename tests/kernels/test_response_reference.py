@@ -200,6 +200,36 @@ def ref_hinge_onset(d, lo, hi, fit_end):
     return float(lo + int(np.argmin(res)))
 
 
+
+def ref_hinge_residual_at(d, lo, t0, fit_end):
+    """Hinge residual for a take-off at a (fractional) ``t0``: zero on the samples up to t0,
+    then min over a, b >= 0 of sum (-d - a u - b u^2)^2 with u = i - t0 on the later samples
+    (a sample exactly at t0 has u = 0 and counts in full either way)."""
+    first = int(math.floor(t0)) + 1
+    pre = float(np.sum(d[lo:first] ** 2))
+    y = -d[first:fit_end]
+    if y.size == 0:
+        return pre
+    u = np.arange(first, fit_end, dtype=float) - t0
+    U = np.column_stack([u, u * u])
+    best = float(np.sum(y ** 2))
+    for cols in ([0], [1], [0, 1]):
+        c, *_ = np.linalg.lstsq(U[:, cols], y, rcond=None)
+        if np.all(c >= 0.0):
+            best = min(best, float(np.sum((y - U[:, cols] @ c) ** 2)))
+    return pre + best
+
+
+def ref_hinge_refine_candidates(lo, hi, fit_end, kb):
+    """The take-offs :func:`K.hinge_refine` considers: kb + j / 10 (j = -9..9) inside [lo, hi]."""
+    hi = min(hi, fit_end - 3)
+    cands = [float(kb)]
+    if kb + 1 <= hi:
+        cands += [kb + 0.1 * j for j in range(1, 10)]
+    if kb - 1 >= lo:
+        cands += [kb - 1 + 0.1 * j for j in range(1, 10)]
+    return cands
+
 def ref_peak_fit(y, i, half):
     a, b = max(0, i - half), min(y.size, i + half + 1)
     if b - a < 3:
@@ -800,6 +830,91 @@ def test_hinge_onset_nan_is_nan():
     d[20] = np.nan
     assert np.isnan(K.hinge_onset(d, 2, 25, 35))
 
+
+
+@st.composite
+def frac_case(draw):
+    d = maybe_hinge(draw, draw(signals(5, 60)))
+    lo = draw(st.integers(0, d.size - 5))
+    fit_end = draw(st.integers(lo + 5, d.size))
+    k = draw(st.integers(lo, fit_end - 2))
+    g = draw(st.sampled_from([0.1 * j for j in range(1, 10)]))
+    return d, lo, k, fit_end, g
+
+
+@FAST
+@given(frac_case())
+def test_hinge_residual_frac_matches_reference(case):
+    d, lo, k, fit_end, g = case
+    got = K.hinge_residual_frac(d, lo, k, fit_end, g)
+    want = ref_hinge_residual_at(d, lo, k + g, fit_end)
+    # the kernel forms the residual as yy - a r1 - b r2 from binomially expanded sums
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10 * np.sum(d[lo:fit_end] ** 2) + 1e-300)
+
+
+
+def test_hinge_residual_frac_one_sample_window():
+    d = -0.00092105 * np.arange(16)  # window of one sample after the take-off (found by hypothesis)
+    got = K.hinge_residual_frac(d, 0, 14, 16, 0.2)
+    np.testing.assert_allclose(got, ref_hinge_residual_at(d, 0, 14.2, 16), rtol=1e-9)
+
+@st.composite
+def refine_case(draw):
+    d, lo, hi, fit_end = draw(hinge_case())
+    kb = draw(st.integers(lo - 1, max(lo, min(hi, fit_end - 3)) + 1))
+    return d, lo, hi, fit_end, kb
+
+
+def assert_refine_agrees(d, lo, hi, fit_end, kb):
+    got = K.hinge_refine(d, lo, hi, fit_end, kb)
+    if kb < lo or kb > min(hi, fit_end - 3) or not np.all(np.isfinite(d[lo:fit_end])):
+        assert np.isnan(got)
+        return
+    cands = ref_hinge_refine_candidates(lo, hi, fit_end, kb)
+    res = np.array([ref_hinge_residual_at(d, lo, t, fit_end) for t in cands])
+    assert got in cands
+    tol = 1e-10 * np.sum(d[lo:fit_end] ** 2) + 1e-300  # rounding of the expanded sums
+    assert ref_hinge_residual_at(d, lo, got, fit_end) <= res.min() + 2 * tol, (got, cands[int(np.argmin(res))])
+
+
+@FAST
+@given(refine_case())
+def test_hinge_refine_matches_brute_force(case):
+    assert_refine_agrees(*case)
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(50, 300), st.floats(1e-6, 1e-3), st.floats(0.0, 1e-4),
+       st.floats(1e-7, 2e-5))
+def test_hinge_refine_on_noisy_hinges(seed, t0_tenths, a, b, noise):
+    rng = np.random.default_rng(seed)
+    t0 = t0_tenths / 10.0
+    u = np.maximum(np.arange(60) - t0, 0.0)
+    d = -(a * u + b * u * u) + rng.normal(0, noise, 60)
+    kb = int(K.hinge_onset(d, 0, 40, 50))
+    assert_refine_agrees(d, 0, 40, 50, kb)
+
+
+@pytest.mark.parametrize("t0", [10.3, 12.0, 14.7, 9.1, 11.9])
+@pytest.mark.parametrize("a,b", [(1e-4, 2e-5), (0.0, 1e-4), (3e-4, 0.0)])
+def test_hinge_refine_clean_fractional_hinge_is_exact(t0, a, b):
+    u = np.maximum(np.arange(40) - t0, 0.0)
+    d = -(a * u + b * u * u)
+    kb = int(K.hinge_onset(d, 2, 25, 35))
+    assert abs(kb - t0) <= 1.0
+    assert K.hinge_refine(d, 2, 25, 35, kb) == pytest.approx(t0, abs=1e-9)
+
+
+def test_hinge_refine_edges():
+    d = _clean_hinge(10, 1e-4, 1e-5)
+    assert np.isnan(K.hinge_refine(d, 5, 20, 30, 4))  # kb < lo
+    assert np.isnan(K.hinge_refine(d, 5, 20, 30, 21))  # kb > hi
+    assert np.isnan(K.hinge_refine(d, 5, 40, 30, 28))  # kb > fit_end - 3
+    assert K.hinge_refine(d, 10, 10, 30, 10) == 10.0  # a single candidate
+    assert K.hinge_refine(np.zeros(40), 2, 25, 35, 2) == 2.0  # flat: kb itself on ties
+    y = d.copy()
+    y[20] = np.nan
+    assert np.isnan(K.hinge_refine(y, 2, 25, 35, 10))
 
 # ================================================================ peak_fit
 

@@ -38,11 +38,16 @@ CONDITIONS = {
 # Cases where the algorithm does not yet meet a tolerance (measured over SEEDS; open work of
 # issue 4).  Strict: when one starts passing the suite says so and the entry must go.
 KNOWN = {
-    (10_000.0, "myopathic_0.5mV", "noise"): "onset error 0.203 ms on one seed: slow take-off at 10 kHz (1 sample = 0.1 ms)",
-    (10_000.0, "myopathic_0.5mV", "artifact3mV"): "onset error 0.203 ms on one seed: slow take-off at 10 kHz",
-    (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.37 ms: slow myopathic take-off at 10 kHz with hum",
-    (10_000.0, "myopathic_0.5mV", "hum60_drift_offset"): "onset error up to 0.37 ms: slow take-off at 10 kHz with hum",
-    (10_000.0, "myopathic_0.5mV", "all"): "onset error up to 0.3 ms: slow myopathic take-off at 10 kHz with hum",
+    # 10 kHz, 0.5 mV myopathic CMAP (slow, dispersed take-off: about 1 noise SD 0.2 ms after the
+    # first unit, one sample per 0.1 ms): the onset is 0.11-0.14 ms late on average and the
+    # onset-to-zero-crossing duration short accordingly (figures over seeds 0-9)
+    (10_000.0, "myopathic_0.5mV", "noise"): "onset error up to 0.201 ms, negative-peak duration 0.307 ms short",
+    (10_000.0, "myopathic_0.5mV", "artifact3mV"): "onset error up to 0.201 ms, negative-peak duration 0.307 ms short",
+    (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.213 ms, duration 0.374 ms, amplitude 3.7 %, "
+                                           "area 5.1 % (hum fit on a short post-response window)",
+    (10_000.0, "myopathic_0.5mV", "hum60_drift_offset"): "negative-peak duration 0.304 ms short (onset within "
+                                                        "0.185 ms)",
+    (10_000.0, "myopathic_0.5mV", "all"): "negative-peak duration 0.304 ms short (onset within 0.185 ms)",
     (48_000.0, "myopathic_0.5mV", "hum50"): "seed 8: negative-peak duration 0.325 ms short (onset 0.13 ms late, the "
                                              "slow myopathic zero crossing 0.19 ms early after the hum fit)",
 }
@@ -100,11 +105,10 @@ def test_absent_detection(fs):
         assert "inverted_polarity" not in m.quality
 
 
-@pytest.mark.parametrize("fs", [
-    pytest.param(10_000.0, marks=pytest.mark.xfail(strict=True, reason="seed 0: 2.3 % (latency difference 0.1 ms "
-                                                                       "= one sample; softer proximal take-off)")),
-    20_000.0, 48_000.0,
-])
+# worst over these seeds: 1.91 % (10 kHz), 1.70 % (20 kHz), 1.72 % (48 kHz); velocity reads 1.2-1.5 %
+# low on average (the proximal, more dispersed take-off is found later), so the 10 kHz margin is thin:
+# seeds 10-29 reach 2.07 %
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
 def test_conduction_velocity_within_2_percent(fs):
     for seed in range(10):
         spec = MotorSpec(3.5, 6.0, cv_m_s=55.0)

@@ -48,9 +48,11 @@ def test_sample_snaps(name, study, test_id, truth):
     assert m.neg_peak_latency_ms == pytest.approx(truth["neg_peak_latency_ms"], abs=0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="SNAP onset vs the truth's first departure: the simulated SNAP's initial positive "
-                                       "phase is 1.5-2 µV against ~1 µV of averaged noise, so the onset is found at the "
-                                       "negative take-off, ~0.2 ms late (open work of issue 4)")
+@pytest.mark.xfail(strict=True, reason="SNAP onset vs the truth's first departure (the start of the initial positive "
+                                       "phase, 1.5-2 µV against ~1 µV of averaged noise): 17 of 22 SNAPs are found at the "
+                                       "negative take-off, +0.17 to +0.24 ms late; two take a noise bump for the positive "
+                                       "phase, -0.81 ms (cip median, 10 kHz) and -0.43 ms (artifacts ulnar) early "
+                                       "(open work of issue 4)")
 def test_sample_snap_onsets_within_0_2_ms():
     errs = []
     for name, study, test_id, truth in CASES:
