@@ -8,6 +8,8 @@ from typing import Any
 import edx
 from edx.measure.study import measure_study
 
+from .render import without_errors
+
 from .measure_cmd import render_measure
 
 
@@ -62,11 +64,7 @@ def render_trend(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     out = Console()
-    err = Console(stderr=True)
-    for res in results:
-        if "error" in res:
-            err.print(f"[bold red]error[/] {escape(res['error'])}", soft_wrap=True, highlight=False)
-            continue
+    for res in without_errors(results):
         days = sorted({d["icu_day"] for s in res["sides"].values() for d in s["days"]})
         t = Table(title=escape(f"{res['path']}  patient {res['patient']}: peroneal CMAP (CRIMYNE)"),
                   title_justify="left")

@@ -8,6 +8,8 @@ from typing import Any
 import edx
 from edx.measure.study import measure_study
 
+from .render import without_errors
+
 
 #: ``--type`` values for bare recordings
 KINDS = ("motor", "sensory", "rest", "minimal", "maximal")
@@ -88,11 +90,7 @@ def render_measure(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     out = Console()
-    err = Console(stderr=True)
-    for res in results:
-        if "error" in res:
-            err.print(f"[bold red]error[/] {escape(res['error'])}", soft_wrap=True, highlight=False)
-            continue
+    for res in without_errors(results):
         title = res["path"] + (f"  patient {res['patient']}, {res['date']}" if res["kind"] == "study" else "")
         t = Table(title=escape(title), title_justify="left")
         for col, just in (("test", "left"), ("site", "left"), ("status", "left"), ("onset ms", "right"),

@@ -9,17 +9,25 @@ from rich.markup import escape
 from rich.table import Table
 
 
+def without_errors(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Print each failed input's error as one line on stderr; return the other results."""
+    err = Console(stderr=True)
+    ok = []
+    for r in results:
+        if "error" in r:
+            err.print(f"[bold red]error[/] {escape(r['error'])}", markup=True, highlight=False, soft_wrap=True)
+        else:
+            ok.append(r)
+    return ok
+
+
 def _fmt_num(v: Any, spec: str) -> str:
     return "" if v is None else format(v, spec)
 
 
 def render_info(results: list[dict[str, Any]]) -> None:
     out = Console()
-    err = Console(stderr=True)
-    for r in results:
-        if "error" in r:
-            err.print(f"[bold red]error[/] {escape(r['error'])}", markup=True, highlight=False, soft_wrap=True)
-            continue
+    for r in without_errors(results):
         if r["kind"] == "recording":
             title = (
                 f"{r['path']}  [{r['format']}{'' if r['continuous'] else ', discontinuous'}]  "
