@@ -14,6 +14,8 @@ Public API (heavy dependencies load on first use, never at ``import edx``):
 * interpretation: :func:`interpret` (pattern, grade, evidence), :func:`crimyne` (serial
   peroneal alert), :func:`pent`, :func:`two_nerve_screen`, :func:`load_reference`,
   :func:`load_criteria`, :func:`summarize`
+* outputs: :func:`analyze_study` (load + measure + interpret -> :class:`StudyAnalysis`,
+  the ``results.json`` document and tidy tables), :func:`write_study_outputs`
 * errors: :class:`EdxError` and its subclasses.
 """
 
@@ -88,6 +90,9 @@ _LAZY = {
     "Interpretation": "edx.interpretation",
     "CrimyneResult": "edx.interpretation",
     "StudySummary": "edx.interpretation",
+    "analyze_study": "edx.report",
+    "StudyAnalysis": "edx.report",
+    "write_study_outputs": "edx.report",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover
         summarize,
         two_nerve_screen,
     )
+    from .report import StudyAnalysis, analyze_study, write_study_outputs
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""``edx analyze`` (measure + interpret a study) and ``edx trend`` (CRIMYNE timeline)."""
+"""``edx analyze``: measure and interpret a study."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 
 import edx
 from edx.measure.study import measure_study
-
-from .render import without_errors
 
 from .measure_cmd import render_measure
 
@@ -50,48 +48,3 @@ def render_analyze(results: list[dict[str, Any]]) -> None:
         lines += ["", f"[dim]reference values: {escape(it['reference'])}; criteria: {escape(it['criteria'])}[/]"]
         grade = f" ({it['grade']})" if it["grade"] else ""
         out.print(Panel("\n".join(lines), title=f"Impression: {escape(it['pattern'])}{grade}", title_align="left"))
-
-
-def trend_path(path: Path, *, reference: Path | None = None, criteria: Path | None = None) -> dict[str, Any]:
-    """CRIMYNE screening of a folder of daily manifests (or one manifest file)."""
-    r = edx.crimyne(path, reference=reference, criteria=criteria)
-    return {"path": str(path), "kind": "crimyne", **r.to_dict()}
-
-
-def render_trend(results: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    out = Console()
-    for res in without_errors(results):
-        days = sorted({d["icu_day"] for s in res["sides"].values() for d in s["days"]})
-        t = Table(title=escape(f"{res['path']}  patient {res['patient']}: peroneal CMAP (CRIMYNE)"),
-                  title_justify="left")
-        t.add_column("ICU day", justify="right")
-        for side, s in res["sides"].items():
-            base = f"{s['baseline_mv']:.2f} mV" if s["baseline_mv"] is not None else "none"
-            t.add_column(f"{side} mV (baseline {base})", justify="right")
-            t.add_column(f"{side} vs baseline", justify="right")
-            t.add_column(f"{side} status")
-        for day in days:
-            cells = [str(day)]
-            for s in res["sides"].values():
-                d = next((x for x in s["days"] if x["icu_day"] == day), None)
-                if d is None:
-                    cells += ["", "", "missing"]
-                    continue
-                amp = "" if d["amplitude_mv"] is None else f"{d['amplitude_mv']:.2f}"
-                ch = "" if d["change_pct"] is None else f"{d['change_pct']:+.0f} %"
-                status = d["status"] + ("  ◀ ALERT" if s["alert_icu_day"] == day else "")
-                style = "bold red" if s["alert_icu_day"] == day else ("yellow" if d["status"] == "fall" else "")
-                cells += [amp, ch, f"[{style}]{escape(status)}[/]" if style else escape(status)]
-            t.add_row(*cells)
-        out.print(t)
-        head = (f"[bold red]ALERT on ICU day {res['alert_icu_day']} ({escape(res['alert_side'])})[/]" if res["alert"]
-                else "[green]no alert[/]")
-        out.print(head + ": " + escape(res["recommendation"]), soft_wrap=True)
-        out.print(f"[dim]rule: {escape(res['rule'])}; sensitivity {res['sensitivity_pct']:g} %, specificity "
-                  f"{res['specificity_pct']:g} %[/]", soft_wrap=True)
-        for w in res["warnings"]:
-            out.print(f"[yellow]note[/] {escape(w)}", soft_wrap=True)

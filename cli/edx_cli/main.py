@@ -138,7 +138,7 @@ def trend(
 ) -> None:
     """CRIMYNE screening: the peroneal CMAP per side and ICU day against its admission baseline, and the
     alert (fall > 25 % on two consecutive days, or > 2 SD below the normal mean)."""
-    from .interpret_cmd import render_trend, trend_path
+    from .trend_cmd import render_trend, trend_path
 
     _check_files(reference, criteria)
     results, failed = _each(paths, lambda p: trend_path(p, reference=reference, criteria=criteria))
