@@ -6,14 +6,15 @@ read (the others are still shown); 2 usage error (bad option or argument).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from . import trend_cmd
+from .common import _CRITERIA_OPT, _REFERENCE_OPT, _check_files, _each, _finish
 
 app = typer.Typer(
     name="edx",
@@ -22,10 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_OK = 0
-EXIT_INPUT_ERROR = 1
-
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -45,29 +42,6 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show log messages (debug level).")] = False,
 ) -> None:
     _setup_logging(verbose)
-
-
-def _each(paths: list[Path], work: Callable[[Path], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Run ``work`` on every path; an input error becomes a result entry, never a stop."""
-    from edx.errors import EdxError
-
-    results: list[dict[str, Any]] = []
-    failed = 0
-    for p in paths:
-        try:
-            results.append(work(p))
-        except EdxError as exc:
-            failed += 1
-            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
-    return results, failed
-
-
-def _finish(results: list[dict[str, Any]], failed: int, as_json: bool, render: Callable[[list[dict[str, Any]]], None]) -> None:
-    if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
-    else:
-        render(results)
-    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
 
 
 @app.command()
@@ -107,12 +81,6 @@ def measure(
     _finish(results, failed, as_json, render_measure)
 
 
-_REFERENCE_OPT = typer.Option("--reference", help="A laboratory's reference values (TOML, layout of "
-                                                  "edx/data/reference_values.toml), merged over the defaults.")
-_CRITERIA_OPT = typer.Option("--criteria", help="Overrides of the interpretation criteria (TOML, layout of "
-                                                "edx/data/interpretation.toml).")
-
-
 @app.command()
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Study manifests (.toml) or study folders.")],
@@ -129,26 +97,7 @@ def analyze(
     _finish(results, failed, as_json, render_analyze)
 
 
-@app.command()
-def trend(
-    paths: Annotated[list[Path], typer.Argument(help="Folders of one patient's daily study manifests.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
-    reference: Annotated[Path | None, _REFERENCE_OPT] = None,
-    criteria: Annotated[Path | None, _CRITERIA_OPT] = None,
-) -> None:
-    """CRIMYNE screening: the peroneal CMAP per side and ICU day against its admission baseline, and the
-    alert (fall > 25 % on two consecutive days, or > 2 SD below the normal mean)."""
-    from .trend_cmd import render_trend, trend_path
-
-    _check_files(reference, criteria)
-    results, failed = _each(paths, lambda p: trend_path(p, reference=reference, criteria=criteria))
-    _finish(results, failed, as_json, render_trend)
-
-
-def _check_files(*paths: Path | None) -> None:
-    for p in paths:
-        if p is not None and not p.is_file():
-            raise typer.BadParameter(f"file not found: {p}")
+trend_cmd.register(app)
 
 
 def main() -> None:

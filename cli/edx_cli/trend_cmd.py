@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 import edx
 
+from .common import _CRITERIA_OPT, _REFERENCE_OPT, _check_files, _each, _finish
 from .render import without_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``trend`` command to ``app``."""
+
+    @app.command()
+    def trend(
+        paths: Annotated[list[Path], typer.Argument(help="Folders of one patient's daily study manifests.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+        reference: Annotated[Path | None, _REFERENCE_OPT] = None,
+        criteria: Annotated[Path | None, _CRITERIA_OPT] = None,
+    ) -> None:
+        """CRIMYNE screening: the peroneal CMAP per side and ICU day against its admission baseline, and the
+        alert (fall > 25 % on two consecutive days, or > 2 SD below the normal mean)."""
+        _check_files(reference, criteria)
+        results, failed = _each(paths, lambda p: trend_path(p, reference=reference, criteria=criteria))
+        _finish(results, failed, as_json, render_trend)
 
 
 def trend_path(path: Path, *, reference: Path | None = None, criteria: Path | None = None) -> dict[str, Any]:

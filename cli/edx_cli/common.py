@@ -1,0 +1,48 @@
+"""Pieces shared by the ``edx`` subcommands: exit codes, per-input error handling, options."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 1
+
+
+def _each(paths: list[Path], work: Callable[[Path], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Run ``work`` on every path; an input error becomes a result entry, never a stop."""
+    from edx.errors import EdxError
+
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for p in paths:
+        try:
+            results.append(work(p))
+        except EdxError as exc:
+            failed += 1
+            results.append({"path": str(p), "error": str(exc), "error_type": type(exc).__name__})
+    return results, failed
+
+
+def _finish(results: list[dict[str, Any]], failed: int, as_json: bool, render: Callable[[list[dict[str, Any]]], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        render(results)
+    raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)
+
+
+_REFERENCE_OPT = typer.Option("--reference", help="A laboratory's reference values (TOML, layout of "
+                                                  "edx/data/reference_values.toml), merged over the defaults.")
+_CRITERIA_OPT = typer.Option("--criteria", help="Overrides of the interpretation criteria (TOML, layout of "
+                                                "edx/data/interpretation.toml).")
+
+
+def _check_files(*paths: Path | None) -> None:
+    for p in paths:
+        if p is not None and not p.is_file():
+            raise typer.BadParameter(f"file not found: {p}")
