@@ -120,17 +120,21 @@ def test_measure_needle_study_table_and_bare_needle_recordings():
     assert bad.exit_code == 2
 
 
-def test_analyze_prints_the_impression_and_json():
+def test_analyze_prints_the_impression_and_json(tmp_path):
     cim = SAMPLE_DATA / "studies" / "cim"
-    res = runner.invoke(app, ["analyze", str(cim / "study.toml")])
+    res = subprocess.run([sys.executable, "-m", "edx_cli.main", "analyze", str(cim / "study.toml"), "--no-files"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert list(tmp_path.iterdir()) == []  # --no-files: terminal only
+    res.exit_code, res.output = res.returncode, res.stdout
     assert res.exit_code == 0, res.output
     assert "Impression: CIM (possible)" in res.output and "Key evidence" in res.output
     assert "nCMAP/mCMAP 0.75" in res.output
-    res = runner.invoke(app, ["analyze", str(cim), "--json"])
+    res = runner.invoke(app, ["analyze", str(cim), "--json", "--out", str(tmp_path), "--no-html"])
     assert res.exit_code == 0
     out = json.loads(res.output)[0]
     assert out["interpretation"]["pattern"] == "CIM" and out["interpretation"]["grade"] == "possible"
-    assert out["rows"] and out["key_evidence"]
+    assert out["measurements"] and out["key_evidence"]
+    assert set(out["outputs"]) == {"json", "measurements", "evidence"}
 
 
 def test_analyze_with_a_lab_reference_and_errors(tmp_path):
@@ -138,12 +142,12 @@ def test_analyze_with_a_lab_reference_and_errors(tmp_path):
     lab.write_text('[[motor]]\nnerve = "median"\nmuscle = "APB"\namplitude_mv_min = 12.0\n'
                    '[[motor]]\nnerve = "ulnar"\nmuscle = "ADM"\namplitude_mv_min = 13.0\n')
     normal = SAMPLE_DATA / "studies" / "normal" / "study.toml"
-    res = runner.invoke(app, ["analyze", str(normal), "--json", "--reference", str(lab)])
+    res = runner.invoke(app, ["analyze", str(normal), "--json", "--no-files", "--reference", str(lab)])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["interpretation"]["pattern"] == "indeterminate"
     res = runner.invoke(app, ["analyze", str(normal), "--reference", str(tmp_path / "none.toml")])
     assert res.exit_code == 2
-    res = runner.invoke(app, ["analyze", str(tmp_path / "missing.toml"), "--json"])
+    res = runner.invoke(app, ["analyze", str(tmp_path / "missing.toml"), "--json", "--no-files"])
     assert res.exit_code == 1 and "error" in json.loads(res.output)[0]
 
 

@@ -9,8 +9,17 @@ from typing import Any
 
 import typer
 
-EXIT_OK = 0
-EXIT_INPUT_ERROR = 1
+#: exit codes of every ``edx`` command (documented in the README and ``edx --help``)
+EXIT_OK = 0  #: everything asked for was done
+EXIT_INPUT_ERROR = 1  #: at least one input could not be read or analysed (the others were done)
+EXIT_USAGE = 2  #: bad option or argument (typer/click's own code)
+EXIT_OUTPUT_ERROR = 3  #: results could not be written (output folder, results store)
+EXIT_INTERRUPTED = 130  #: stopped by Ctrl-C; finished outputs are complete, unfinished ones absent
+
+
+def emit_json(results: Any) -> None:
+    """Print ``results`` as JSON on stdout (NaN never appears: it is null in every document)."""
+    typer.echo(json.dumps(results, indent=2, default=str))
 
 
 def _each(paths: list[Path], work: Callable[[Path], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -30,7 +39,7 @@ def _each(paths: list[Path], work: Callable[[Path], dict[str, Any]]) -> tuple[li
 
 def _finish(results: list[dict[str, Any]], failed: int, as_json: bool, render: Callable[[list[dict[str, Any]]], None]) -> None:
     if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
+        emit_json(results)
     else:
         render(results)
     raise typer.Exit(EXIT_INPUT_ERROR if failed else EXIT_OK)

@@ -1,7 +1,9 @@
 """``edx`` command.
 
-Exit codes: 0 everything asked for was done; 1 at least one input could not be
-read (the others are still shown); 2 usage error (bad option or argument).
+Exit codes (every command): 0 everything asked for was done; 1 at least one input could
+not be read or analysed (the others are still done and shown); 2 usage error (bad option
+or argument); 3 results could not be written (output folder, results store); 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from typing import Annotated
 
 import typer
 
-from . import trend_cmd
-from .common import _CRITERIA_OPT, _REFERENCE_OPT, _check_files, _each, _finish
+from . import analyze_cmd, demo_cmd, trend_cmd
+from .common import _each, _finish
 
 app = typer.Typer(
     name="edx",
-    help="Electrodiagnosis of ICU-acquired weakness: read NCS/EMG recordings and study manifests.",
+    help="Electrodiagnosis of ICU-acquired weakness: read NCS and needle EMG recordings, measure them, "
+         "interpret studies (CIM / CIP / CINM ...) and follow patients (CRIMYNE).",
+    epilog="Exit codes: 0 all done; 1 some input could not be read or analysed (the rest was done); "
+           "2 usage error; 3 outputs could not be written; 130 interrupted. Every command takes --json.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -81,23 +87,9 @@ def measure(
     _finish(results, failed, as_json, render_measure)
 
 
-@app.command()
-def analyze(
-    paths: Annotated[list[Path], typer.Argument(help="Study manifests (.toml) or study folders.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
-    reference: Annotated[Path | None, _REFERENCE_OPT] = None,
-    criteria: Annotated[Path | None, _CRITERIA_OPT] = None,
-) -> None:
-    """Measure a study and interpret it: CIM / CIP / CINM / NMJ / demyelinating / normal / indeterminate,
-    with the grade, the evidence and what would firm up the conclusion."""
-    from .interpret_cmd import analyze_path, render_analyze
-
-    _check_files(reference, criteria)
-    results, failed = _each(paths, lambda p: analyze_path(p, reference=reference, criteria=criteria))
-    _finish(results, failed, as_json, render_analyze)
-
-
+analyze_cmd.register(app)
 trend_cmd.register(app)
+demo_cmd.register(app)
 
 
 def main() -> None:
