@@ -9,6 +9,7 @@ presence with the right content hash is what ``edx batch --resume`` takes as "do
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -56,10 +57,10 @@ def write_study_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for kind, table in (("measurements", analysis.measurement_table(anonymize=anonymize, salt=salt)),
-                        ("evidence", analysis.evidence_table(anonymize=anonymize, salt=salt))):
+    for kind, rows in (("measurements", analysis.measurement_records(anonymize=anonymize, salt=salt)),
+                       ("evidence", analysis.evidence_records(anonymize=anonymize, salt=salt))):
         with atomic_path(out / OUTPUT_FILES[kind]) as tmp:
-            table.to_csv(tmp, index=False)
+            _write_csv(tmp, rows)
         written[kind] = out / OUTPUT_FILES[kind]
     if html:
         from .html import render_html
@@ -71,6 +72,17 @@ def write_study_outputs(
     written["json"] = write_text_atomic(out / OUTPUT_FILES["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
     log.debug("wrote %s", ", ".join(str(p) for p in written.values()))
     return written
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows with identical keys to CSV (None as an empty cell, floats at full precision)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        if not rows:
+            return
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()}
+                    for r in rows)
 
 
 def read_results(path: str | Path) -> dict:

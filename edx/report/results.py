@@ -64,6 +64,8 @@ RESULTS_SCHEMA_VERSION = 1
 _WITHHELD = "[withheld: --anonymize]"
 
 _STUDY_COLUMNS = ("study", "patient", "study_date", "icu_day")
+_EVIDENCE_COLUMNS = (*_STUDY_COLUMNS, "pattern", "grade", "rule", "statement", "value", "limit", "unit", "comparison",
+                     "weight", "supports", "against", "tests", "source")
 
 
 def resolve_manifest(path: str | Path) -> Path:
@@ -223,31 +225,39 @@ class StudyAnalysis:
             doc = _anonymize(doc, st, salt)
         return doc
 
+    def measurement_records(self, *, anonymize: bool = False, salt: str = "") -> list[dict[str, Any]]:
+        """The rows of :meth:`measurement_table` as plain dicts, every row with every column
+        (missing values None), columns in table order; no pandas needed."""
+        doc = self.to_dict(anonymize=anonymize, salt=salt)
+        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
+                "icu_day": doc["study"]["icu_day"]}
+        rows = [{**head, **{k: _cell(v) for k, v in r.items()}} for r in doc["measurements"]]
+        return _complete(rows, [*_STUDY_COLUMNS, "test", "type", "nerve", "muscle", "side", "site"])
+
+    def evidence_records(self, *, anonymize: bool = False, salt: str = "") -> list[dict[str, Any]]:
+        """The rows of :meth:`evidence_table` as plain dicts (see :meth:`measurement_records`)."""
+        doc = self.to_dict(anonymize=anonymize, salt=salt)
+        it = doc["interpretation"]
+        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
+                "icu_day": doc["study"]["icu_day"], "pattern": it["pattern"], "grade": it["grade"]}
+        rows = [{**head, **{k: _cell(v) for k, v in e.items()}} for e in it["evidence"]]
+        return _complete(rows, list(_EVIDENCE_COLUMNS))
+
     def measurement_table(self, *, anonymize: bool = False, salt: str = "") -> pd.DataFrame:
         """Every measurement as one tidy table: study columns, then test, type, nerve, muscle,
         side, site and every measure (units in the column names); lists and mappings are
         JSON text so the table writes to CSV and Parquet alike."""
         import pandas as pd
 
-        doc = self.to_dict(anonymize=anonymize, salt=salt)
-        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
-                "icu_day": doc["study"]["icu_day"]}
-        rows = [{**head, **{k: _cell(v) for k, v in r.items()}} for r in doc["measurements"]]
-        return _ordered(pd.DataFrame(rows), [*_STUDY_COLUMNS, "test", "type", "nerve", "muscle", "side", "site"])
+        return pd.DataFrame(self.measurement_records(anonymize=anonymize, salt=salt))
 
     def evidence_table(self, *, anonymize: bool = False, salt: str = "") -> pd.DataFrame:
         """The interpretation's evidence, one row per finding (rule, statement, value, limit,
         comparison, source, tests), with the study's pattern and grade in front."""
         import pandas as pd
 
-        doc = self.to_dict(anonymize=anonymize, salt=salt)
-        it = doc["interpretation"]
-        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
-                "icu_day": doc["study"]["icu_day"], "pattern": it["pattern"], "grade": it["grade"]}
-        rows = [{**head, **{k: _cell(v) for k, v in e.items()}} for e in it["evidence"]]
-        cols = [*_STUDY_COLUMNS, "pattern", "grade", "rule", "statement", "value", "limit", "unit", "comparison",
-                "weight", "supports", "against", "tests", "source"]
-        return _ordered(pd.DataFrame(rows, columns=None if rows else cols), cols)
+        rows = self.evidence_records(anonymize=anonymize, salt=salt)
+        return pd.DataFrame(rows, columns=None if rows else list(_EVIDENCE_COLUMNS))
 
 
 def analyze_study(
@@ -330,9 +340,13 @@ def _cell(v: Any) -> Any:
     return v
 
 
-def _ordered(df: pd.DataFrame, first: list[str]) -> pd.DataFrame:
-    cols = [c for c in first if c in df.columns] + [c for c in df.columns if c not in first]
-    return df[cols]
+def _complete(rows: list[dict[str, Any]], first: list[str]) -> list[dict[str, Any]]:
+    """Give every row every column: ``first`` (those present) in order, then the others by first appearance."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        seen.update(dict.fromkeys(r))
+    cols = [c for c in first if c in seen] + [c for c in seen if c not in first]
+    return [{c: r.get(c) for c in cols} for r in rows]
 
 
 def _anonymize(doc: dict[str, Any], st: Study, salt: str) -> dict[str, Any]:
