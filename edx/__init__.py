@@ -93,6 +93,8 @@ _LAZY = {
     "analyze_study": "edx.report",
     "StudyAnalysis": "edx.report",
     "write_study_outputs": "edx.report",
+    "run_batch": "edx.batch",
+    "ResultsStore": "edx.store",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +119,8 @@ if TYPE_CHECKING:  # pragma: no cover
         two_nerve_screen,
     )
     from .report import StudyAnalysis, analyze_study, write_study_outputs
+    from .batch import run_batch
+    from .store import ResultsStore
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ __all__ = [
     "ManifestError",
     "SignalQualityError",
     "DependencyError",
+    "StoreError",
 ]
 
 
@@ -51,3 +52,8 @@ class DependencyError(EdxError, ImportError):
 class ReferenceDataError(EdxError, ValueError):
     """A reference-values or criteria file (or dict) is invalid: unknown keys, wrong types,
     missing sources."""
+
+
+class StoreError(EdxError):
+    """A results store cannot be used: not an SQLite file or not an edx store, written by a newer
+    edx, locked for too long, or asked for a patient it does not hold."""

@@ -12,8 +12,10 @@ never counted as normal or abnormal; an absent response (``status="absent"``) is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +193,86 @@ class StudySummary:
     needle_effort: tuple[NeedleEffort, ...] = ()
     not_measured: tuple[tuple[str, str], ...] = ()
     source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict: records as dicts, quality flags as sorted lists, the date as ISO text.
+
+        :meth:`from_dict` turns it back into an equal :class:`StudySummary`; the results store keeps
+        a study's summary this way so that CRIMYNE can be run without the recordings.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in _RECORDS:
+                out[f.name] = [_record_dict(r) for r in v]
+            elif f.name == "not_measured":
+                out[f.name] = [list(pair) for pair in v]
+            elif f.name == "date":
+                out[f.name] = None if v is None else v.isoformat()
+            elif f.name in ("patient", "context"):
+                out[f.name] = {k: list(x) if isinstance(x, tuple) else x for k, x in dataclasses.asdict(v).items()}
+            else:
+                out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudySummary:
+        """The :class:`StudySummary` of a :meth:`to_dict` document.
+
+        Keys this version does not know (a document written by a newer edx) are ignored.
+
+        Raises
+        ------
+        ValueError
+            A record or the patient is missing a required field, or the date is not ISO text.
+        """
+        try:
+            patient = Patient(**_known(Patient, data["patient"]))
+            ctx = dict(_known(ClinicalContext, data.get("context") or {}))
+            ctx["oedema"] = tuple(ctx.get("oedema") or ())
+            date = data.get("date")
+            kwargs: dict[str, Any] = {
+                "patient": patient,
+                "context": ClinicalContext(**ctx),
+                "date": None if date is None else _dt.date.fromisoformat(date),
+                "not_measured": tuple((str(t), str(e)) for t, e in data.get("not_measured") or ()),
+                "source": str(data.get("source") or ""),
+            }
+            for name, rec in _RECORDS.items():
+                kwargs[name] = tuple(_record_of(rec, r) for r in data.get(name) or ())
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a StudySummary document: {exc}") from exc
+        return cls(**kwargs)
+
+
+#: StudySummary fields holding records, and the record type of each
+_RECORDS: dict[str, type] = {
+    "motor": MotorNerve, "sensory": SensoryNerve, "fwaves": FWaveTrain, "rns": RnsTrain,
+    "dms": DirectStimulation, "needle_rest": NeedleRest, "needle_effort": NeedleEffort,
+}
+
+
+def _record_dict(rec: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(rec)
+    if "quality" in out:
+        out["quality"] = sorted(out["quality"])
+    if "segments" in out:
+        out["segments"] = [dict(s) for s in out["segments"]]
+    return out
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _record_of(cls: type, data: Mapping[str, Any]) -> Any:
+    kw = _known(cls, data)
+    if "quality" in kw:
+        kw["quality"] = frozenset(kw["quality"] or ())
+    if "segments" in kw:
+        kw["segments"] = tuple(Segment(**_known(Segment, s)) for s in kw["segments"] or ())
+    return cls(**kw)
 
 
 def _num(v: Any) -> float | None:
