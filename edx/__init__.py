@@ -32,6 +32,7 @@ from .errors import (
     MissingFileError,
     ReferenceDataError,
     SignalQualityError,
+    StoreError,
     UnitError,
 )
 from .model import (
@@ -148,6 +149,7 @@ __all__ = [
     "SignalQualityError",
     "DependencyError",
     "ReferenceDataError",
+    "StoreError",
     "Annotation",
     "ClinicalContext",
     "DataRef",

@@ -17,6 +17,7 @@ __all__ = [
     "ManifestError",
     "SignalQualityError",
     "DependencyError",
+    "ReferenceDataError",
     "StoreError",
 ]
 

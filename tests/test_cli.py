@@ -153,9 +153,9 @@ def test_analyze_with_a_lab_reference_and_errors(tmp_path):
 
 def test_trend_prints_the_crimyne_timeline():
     series = SAMPLE_DATA / "studies" / "crimyne"
-    res = runner.invoke(app, ["trend", str(series)])
+    res = runner.invoke(app, ["trend", str(series), "--no-plot"])
     assert res.exit_code == 0, res.output
     assert "ALERT on ICU day 5" in res.output
-    res = runner.invoke(app, ["trend", str(series), "--json"])
+    res = runner.invoke(app, ["trend", str(series), "--json", "--no-plot"])
     out = json.loads(res.output)[0]
     assert out["alert_icu_day"] == 5 and out["sides"]["R"]["first_fall_icu_day"] == 4

@@ -80,6 +80,16 @@ def test_anonymize_leaves_no_id_date_or_folder_in_any_output(tmp_path):
     assert files[0].parent.name == f"{alias}_d12"  # the folder name carries no name either
 
 
+def test_an_analysis_pickles_for_worker_processes():
+    import pickle
+
+    from edx.report import analyze_study
+
+    a = analyze_study(CIM)  # needle MUPs included: their results must pickle too
+    b = pickle.loads(pickle.dumps(a))
+    assert b.to_dict() == a.to_dict()
+
+
 def test_unwritable_output_is_exit_code_3_and_the_analysis_still_shown(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
@@ -119,4 +129,6 @@ def test_demo_simulates_the_sample_studies_when_none_are_found(tmp_path, monkeyp
     assert (tmp_path / "demo" / "sample_data" / "cim" / "study.toml").read_bytes() == (CIM / "study.toml").read_bytes()
     assert out["analyze"][0]["interpretation"]["pattern"] == "CIM"
     assert out["trend"][0]["alert_icu_day"] == 5
+    assert out["trend"][0]["plot"] == str(tmp_path / "demo" / "trend" / "crimyne_SIM-CRIMYNE-01.png")
+    assert Path(out["trend"][0]["plot"]).stat().st_size > 10_000
     assert str(tmp_path / "demo" / "analyze" / "cim" / "results.json") in out["outputs"]

@@ -63,7 +63,7 @@ def run_demo(out: Path, *, data: Path | None = None, html: bool = True, as_json:
     console = Console(stderr=as_json)
     console.print(f"[bold]edx demo[/]: sample studies {how} in {studies}", highlight=False)
     analysed, code = analyze_paths([studies / "cim"], out=out / "analyze", html=html)
-    trend, failed = _each([studies / "crimyne"], lambda p: trend_path(p))
+    trend, failed = _each([studies / "crimyne"], lambda p: trend_path(p, plot_dir=out / "trend"))
     code = max(code, EXIT_INPUT_ERROR if failed else EXIT_OK)
     files = sorted(str(p) for p in out.rglob("*") if p.is_file() and "sample_data" not in p.relative_to(out).parts)
     if as_json:

@@ -27,7 +27,6 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -1353,7 +1352,7 @@ def analyze_mups(
         comparison=comparison,
         recruitment=recruitment,
         quality=frozenset(reasons),
-        reasons=MappingProxyType(reasons),
+        reasons=dict(reasons),
         fs_hz=tuple(fs for _, fs, _, _ in sites_in),
         noise_uv=tuple(s.noise_uv for s in sites),
         n_candidates=tuple(s.n_candidates for s in sites),
@@ -1440,5 +1439,5 @@ def interference_pattern(
         epoch_mean_amplitude_uv=tuple(float(a) for a in ep_amp),
         turn_level_uv=float(turn_level_uv),
         quality=frozenset(reasons),
-        reasons=MappingProxyType(reasons),
+        reasons=dict(reasons),
     )
