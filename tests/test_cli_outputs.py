@@ -132,3 +132,24 @@ def test_demo_simulates_the_sample_studies_when_none_are_found(tmp_path, monkeyp
     assert out["trend"][0]["plot"] == str(tmp_path / "demo" / "trend" / "crimyne_SIM-CRIMYNE-01.png")
     assert Path(out["trend"][0]["plot"]).stat().st_size > 10_000
     assert str(tmp_path / "demo" / "analyze" / "cim" / "results.json") in out["outputs"]
+
+
+def test_analyze_appends_to_a_store_that_trend_follows(tmp_path):
+    days = sorted((SAMPLE_DATA / "studies" / "crimyne").glob("day*.toml"))
+    assert len(days) == 7
+    store = tmp_path / "results.sqlite"
+    res = runner.invoke(app, ["analyze", *map(str, days), "--no-files", "--store", str(store), "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(r["store_study_id"] for r in json.loads(res.stdout)) == list(range(1, 8))
+    res = runner.invoke(app, ["trend", "SIM-CRIMYNE-01", "--store", str(store), "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)[0]
+    assert out["alert_icu_day"] == 5 and Path(out["plot"]).is_file()
+
+
+def test_an_unusable_store_stops_analyze_before_any_work_with_exit_code_3(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database")
+    res = runner.invoke(app, ["analyze", str(CIM), "--no-files", "--store", str(bad)])
+    assert res.exit_code == 3
+    assert "results store not usable" in res.stderr and "Impression" not in res.stdout

@@ -83,7 +83,13 @@ def analyze_paths(paths: list[Path], *, out: Path | None, html: bool = True, ano
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     used: set[str] = set()
-    store_obj = _open_store(store) if store is not None else None
+    store_obj = None
+    if store is not None:
+        try:
+            store_obj = _open_store(store)
+        except (OSError, EdxError) as exc:  # before any work: a store that cannot take the results
+            return [{"path": str(store), "error": f"results store not usable: {exc}",
+                     "error_type": type(exc).__name__}], EXIT_OUTPUT_ERROR
     try:
         for p in paths:
             try:
