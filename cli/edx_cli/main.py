@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from . import analyze_cmd, demo_cmd, trend_cmd
+from . import batch_cmd
 from .common import _each, _finish
 
 app = typer.Typer(
@@ -89,6 +90,7 @@ def measure(
 
 analyze_cmd.register(app)
 trend_cmd.register(app)
+batch_cmd.register(app)
 demo_cmd.register(app)
 
 
