@@ -24,11 +24,12 @@ The steps for one sweep (:func:`measure_response`):
 6. negative peak: minimum of a lightly smoothed trace (moving average), refined by
    a parabola; present when deeper than ``k_presence`` noise SDs of the smoothed
    trace (else the response is absent, a finding);
-7. onset: backward from the peak to where the trace is back within the noise band
-   (and across a small initial positive phase for SNAPs); the take-off is the mean of
-   a line through the early rise extrapolated to the baseline and a hinge fit — zero
-   before the take-off, a non-slowing quadratic rise after it — placed to a tenth of a
-   sample;
+7. onset: backward from the peak to where the trace is back within the noise band;
+   the take-off is the mean of a line through the early rise extrapolated to the
+   baseline and a hinge fit — zero before the take-off, a non-slowing quadratic rise
+   after it — placed to a tenth of a sample.  SNAPs: a small initial positive phase
+   flowing into the negative one moves the onset to its start when it stands out of
+   the noise (a matched half-sine lobe, :func:`initial_positive_onset`);
 8. end of the negative phase: the upward zero crossing after the negative peak
    (linear interpolation); total end: the last excursion beyond
    max(``end_fraction`` x amplitude, 3 noise SDs); areas by the trapezoid rule.
@@ -896,6 +897,182 @@ def _argmin(y: np.ndarray, a: int, b: int) -> int:
     return -1
 
 
+#: initial positive phase of a SNAP (:func:`initial_positive_onset`): a lobe lasts between
+#: LOBE_MIN_MS and LOBE_MAX_MS and ends within LOBE_END_BEFORE_MS before .. LOBE_END_AFTER_MS after
+#: the negative take-off; it is taken when its matched-filter statistic exceeds LOBE_Z
+LOBE_MIN_MS = 0.1
+LOBE_MAX_MS = 0.4
+LOBE_END_BEFORE_MS = 0.05
+LOBE_END_AFTER_MS = 0.1
+LOBE_Z = 3.5
+
+
+@njit(cache=True, nogil=True)
+def _clipped(a: int, b: int, n: int) -> tuple[int, int]:
+    """The window ``[a, b)`` clipped to ``[0, n)``."""
+    return (a if a > 0 else 0), (b if b < n else n)
+
+
+@njit(cache=True, nogil=True)
+def _half_sine(h: np.ndarray, m: int) -> float:
+    """Fill ``h[:m]`` with the half-sine ``sin(pi (k + 0.5) / m)``; return its sum of squares."""
+    hh = 0.0
+    for k in range(m):
+        v = math.sin(math.pi * (k + 0.5) / m)
+        h[k] = v
+        hh += v * v
+    return hh
+
+
+@njit(cache=True, nogil=True)
+def diff_sigma_pooled(x: np.ndarray, a1: int, b1: int, a2: int, b2: int) -> float:
+    """Noise SD from the first differences within ``x[a1:b1]`` and within ``x[a2:b2]``, pooled.
+
+    Each window's differences are centred on their own mean (a drift differs between the
+    windows) and their squared deviations summed over both windows: the SD is
+    ``sqrt(SS / (m1 + m2) / 2)`` with m1, m2 the numbers of differences.  A window with
+    fewer than 4 samples is left out; NaN when both are.  Windows are clipped to ``x``.
+    """
+    n = x.size
+    ss = 0.0
+    m = 0
+    for w in range(2):
+        a, b = _clipped(a1 if w == 0 else a2, b1 if w == 0 else b2, n)
+        k = b - a - 1
+        if k < 3:
+            continue
+        s = 0.0
+        s2 = 0.0
+        for i in range(a, b - 1):
+            v = x[i + 1] - x[i]
+            s += v
+            s2 += v * v
+        dev = s2 - s * s / k
+        ss += dev if dev > 0.0 else 0.0
+        m += k
+    if m == 0:
+        return np.nan
+    return math.sqrt(ss / m / 2.0)
+
+
+@njit(cache=True, nogil=True)
+def positive_lobe(d: np.ndarray, lo: int, e_lo: int, e_hi: int, m_min: int, m_max: int,
+                  sigma: float) -> tuple[float, int, int]:
+    """Strongest positive lobe of ``d``: a half-sine over the samples ``[s, e)``.
+
+    Over every end ``e`` in ``[e_lo, e_hi]`` and length ``m = e - s`` in ``[m_min, m_max]``
+    with ``s >= lo`` and ``e <= d.size``, the matched-filter statistic
+    ``z = sum_k h_k d[s + k] / (sigma sqrt(sum_k h_k^2))`` with ``h_k = sin(pi (k + 0.5) / m)``
+    is formed (the amplitude's least-squares estimate over its standard error); the largest
+    wins (the first met, lengths ascending then ends ascending, on ties).  Returns
+    ``(z, s, e)``, or ``(-inf, -1, -1)`` when no lobe fits the bounds or sigma is not positive.
+    """
+    n = d.size
+    best = -np.inf
+    bs = -1
+    be = -1
+    if m_min < 1:
+        m_min = 1
+    if not (sigma > 0.0) or m_max < m_min:
+        return best, bs, be
+    h = np.empty(m_max)
+    for m in range(m_min, m_max + 1):
+        hh = _half_sine(h, m)
+        scale = 1.0 / (sigma * math.sqrt(hh))
+        for e in range(e_lo, e_hi + 1):
+            s = e - m
+            if s < lo or s < 0 or e > n:
+                continue
+            c = 0.0
+            for k in range(m):
+                c += h[k] * d[s + k]
+            z = c * scale
+            if z > best:
+                best = z
+                bs = s
+                be = e
+    return best, bs, be
+
+
+@njit(cache=True, nogil=True)
+def lobe_null_sd(d: np.ndarray, a1: int, b1: int, a2: int, b2: int, m: int) -> float:
+    """Empirical noise SD of the lobe statistic's numerator: the RMS of ``sum_k h_k d[j + k]``
+    (``h_k = sin(pi (k + 0.5) / m)``) over every placement ``[j, j + m)`` inside ``d[a1:b1]`` or
+    inside ``d[a2:b2]`` (windows clipped to ``d``).  Coloured noise (hum residue, slow
+    fluctuations) makes it larger than ``sigma sqrt(sum h^2)`` of white noise.  NaN with fewer
+    than ``3 m`` placements or ``m < 1``.
+    """
+    n = d.size
+    if m < 1:
+        return np.nan
+    h = np.empty(m)
+    _half_sine(h, m)
+    ss = 0.0
+    cnt = 0
+    for w in range(2):
+        a, b = _clipped(a1 if w == 0 else a2, b1 if w == 0 else b2, n)
+        for j in range(a, b - m + 1):
+            c = 0.0
+            for k in range(m):
+                c += h[k] * d[j + k]
+            ss += c * c
+            cnt += 1
+    if cnt < 3 * m:
+        return np.nan
+    return math.sqrt(ss / cnt)
+
+
+@njit(cache=True, nogil=True)
+def initial_positive_onset(d: np.ndarray, fs: float, stim: int, search_start: int, t_neg: float, ip: int,
+                           neg_end: float, end: int, p: np.ndarray) -> float:
+    """Start of a SNAP's small initial positive phase, or NaN when the trace shows none.
+
+    The positive phase flows into the negative one: a lobe (:func:`positive_lobe`) of
+    LOBE_MIN_MS..LOBE_MAX_MS ending between LOBE_END_BEFORE_MS before and LOBE_END_AFTER_MS
+    after the negative take-off ``t_neg``.  It is taken when its amplitude exceeds LOBE_Z
+    standard errors.  The noise for that comes from the samples without response: the
+    pre-stimulus window and the sweep after the response (from ``end``, or four times the
+    peak-to-zero-crossing interval after the crossing ``neg_end``, plus 1 ms) — the white-
+    noise SD from their pooled first differences (:func:`diff_sigma_pooled`, steadier than
+    the short pre-stimulus window alone), and the lobe statistic's own spread there
+    (:func:`lobe_null_sd`) when that is larger (coloured noise).  The onset is the
+    half-sine's start, half a sample before its first sample.
+    """
+    n = d.size
+    guard = int(round(p[P_PRE_GUARD_MS] * 1e-3 * fs))
+    b1 = stim - guard
+    if b1 < 0:
+        b1 = 0
+    if end > ip:
+        a2 = end
+    elif neg_end > 0.0:
+        a2 = int(neg_end + 4.0 * (neg_end - ip))
+    else:
+        a2 = n
+    a2 += int(round(1e-3 * fs))
+    sig = diff_sigma_pooled(d, 0, b1, a2, n)
+    if not (sig > 0.0):
+        return np.nan
+    m_min = int(round(LOBE_MIN_MS * 1e-3 * fs))
+    m_max = int(round(LOBE_MAX_MS * 1e-3 * fs))
+    k = int(math.floor(t_neg))
+    e_lo = k - int(round(LOBE_END_BEFORE_MS * 1e-3 * fs))
+    e_hi = k + int(round(LOBE_END_AFTER_MS * 1e-3 * fs))
+    if e_hi > ip:
+        e_hi = ip
+    z, s, e = positive_lobe(d, search_start + 1, e_lo, e_hi, m_min, m_max, sig)
+    if s < 0 or not (z > LOBE_Z):
+        return np.nan
+    m = e - s
+    white = sig * math.sqrt(_half_sine(np.empty(m), m))
+    emp = lobe_null_sd(d, 0, b1, a2, n, m)
+    if emp > white:
+        z *= white / emp
+        if not (z > LOBE_Z):
+            return np.nan
+    return s - 0.5
+
+
 @njit(cache=True, nogil=True)
 def _smooth_width(fs: float, p: np.ndarray) -> int:
     """Odd width (samples) of the moving average the markers are placed on."""
@@ -1027,44 +1204,6 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
             if not np.isnan(t_f):
                 t_h = t_f
             onset = 0.5 * (t_h + onset)
-        if p[P_INITIAL_POSITIVE] > 0.0:
-            # a small positive phase just before the negative one (within 1 ms) starts the
-            # response: find its peak on a 0.1 ms average, then its take-off from baseline
-            w3 = int(round(0.1e-3 * fs)) | 1
-            y3 = moving_average(d, w3)
-            s3 = sigma / math.sqrt(w3)
-            k = int(onset)
-            lim = k - int(round(1.0e-3 * fs))
-            if lim < search_start:
-                lim = search_start
-            top = 0.0
-            jt = -1
-            for kk in range(k, lim, -1):
-                if y3[kk] > top:
-                    top = y3[kk]
-                    jt = kk
-            if jt > lim and top > 3.0 * s3:
-                # backward from the positive peak to where it leaves the baseline
-                k2 = jt
-                while k2 > lim and y3[k2] > 0.2 * top:
-                    k2 -= 1
-                # line through the rising flank (20 %..80 % of the positive peak) to zero
-                a0 = k2
-                b0 = jt
-                while b0 > a0 and y3[b0] > 0.8 * top:
-                    b0 -= 1
-                if b0 - a0 >= 1:
-                    slope = (y3[b0] - y3[a0]) / (b0 - a0)
-                    if slope > 0.0:
-                        cand = a0 - y3[a0] / slope
-                        if cand > lim:
-                            onset = cand
-                        else:
-                            onset = float(a0)
-                    else:
-                        onset = float(a0)
-                else:
-                    onset = float(k2)
     if np.isnan(onset) or onset <= search_start:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
         if not np.isnan(onset):
@@ -1123,6 +1262,11 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
         out[R_FLAGS] = int(out[R_FLAGS]) | F_END_NOT_PLACED
     elif last > ip:
         out[R_END] = float(last)
+    # SNAPs: a small initial positive phase flowing into the negative one starts the response
+    if p[P_INITIAL_POSITIVE] > 0.0 and not np.isnan(out[R_ONSET]):
+        t_pos = initial_positive_onset(d, fs, stim, search_start, out[R_ONSET], ip, ne, last, p)
+        if not np.isnan(t_pos):
+            out[R_ONSET] = t_pos
     # positive peak after the negative phase
     if ne > 0:
         a = int(ne) + 1

@@ -377,8 +377,9 @@ def measure_snap(
 
     Parameters are those of :func:`measure_cmap`; a 2-D array or a multi-sweep
     :class:`~edx.model.Response` is averaged (``average=True``).  Amplitudes are
-    in µV.  The onset is the first departure from baseline, at the start of a
-    small initial positive phase when there is one.
+    in µV.  The onset is the first departure from baseline: the start of a small
+    initial positive phase when one stands out of the noise (its half-sine fit exceeds
+    3.5 standard errors), otherwise the negative take-off.
     """
     from ..kernels import response as K
 

@@ -247,6 +247,56 @@ def ref_peak_fit(y, i, half):
 # ================================================================ diff_sigma
 
 
+def _clip_window(n, a, b):
+    return max(a, 0), min(b, n)
+
+
+def ref_diff_sigma_pooled(x, a1, b1, a2, b2):
+    ss, m = 0.0, 0
+    for a, b in ((a1, b1), (a2, b2)):
+        a, b = _clip_window(x.size, a, b)
+        if b - a < 4:
+            continue
+        d = np.diff(x[a:b])
+        ss += np.sum((d - d.mean()) ** 2)
+        m += d.size
+    return np.sqrt(ss / m / 2.0) if m else np.nan
+
+
+def half_sine(m):
+    return np.sin(np.pi * (np.arange(m) + 0.5) / m)
+
+
+def ref_positive_lobe_table(d, lo, e_lo, e_hi, m_min, m_max, sigma):
+    """Every admissible (z, s, e) of :func:`K.positive_lobe`, in its scan order (lengths, then ends)."""
+    rows = []
+    if not sigma > 0:
+        return rows
+    for m in range(max(m_min, 1), m_max + 1):
+        if m > d.size:
+            continue
+        h = half_sine(m)
+        c = np.correlate(d, h, mode="valid")  # c[s] = sum_k h[k] d[s + k]
+        for e in range(e_lo, e_hi + 1):
+            s = e - m
+            if s >= max(lo, 0) and e <= d.size:
+                rows.append((c[s] / (sigma * np.linalg.norm(h)), s, e))
+    return rows
+
+
+def ref_lobe_null_sd(d, a1, b1, a2, b2, m):
+    if m < 1:
+        return np.nan
+    h = half_sine(m)
+    parts = []
+    for a, b in ((a1, b1), (a2, b2)):
+        a, b = _clip_window(d.size, a, b)
+        if b - a >= m:
+            parts.append(np.correlate(d[a:b], h, mode="valid"))
+    c = np.concatenate(parts) if parts else np.empty(0)
+    return np.sqrt(np.mean(c**2)) if c.size >= 3 * m else np.nan
+
+
 @st.composite
 def signal_and_window(draw, max_size=120):
     x = draw(signals(0, max_size))
@@ -915,6 +965,130 @@ def test_hinge_refine_edges():
     y = d.copy()
     y[20] = np.nan
     assert np.isnan(K.hinge_refine(y, 2, 25, 35, 10))
+
+# ================================================================ initial positive phase (SNAP)
+
+
+@st.composite
+def two_windows(draw, max_size=120):
+    x = draw(signals(0, max_size))
+    a1, b1, a2, b2 = (draw(st.integers(-3, x.size + 3)) for _ in range(4))
+    return x, a1, b1, a2, b2
+
+
+@FAST
+@given(two_windows())
+def test_diff_sigma_pooled_matches_reference(case):
+    x, a1, b1, a2, b2 = case
+    got, want = K.diff_sigma_pooled(x, a1, b1, a2, b2), ref_diff_sigma_pooled(x, a1, b1, a2, b2)
+    if np.isnan(want):
+        assert np.isnan(got)
+        return
+    ms = max(np.mean(np.diff(x) ** 2), 1e-300)
+    # one-pass sums against two-pass deviations: compare the variances (see diff_sigma)
+    np.testing.assert_allclose(got**2, want**2, rtol=RTOL, atol=8 * EPS * x.size * ms)
+
+
+def test_diff_sigma_pooled_edges():
+    x = np.random.default_rng(1).normal(0, 1e-5, 50)
+    assert np.isnan(K.diff_sigma_pooled(x, 0, 3, 10, 13))  # both windows too short
+    assert K.diff_sigma_pooled(x, 0, 20, 5, 5) == pytest.approx(K.diff_sigma(x, 0, 20), rel=1e-12)  # one window
+    assert K.diff_sigma_pooled(x, -5, 20, 30, 99) == pytest.approx(ref_diff_sigma_pooled(x, 0, 20, 30, 50), rel=1e-12)
+    # a different drift in each window does not count as noise
+    y = np.concatenate([np.arange(20.0), 100.0 - 3.0 * np.arange(20.0)])
+    assert K.diff_sigma_pooled(y, 0, 20, 20, 40) == 0.0
+
+
+def assert_lobe_agrees(d, lo, e_lo, e_hi, m_min, m_max, sigma):
+    z, s, e = K.positive_lobe(d, lo, e_lo, e_hi, m_min, m_max, sigma)
+    rows = ref_positive_lobe_table(d, lo, e_lo, e_hi, m_min, m_max, sigma)
+    if not rows:
+        assert (z, s, e) == (-np.inf, -1, -1)
+        return
+    zs = np.array([r[0] for r in rows])
+    top = zs.max()
+    # rounding of the sums: a few ulps of sum |h d| / (sigma |h|) <= sqrt(m) max|d| / sigma
+    tol = 64 * EPS * (np.sqrt(max(m_max, 1)) * np.abs(d).max() / sigma + abs(top))
+    assert z == pytest.approx(top, abs=tol)
+    near = [r for r in rows if r[0] >= top - 2 * tol]
+    if len(near) == 1:  # a clear winner: the same lobe
+        assert (s, e) == near[0][1:]
+    else:  # near-ties: one of them, at its own value
+        assert (s, e) in [r[1:] for r in near]
+
+
+@st.composite
+def lobe_case(draw):
+    d = draw(signals(1, 80))
+    if draw(st.booleans()):  # a half-sine lobe somewhere, with the drawn values as noise
+        m = draw(st.integers(1, 12))
+        s0 = draw(st.integers(0, d.size))
+        seg = d[s0:s0 + m]
+        d = 1e-3 * d
+        d[s0:s0 + seg.size] += draw(st.floats(1e-6, 1e-3)) * half_sine(m)[: seg.size]
+    lo = draw(st.integers(-2, d.size))
+    e_lo = draw(st.integers(-2, d.size + 2))
+    e_hi = draw(st.integers(-2, d.size + 2))
+    m_min = draw(st.integers(-1, 10))
+    m_max = draw(st.integers(-1, 14))
+    sigma = draw(st.sampled_from([1e-6, 3e-5, 1e-3]))
+    return d, lo, e_lo, e_hi, m_min, m_max, sigma
+
+
+@FAST
+@given(lobe_case())
+def test_positive_lobe_matches_reference(case):
+    assert_lobe_agrees(*case)
+
+
+def test_positive_lobe_finds_a_clean_lobe():
+    d = np.zeros(60)
+    d[20:28] = 4e-6 * half_sine(8)  # samples 20..27: the half-sine over [19.5, 27.5]
+    d[28:40] = -np.linspace(1e-6, 2e-5, 12)  # the negative phase it flows into
+    z, s, e = K.positive_lobe(d, 0, 24, 32, 2, 12, 1e-6)
+    assert (s, e) == (20, 28)
+    assert z == pytest.approx(4.0 * np.sqrt(4.0), rel=1e-12)  # P |h| / sigma, |h|^2 = m / 2
+
+
+def test_positive_lobe_edges():
+    d = np.random.default_rng(2).normal(0, 1e-6, 40)
+    none = (-np.inf, -1, -1)
+    assert K.positive_lobe(d, 0, 10, 20, 2, 5, 0.0) == none  # no noise level
+    assert K.positive_lobe(d, 0, 10, 20, 2, 5, np.nan) == none
+    assert K.positive_lobe(d, 0, 10, 20, 6, 5, 1e-6) == none  # no admissible length
+    assert K.positive_lobe(d, 0, 20, 10, 2, 5, 1e-6) == none  # no admissible end
+    assert K.positive_lobe(d, 30, 10, 20, 2, 5, 1e-6) == none  # every start before lo
+    assert K.positive_lobe(d, 0, 45, 50, 2, 5, 1e-6) == none  # every end beyond the trace
+    z, s, e = K.positive_lobe(np.zeros(30), 0, 10, 20, 2, 5, 1e-6)
+    assert (z, s, e) == (0.0, 8, 10)  # all zero: the first in scan order
+
+
+@st.composite
+def null_case(draw):
+    d = draw(signals(0, 100))
+    a1, b1, a2, b2 = (draw(st.integers(-3, d.size + 3)) for _ in range(4))
+    return d, a1, b1, a2, b2, draw(st.integers(-1, 12))
+
+
+@FAST
+@given(null_case())
+def test_lobe_null_sd_matches_reference(case):
+    d, a1, b1, a2, b2, m = case
+    got, want = K.lobe_null_sd(d, a1, b1, a2, b2, m), ref_lobe_null_sd(d, a1, b1, a2, b2, m)
+    if np.isnan(want):
+        assert np.isnan(got)
+        return
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=64 * EPS * np.sqrt(max(m, 1)) * np.abs(d).max())
+
+
+def test_lobe_null_sd_on_white_noise_is_sigma_times_norm():
+    s = 2e-6
+    d = np.random.default_rng(5).normal(0, s, 40000)
+    for m in (1, 4, 9):
+        assert K.lobe_null_sd(d, 0, 20000, 20000, 40000, m) == pytest.approx(s * np.linalg.norm(half_sine(m)), rel=0.03)
+    assert np.isnan(K.lobe_null_sd(d, 0, 10, 10, 12, 5))  # fewer than 3 m placements
+    assert np.isnan(K.lobe_null_sd(d, 0, 100, 0, 0, 0))
+
 
 # ================================================================ peak_fit
 
