@@ -40,7 +40,6 @@ import math
 import numpy as np
 from numba import njit
 
-from .stats import median_inplace
 
 # ----------------------------------------------------------------- parameter vector
 P_FS_HZ = 0
@@ -292,6 +291,29 @@ def _sorted_insert(srt: np.ndarray, n: int, new: float) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _put_candidate(cand: np.ndarray, k: int, start: float, peak: float, end: float, sigma_e: float, peak_e: float,
+                   c_lo: float, c_hi: float) -> None:
+    """Write candidate row ``k`` (the columns ``C_*``)."""
+    cand[k, C_START] = start
+    cand[k, C_PEAK] = peak
+    cand[k, C_END] = end
+    cand[k, C_SIGMA_E] = sigma_e
+    cand[k, C_PEAK_E] = peak_e
+    cand[k, C_LO] = c_lo
+    cand[k, C_HI] = c_hi
+
+
+@njit(cache=True, nogil=True)
+def _count_nonfinite(x: np.ndarray) -> int:
+    """Number of NaN and infinite values in ``x``."""
+    c = 0
+    for i in range(x.size):
+        v = x[i]
+        c += not (v - v == 0.0)
+    return c
+
+
+@njit(cache=True, nogil=True)
 def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
     """Filter, track the noise and find candidates in one chunk; returns the number of rows written.
 
@@ -316,8 +338,7 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     """
     fs = p[P_FS_HZ]
     coef = bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs)
-    b0 = coef[0]
-    b2 = coef[1]
+    b0 = coef[0]  # coef[1] = -b0
     a1 = coef[2]
     a2 = coef[3]
     k_thr = p[P_K_THRESHOLD]
@@ -390,105 +411,109 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
         hn += 1
         i += dec
 
+    # NaN or inf: counted, and treated as 0 from here on (a copy, in the rare chunk that has
+    # any, so that the loop below needs no test per sample)
+    bad = _count_nonfinite(x)
+    xs = x
+    if bad:
+        nonfinite += bad
+        xs = x.copy()
+        for jj in range(x.size):
+            if not (xs[jj] - xs[jj] == 0.0):
+                xs[jj] = 0.0
     nout = 0
-    for j in range(x.size):
-        i = n0 + j
-        xi = x[i - n0]
-        if not (xi - xi == 0.0):  # NaN or inf: count it and treat it as 0 for the filter
-            nonfinite += 1
-            xi = 0.0
-        # -- extremes, runs of identical samples, rails
-        if xi < xmin:
-            xmin = xi
-        if xi > xmax:
-            xmax = xi
-        if xi == prev:
-            run += 1
-            if run >= 2:  # three identical samples in a row
-                if xi > runmax:
-                    runmax = xi
-                if xi < runmin:
-                    runmin = xi
-        else:
-            run = 0
-        prev = xi
-        if check_rail and abs(xi) >= rail:
-            nrail += 1
-        # -- band-pass (transposed direct form II)
-        e = b0 * xi + z1
-        z1 = -a1 * e + z2
-        z2 = b2 * xi - a2 * e
-        ae = abs(e)
-        # -- candidate state machine
-        if inside:
-            # lobes of e (between sign changes): a second potential is a lobe that rises
-            # again well above the valley left by the decay of the first
-            sg = 1.0 if e > 0.0 else -1.0
-            if sg != lsign:
-                if lmax > peakl:
-                    peakl = lmax
-                    vall = np.inf
-                elif lmax < vall:
-                    vall = lmax
-                lsign = sg
-                lmax = 0.0
-                lstart = i
-            if ae > lmax:
-                lmax = ae
-            if lmax > thr and vall <= split_valley * peakl and lmax >= split_rise * vall and i - cact >= gap:
-                sp = lstart - split_back
-                if sp <= cstart:
-                    sp = cstart + 1
-                cand[nout, C_START] = cstart
-                cand[nout, C_PEAK] = cpeak if cpeak < sp else sp - 1
-                cand[nout, C_END] = clast if clast < sp else sp - 1
-                cand[nout, C_SIGMA_E] = csigma
-                cand[nout, C_PEAK_E] = cpeakv
-                cand[nout, C_LO] = clo
-                cand[nout, C_HI] = sp
-                nout += 1
-                cstart = sp
-                clo = sp
-                cpeak = i
-                cpeakv = ae
-                clast = i
-                cact = i
-                csigma = sigma
-                peakl = lmax
-                vall = np.inf
+    n = x.size
+    j = 0
+    while j < n:
+        # the samples up to the end of the current noise block (its threshold holds for them)
+        seg = n if n - j < block - bcount else j + block - bcount
+        for jj in range(j, seg):
+            xi = xs[jj]
+            # -- extremes, runs of identical samples, rails
+            if xi < xmin:
+                xmin = xi
+            if xi > xmax:
+                xmax = xi
+            if xi == prev:
+                run += 1
+                if run >= 2:  # three identical samples in a row
+                    if xi > runmax:
+                        runmax = xi
+                    if xi < runmin:
+                        runmin = xi
             else:
-                if ae > thr_lo:
-                    clast = i
-                    if ae > cpeakv:
-                        cpeakv = ae
+                run = 0
+            prev = xi
+            if check_rail and abs(xi) >= rail:
+                nrail += 1
+            # -- band-pass (transposed direct form II; b2 = -b0, so b2 * xi = -(b0 * xi) exactly)
+            t = b0 * xi
+            e = t + z1
+            z1 = z2 - a1 * e
+            z2 = -t - a2 * e
+            ae = abs(e)
+            # -- candidate state machine (only inside a candidate or where one starts)
+            if inside or ae > thr:
+                i = n0 + jj
+                if inside:
+                    # lobes of e (between sign changes): a second potential is a lobe that rises
+                    # again well above the valley left by the decay of the first
+                    sg = 1.0 if e > 0.0 else -1.0
+                    if sg != lsign:
+                        if lmax > peakl:
+                            peakl = lmax
+                            vall = np.inf
+                        elif lmax < vall:
+                            vall = lmax
+                        lsign = sg
+                        lmax = 0.0
+                        lstart = i
+                    if ae > lmax:
+                        lmax = ae
+                    if lmax > thr and vall <= split_valley * peakl and lmax >= split_rise * vall and i - cact >= gap:
+                        sp = lstart - split_back
+                        if sp <= cstart:
+                            sp = cstart + 1
+                        _put_candidate(cand, nout, cstart, cpeak if cpeak < sp else sp - 1,
+                                       clast if clast < sp else sp - 1, csigma, cpeakv, clo, sp)
+                        nout += 1
+                        cstart = sp
+                        clo = sp
                         cpeak = i
-                if i - clast >= gap or i - cstart >= max_len:
-                    cand[nout, C_START] = cstart
-                    cand[nout, C_PEAK] = cpeak
-                    cand[nout, C_END] = clast
-                    cand[nout, C_SIGMA_E] = csigma
-                    cand[nout, C_PEAK_E] = cpeakv
-                    cand[nout, C_LO] = clo
-                    cand[nout, C_HI] = -1.0
-                    nout += 1
-                    inside = False
-        elif ae > thr:
-            inside = True
-            cstart = i
-            cpeak = i
-            cpeakv = ae
-            clast = i
-            csigma = sigma
-            lsign = 1.0 if e > 0.0 else -1.0
-            lmax = ae
-            lstart = i
-            peakl = 0.0
-            vall = np.inf
-            clo = -1.0
-            cact = i
-        # -- block noise
-        bsum += e * e
-        bcount += 1
+                        cpeakv = ae
+                        clast = i
+                        cact = i
+                        csigma = sigma
+                        peakl = lmax
+                        vall = np.inf
+                    else:
+                        if ae > thr_lo:
+                            clast = i
+                            if ae > cpeakv:
+                                cpeakv = ae
+                                cpeak = i
+                        if i - clast >= gap or i - cstart >= max_len:
+                            _put_candidate(cand, nout, cstart, cpeak, clast, csigma, cpeakv, clo, -1.0)
+                            nout += 1
+                            inside = False
+                else:  # |e| crosses the threshold: a candidate starts
+                    inside = True
+                    cstart = i
+                    cpeak = i
+                    cpeakv = ae
+                    clast = i
+                    csigma = sigma
+                    lsign = 1.0 if e > 0.0 else -1.0
+                    lmax = ae
+                    lstart = i
+                    peakl = 0.0
+                    vall = np.inf
+                    clo = -1.0
+                    cact = i
+            # -- block noise
+            bsum += e * e
+        bcount += seg - j
+        j = seg
         if bcount == block:
             rms = math.sqrt(bsum / block)
             slot = nblocks % nring
@@ -557,13 +582,8 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
     """At the end of the recording: emit the candidate still open (if any) into ``cand[0]``."""
     if state[S_IN] == 0.0:
         return 0
-    cand[0, C_START] = state[S_CSTART]
-    cand[0, C_PEAK] = state[S_CPEAK]
-    cand[0, C_END] = state[S_CLAST]
-    cand[0, C_SIGMA_E] = state[S_CSIGMA]
-    cand[0, C_PEAK_E] = state[S_CPEAKV]
-    cand[0, C_LO] = state[S_CLO]
-    cand[0, C_HI] = -1.0
+    _put_candidate(cand, 0, state[S_CSTART], state[S_CPEAK], state[S_CLAST], state[S_CSIGMA], state[S_CPEAKV],
+                   state[S_CLO], -1.0)
     state[S_IN] = 0.0
     state[S_NCAND] += 1
     return 1
@@ -571,17 +591,79 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
 
 @njit(cache=True, nogil=True)
 def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
-    """Median of ``a[lo:hi]`` (NaN if empty), using ``scratch`` (at least ``hi - lo`` long) as workspace.
+    """Median of ``a[lo:hi]`` (NaN if empty or if a value is NaN), using ``scratch`` (at
+    least ``2 * (hi - lo)`` long) as workspace; ``a`` is not changed.
 
     The same value as ``np.median``: the middle value, or for an even count the mean
-    ``(a + b) / 2`` of the two middle ones (no NaN in the input).
+    ``(a + b) / 2`` of the two middle ones.  Quickselect with a branch-free partition
+    (every value is written to both ends of the other half of ``scratch`` and only the
+    counts move, so the comparisons cost no mispredicted branches) around a
+    median-of-three pivot, three ways (below, equal, above); small rests are
+    insertion-sorted.  For an even count the lower middle value is then the largest value
+    below the upper one, unless enough values equal it.
     """
     n = hi - lo
     if n <= 0:
         return np.nan
-    for i in range(n):
-        scratch[i] = a[lo + i]
-    return median_inplace(scratch[:n])
+    nan = 0
+    for i in range(lo, hi):
+        nan += a[i] != a[i]
+    if nan:
+        return np.nan
+    k = n // 2
+    m = n
+    dst = 0
+    src = a
+    s_lo = lo
+    upper = 0.0
+    while True:
+        o = dst * n
+        if m <= 12:
+            for i in range(m):
+                v = src[s_lo + i]
+                j = i
+                while j > 0 and scratch[o + j - 1] > v:
+                    scratch[o + j] = scratch[o + j - 1]
+                    j -= 1
+                scratch[o + j] = v
+            upper = scratch[o + k]
+            break
+        p0 = src[s_lo]
+        p2 = src[s_lo + m - 1]
+        p1 = max(min(p0, p2), min(max(p0, p2), src[s_lo + m // 2]))  # median of three
+        nl = 0
+        ng = 0
+        top = o + m - 1
+        for i in range(m):
+            v = src[s_lo + i]
+            scratch[o + nl] = v
+            scratch[top - ng] = v
+            nl += v < p1
+            ng += v > p1
+        if k < nl:
+            m = nl
+            s_lo = o
+        elif k >= m - ng:
+            k -= m - ng
+            s_lo = o + m - ng
+            m = ng
+        else:
+            upper = p1
+            break
+        src = scratch
+        dst = 1 - dst
+    if n % 2 == 1:
+        return upper
+    below = 0
+    lmax = -np.inf
+    for i in range(lo, hi):
+        v = a[i]
+        b = v < upper
+        below += b
+        c = v if b else -np.inf
+        lmax = c if c > lmax else lmax
+    lower = lmax if below >= n // 2 else upper
+    return (lower + upper) / 2.0
 
 
 @njit(cache=True, nogil=True)
@@ -592,8 +674,10 @@ def smooth_into(buf: np.ndarray, a: int, b: int, h: int, out: np.ndarray, cs: np
     if n <= 0:
         return
     cs[0] = 0.0
-    for i in range(n):
-        cs[i + 1] = cs[i] + buf[a + i]
+    acc = 0.0
+    for i in range(n):  # the running sum kept in a register (the same sums as cs[i] + buf[a + i])
+        acc += buf[a + i]
+        cs[i + 1] = acc
     # edges (the average shrinks to the samples inside), then the interior (full width)
     i_in0 = h if h < n else n
     i_in1 = n - h - 1
@@ -641,6 +725,7 @@ def measure(
     feats: np.ndarray,
     snippets: np.ndarray,
     snip_before: int,
+    snip_step: int,
     second: np.ndarray,
 ) -> None:
     """Measure and classify candidates from the raw samples around them.
@@ -661,10 +746,13 @@ def measure(
     feats : ndarray
         ``(m, N_FEATURES)`` output; sample positions are absolute indices.
     snippets : ndarray
-        ``(m, L)`` output: the baseline-free smoothed trace from ``snip_before`` samples
-        before the alignment sample (zero outside the window).
+        ``(m, L)`` output: every ``snip_step``-th sample of the baseline-free smoothed
+        trace from ``snip_before`` samples before the alignment sample (zero outside the
+        window).
     snip_before : int
         Samples of the snippet before the alignment sample.
+    snip_step : int
+        Decimation of the snippet (1: every sample).
     second : ndarray
         ``(m, N_CAND + 2)`` output, or ``(0, N_CAND + 2)`` not to look for second
         potentials: a second potential in the candidate's spike region outside the core
@@ -715,7 +803,7 @@ def measure(
     sec_sep = int(p[P_SECOND_SEPARATION])
     do_second = second.shape[0] > 0
     L = snippets.shape[1]
-    short = margin + max(slow_to, base_from - base_to + 1, L) + 2
+    short = margin + max(slow_to, base_from - base_to + 1, (L - 1) * snip_step + 1) + 2
     # workspaces, grown when a window needs more
     cap = 0
     wbuf = np.empty(0)
@@ -745,7 +833,7 @@ def measure(
             cap = max(n, 2 * cap, 1024)
             wbuf = np.empty(cap)
             cs = np.empty(cap + 1)
-            scratch = np.empty(cap)
+            scratch = np.empty(2 * cap)
         w = wbuf[:n]
         smooth_into(buf, lo - buf_start, hi - buf_start, h, w, cs)
         # noise SD of the raw samples (white-noise model of the detection filter), and of w
@@ -780,13 +868,16 @@ def measure(
             s1 = n
         ip = s0
         im = s0
-        for i in range(s0, s1):
-            if w[i] > w[ip]:
+        vp = w[s0]
+        vn = w[s0]
+        for i in range(s0, s1):  # the first largest and smallest
+            v = w[i]
+            if v > vp:
+                vp = v
                 ip = i
-            if w[i] < w[im]:
+            if v < vn:
+                vn = v
                 im = i
-        vp = w[ip]
-        vn = w[im]
         pp = vp - vn
         # initial phase
         initial = -1.0
@@ -810,8 +901,10 @@ def measure(
                 initial = 1.0
                 # the initial positive lobe is the peak to align on
                 ib = k0
+                vb = w[k0]
                 for i in range(k0, im):
-                    if w[i] > w[ib]:
+                    if w[i] > vb:
+                        vb = w[i]
                         ib = i
                 ip_first = ib
         # fast negative after the (initial) positive peak
@@ -895,12 +988,16 @@ def measure(
         lim = hi_full - 1
         if c_hi >= 0 and lim > c_hi - 1:
             lim = c_hi - 1
+        i_steady = hi_full - end_h - 1  # the window stays whole up to here
+        if i_steady > lim:
+            i_steady = lim
         while i < lim and i - en <= end_gap:
             i += 1
             a_new = i - end_h
             b_new = i + end_h + 1
             if a_new == a_s + 1 and b_new == b_s + 1 and a_new > lo and b_new <= hi_full and a_new < b_s:
-                # steady state: one sample leaves, one enters (the same operations as below)
+                # steady state: one sample leaves, one enters (the same operations as below),
+                # and it stays so up to i_steady
                 ssum -= buf[a_s - buf_start]
                 ssum += buf[b_s - buf_start]
                 a_s = a_new
@@ -908,6 +1005,15 @@ def measure(
                 val = ssum / (b_s - a_s) - base - slope * (0.5 * (a_s + b_s - 1) - lo - xa)
                 if abs(val) > thr_end:
                     en = i
+                while i < i_steady and i - en <= end_gap:
+                    i += 1
+                    ssum -= buf[a_s - buf_start]
+                    ssum += buf[b_s - buf_start]
+                    a_s += 1
+                    b_s += 1
+                    val = ssum / (b_s - a_s) - base - slope * (0.5 * (a_s + b_s - 1) - lo - xa)
+                    if abs(val) > thr_end:
+                        en = i
                 continue
             if a_new < lo:
                 a_new = lo
@@ -986,7 +1092,7 @@ def measure(
         feats[r, F_PEAK] = peak
         feats[r, F_ALIGN] = align + lo
         for k in range(L):
-            i = align - snip_before + k
+            i = align - snip_before + k * snip_step
             snippets[r, k] = w[i] if 0 <= i < n else 0.0
         if do_second:
             _second_potential(w, lo, n, r, s0, s1, ip, ip_first, im, pp, sig_w, kind, start, end, c_lo, c_hi,
@@ -1039,13 +1145,7 @@ def _second_potential(w, lo, n, r, s0, s1, ip, ip_first, im, pp, sig_w, kind, st
                 fmin = w[j]
         if w[k] - vmin >= 0.5 * w[k] and w[k] - fmin >= 0.6 * w[k]:
             cut = c1 + 1 + lo
-            second[r, C_START] = jv + lo
-            second[r, C_PEAK] = k + lo
-            second[r, C_END] = k + lo if k + lo > end else end
-            second[r, C_SIGMA_E] = sig_e
-            second[r, C_PEAK_E] = peak_e
-            second[r, C_LO] = jv + lo
-            second[r, C_HI] = c_hi
+            _put_candidate(second, r, jv + lo, k + lo, k + lo if k + lo > end else end, sig_e, peak_e, jv + lo, c_hi)
             second[r, N_CAND] = c_lo
             second[r, N_CAND + 1] = cut
             return
@@ -1074,13 +1174,7 @@ def _second_potential(w, lo, n, r, s0, s1, ip, ip_first, im, pp, sig_w, kind, st
     if w[k] - vmin < 0.6 * w[k]:
         return
     cut = c0 + lo
-    second[r, C_START] = start if start < k + lo else k + lo
-    second[r, C_PEAK] = k + lo
-    second[r, C_END] = k + lo
-    second[r, C_SIGMA_E] = sig_e
-    second[r, C_PEAK_E] = peak_e
-    second[r, C_LO] = c_lo
-    second[r, C_HI] = cut
+    _put_candidate(second, r, start if start < k + lo else k + lo, k + lo, k + lo, sig_e, peak_e, c_lo, cut)
     second[r, N_CAND] = cut
     second[r, N_CAND + 1] = c_hi
 
@@ -1419,24 +1513,11 @@ def _residual_into(
 
 
 @njit(cache=True, nogil=True)
-def _placed_sse(buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarray, t0: int, base: float) -> float:
-    """Residual energy over ``s0..s1`` of the raw samples minus ``base`` and ``tpl`` placed at ``t0``."""
-    nt = tpl.size
-    sse = 0.0
-    for i in range(s0, s1):
-        v = buf[i - buf_start] - base
-        j = i - t0
-        if 0 <= j < nt:
-            v -= tpl[j]
-        sse += v * v
-    return sse
-
-
-@njit(cache=True, nogil=True)
-def _placed_sse_step(
-    buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarray, t0: int, base: float, step: int
+def _placed_sse(
+    buf: np.ndarray, buf_start: int, s0: int, s1: int, tpl: np.ndarray, t0: int, base: float, step: int = 1
 ) -> float:
-    """:func:`_placed_sse` on every ``step``-th sample of ``s0..s1`` (a coarse search)."""
+    """Residual energy over every ``step``-th sample of ``s0..s1`` of the raw samples minus
+    ``base`` and ``tpl`` placed at ``t0``, summed in sample order."""
     nt = tpl.size
     sse = 0.0
     for i in range(s0, s1, step):
@@ -1446,6 +1527,169 @@ def _placed_sse_step(
             v -= tpl[j]
         sse += v * v
     return sse
+
+
+@njit(cache=True, nogil=True)
+def _lag_sse(
+    buf: np.ndarray, buf_start: int, s0: int, nk: int, step: int, base: float, tpl: np.ndarray, t_lo: int,
+    n_lags: int, xd: np.ndarray, rev: np.ndarray, out: np.ndarray,
+) -> None:
+    """:func:`_placed_sse` of ``tpl`` placed at ``t_lo + l * step`` for every lag
+    ``l < n_lags``, over the ``nk`` samples ``s0, s0 + step, ...``: ``out[l]``, bit for bit.
+
+    All lags at once: the samples (minus ``base``) go to ``xd`` and the template, reversed
+    and zero outside, to ``rev`` (``rev[nk - 1 - k + l]`` meets sample ``k`` at lag ``l``),
+    so that each sample updates every lag's sum with one contiguous (vectorised) sweep;
+    every sum still adds its terms in sample order, as :func:`_placed_sse` does.
+    Workspaces: ``xd`` at least ``nk``, ``rev`` at least ``nk + n_lags - 1`` long.
+    """
+    if n_lags <= 0:
+        return
+    nt = tpl.size
+    for k in range(nk):
+        xd[k] = buf[s0 + k * step - buf_start] - base
+    j_top = s0 - t_lo + (nk - 1) * step
+    for q in range(nk + n_lags - 1):
+        j = j_top - q * step
+        rev[q] = tpl[j] if 0 <= j < nt else 0.0
+    o = out[:n_lags]
+    for lag in range(n_lags):
+        o[lag] = 0.0
+    k = 0
+    while k + 4 <= nk:
+        x0 = xd[k]
+        x1 = xd[k + 1]
+        x2 = xd[k + 2]
+        x3 = xd[k + 3]
+        b = nk - 1 - k
+        r0 = rev[b : b + n_lags]
+        r1 = rev[b - 1 : b - 1 + n_lags]
+        r2 = rev[b - 2 : b - 2 + n_lags]
+        r3 = rev[b - 3 : b - 3 + n_lags]
+        for lag in range(n_lags):
+            s = o[lag]
+            v = x0 - r0[lag]
+            s += v * v
+            v = x1 - r1[lag]
+            s += v * v
+            v = x2 - r2[lag]
+            s += v * v
+            v = x3 - r3[lag]
+            s += v * v
+            o[lag] = s
+        k += 4
+    while k < nk:
+        xk = xd[k]
+        b = nk - 1 - k
+        r0 = rev[b : b + n_lags]
+        for lag in range(n_lags):
+            v = xk - r0[lag]
+            o[lag] += v * v
+        k += 1
+
+
+@njit(cache=True, nogil=True)
+def _divided_template(r_sum: np.ndarray, g: int, n_mem: int, tplc: np.ndarray, tpl_ok: np.ndarray) -> np.ndarray:
+    """Raw template ``g`` divided by ``n_mem`` (its member count once complete), made once
+    into row ``g`` of the cache ``tplc`` (``tpl_ok`` marks the rows made)."""
+    if not tpl_ok[g]:
+        for i in range(r_sum.shape[1]):
+            tplc[g, i] = r_sum[g, i] / n_mem
+        tpl_ok[g] = True
+    return tplc[g]
+
+
+@njit(cache=True, nogil=True)
+def _fit_own_templates(
+    buf: np.ndarray, buf_start: int, c0: int, c1: int, base: float, t_lo: int, n_lags: int, group: int,
+    r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray, n_raw: int, n_mem: int, tpl: np.ndarray,
+    xd: np.ndarray, rev: np.ndarray, lsse: np.ndarray,
+) -> tuple[int, int, float, int, int, float, int]:
+    """The raw templates of shape group ``group`` fitted to the raw samples ``c0..c1`` (minus
+    ``base``) at the placements ``t_lo .. t_lo + n_lags - 1`` (residual energy,
+    :func:`_placed_sse`; a template is its sum times ``1 / members``).
+
+    Returns ``(use, use_t0, use_sse, acc, acc_t0, acc_sse, n_own)``: the complete template
+    (at least ``n_mem`` members) and placement of least residual, the first in template
+    and placement order among equal ones (-1, 0, inf if none), the same among the
+    templates still being made, and the number of templates of the group.  ``tpl`` (a
+    template's length), ``xd``, ``rev``, ``lsse``: workspaces (:func:`_lag_sse`).
+    """
+    lt = r_sum.shape[1]
+    use = -1
+    use_t0 = 0
+    use_sse = np.inf
+    acc = -1
+    acc_t0 = 0
+    acc_sse = np.inf
+    n_own = 0
+    j0 = c0 - (t_lo + n_lags - 1)  # the template samples these placements use
+    j1 = c1 - t_lo
+    if j0 < 0:
+        j0 = 0
+    if j1 > lt:
+        j1 = lt
+    for t in range(n_raw):
+        if r_grp[t] != group:
+            continue
+        n_own += 1
+        nm = r_n[t]
+        inv = 1.0 / nm
+        for i in range(j0, j1):
+            tpl[i] = r_sum[t, i] * inv
+        _lag_sse(buf, buf_start, c0, c1 - c0, 1, base, tpl, t_lo, n_lags, xd, rev, lsse)
+        for lag in range(n_lags):
+            if nm >= n_mem and lsse[lag] < use_sse:
+                use_sse = lsse[lag]
+                use = t
+                use_t0 = t_lo + lag
+            if nm < n_mem and lsse[lag] < acc_sse:
+                acc_sse = lsse[lag]
+                acc = t
+                acc_t0 = t_lo + lag
+    return use, use_t0, use_sse, acc, acc_t0, acc_sse, n_own
+
+
+@njit(cache=True, nogil=True)
+def _fit_any_template(
+    buf: np.ndarray, buf_start: int, s0: int, s1: int, base: float, t_before: int, step: int, r_sum: np.ndarray,
+    r_n: np.ndarray, n_raw: int, n_mem: int, tplc: np.ndarray, tpl_ok: np.ndarray, xd: np.ndarray, rev: np.ndarray,
+    lsse: np.ndarray,
+) -> tuple[int, int]:
+    """The complete raw template (at least ``n_mem`` members, divided by ``n_mem``) and its
+    placement that leave the least residual energy in ``s0..s1`` (raw samples minus
+    ``base``): first coarse, every ``step``-th placement from ``s0 - t_before`` to
+    ``s1 - t_before`` on every ``step``-th sample, then the placements within
+    ``step - 1`` of the best one on every sample; the first in template and placement
+    order among equal ones.  Returns ``(template, placement)``, ``(-1, 0)`` if there is no
+    complete template.  ``tplc``, ``tpl_ok``: the cache of :func:`_divided_template`;
+    ``xd``, ``rev``, ``lsse``: workspaces (:func:`_lag_sse`).
+    """
+    use = -1
+    t0 = 0
+    best = np.inf
+    t_lo = s0 - t_before
+    n_lags = (s1 - s0) // step + 1
+    nk = (s1 - s0 + step - 1) // step
+    for g in range(n_raw):
+        if r_n[g] < n_mem:
+            continue
+        _lag_sse(buf, buf_start, s0, nk, step, base, _divided_template(r_sum, g, n_mem, tplc, tpl_ok), t_lo, n_lags,
+                 xd, rev, lsse)
+        for lag in range(n_lags):
+            if lsse[lag] < best:
+                best = lsse[lag]
+                use = g
+                t0 = t_lo + lag * step
+    if use >= 0 and step > 1:
+        a = t0 - step + 1
+        _lag_sse(buf, buf_start, s0, s1 - s0, 1, base, tplc[use], a, 2 * step - 1, xd, rev, lsse)
+        best = np.inf
+        for lag in range(2 * step - 1):
+            if lsse[lag] < best:
+                best = lsse[lag]
+                t0 = a + lag
+    return use, t0
 
 
 @njit(cache=True, nogil=True)
@@ -1536,6 +1780,19 @@ def _second_in_residual(
 
 
 @njit(cache=True, nogil=True)
+def _grow_raw(r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw-template arrays with twice the rows (at least 16), their contents kept."""
+    cap = max(16, 2 * r_sum.shape[0])
+    s = np.zeros((cap, r_sum.shape[1]))
+    n = np.zeros(cap, dtype=np.int64)
+    g = np.zeros(cap, dtype=np.int64)
+    s[: r_sum.shape[0]] = r_sum
+    n[: r_n.size] = r_n
+    g[: r_grp.size] = r_grp
+    return s, n, g
+
+
+@njit(cache=True, nogil=True)
 def group_and_peel(
     buf: np.ndarray,
     buf_start: int,
@@ -1557,7 +1814,7 @@ def group_and_peel(
     feats_out: np.ndarray,
     gids_out: np.ndarray,
     counts: np.ndarray,
-) -> None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shape grouping (:func:`assign_groups`, in the order given) with template peel-off.
 
     Each fibrillation/PSW group keeps a full-rate template of the raw samples (baseline
@@ -1574,14 +1831,18 @@ def group_and_peel(
       leaves the least residual energy is subtracted (two potentials of known sources
       measured as one shape that matches neither);
 
-    and the residual of the spike region holds a second potential
+    (all lags of a template at once, :func:`_lag_sse`) and the residual of the spike
+    region holds a second potential
     (:func:`_second_in_residual`: at least ``G_SNR`` noise SDs of the smoothed residual and
     ``G_FRACTION`` of the discharge's peak-to-peak, at least ``G_SEPARATION`` samples from
     its alignment sample, the template fitting the rest).  The second potential is measured
     (:func:`measure`) on the residual and kept when it is a fibrillation or a PSW at least
     ``dup`` samples from the previous event; the discharge is then measured again with the
     second potential replaced by the template (over the second's onset..end), and both are
-    grouped.
+    grouped.  A row whose alignment sample lies within ``dup`` samples of the previous
+    event's is the same potential found again by a later candidate: it is left out.
+    Nothing of the peel-off is tried on a spike region of at most ``2 * P_FAST_WINDOW``
+    samples.
 
     Parameters
     ----------
@@ -1589,8 +1850,9 @@ def group_and_peel(
         As for :func:`measure`; the buffer must hold ``[start - P_PRE - P_SPIKE_MARGIN - 8,
         end + P_POST + 8)`` of every row (clipped to ``0..n_total``).
     rows, feats, snips, noise_w
-        The candidate rows, their features, their snippets decimated to the grouping
-        rate (``snips.shape[1]`` = template length) and the noise SD of the smoothed trace.
+        The candidate rows (in time order of their alignment samples), their features,
+        their snippets decimated to the grouping rate (``snips.shape[1]`` = template
+        length) and the noise SD of the smoothed trace.
     p : ndarray
         Parameter vector.
     gp : ndarray
@@ -1601,20 +1863,25 @@ def group_and_peel(
     templates, t_count, t_kind, t_amp, n_groups
         Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
     r_sum, r_n, r_grp
-        Raw templates: sums ``(templates, G_BEFORE + G_AFTER)``, member counts and shape
-        group (room for ``counts[2] + len(rows)``).
+        Raw templates: sums ``(capacity, G_BEFORE + G_AFTER)``, member counts and shape
+        group; grown here when full (see Returns).
     feats_out, gids_out
         ``(2 * len(rows), ...)`` outputs: features and group of every event, in order.
     counts
-        ``[events written, n_groups, raw templates]``: the third is read on entry (the
-        raw templates so far) and all three are written.
+        ``[events written, n_groups, raw templates, last alignment sample]``: the third is
+        read on entry (the raw templates so far) and all four are written (the last: the
+        ``last_align`` to pass in ``gp`` with the next rows).
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(r_sum, r_n, r_grp)``: the arrays given, or larger copies when they filled up.
     """
     min_corr = gp[0]
     max_ratio = gp[1]
     max_lag = int(gp[2])
     snip_before = int(gp[3])
     snip_step = int(gp[4])
-    snip_full = int(gp[5])
     n_mem = int(gp[6])
     t_before = int(gp[7])
     t_after = int(gp[8])
@@ -1638,14 +1905,17 @@ def group_and_peel(
     lt = t_before + t_after
     m = rows.shape[0]
     L = snips.shape[1]
-    cand = np.empty(templates.shape[0], dtype=np.int64)
-    sub = np.empty((templates.shape[0], L))
+    n_sub = max(n_groups, 16)
+    cand = np.empty(n_sub, dtype=np.int64)
+    sub = np.empty((n_sub, L))
     tpl = np.empty(lt)
+    # complete raw templates divided by their member count, made once per call when needed
+    tplc = np.empty((r_sum.shape[0], lt))
+    tpl_ok = np.zeros(r_sum.shape[0], dtype=np.bool_)
     row2 = np.empty((1, N_CAND))
     f2 = np.empty((1, N_FEATURES))
-    s2 = np.empty((1, snip_full))
-    s3 = np.empty((1, snip_full))
-    sd = np.empty(L)
+    s2 = np.empty((1, L))
+    s3 = np.empty((1, L))
     no_second = np.empty((0, N_CAND + 2))
     hit = np.empty(2, dtype=np.int64)
     cap = 0
@@ -1653,23 +1923,33 @@ def group_and_peel(
     d = np.empty(0)
     cs = np.empty(1)
     rs = np.empty(0)
+    # workspaces of _lag_sse (grown with the spike region)
+    lcap = 0
+    xd = np.empty(0)
+    rev = np.empty(0)
+    lsse = np.empty(0)
     nout = 0
     buf_end = buf_start + buf.size
     for r in range(m):
+        align = int(feats[r, F_ALIGN])
+        if abs(align - last_align) < dup:
+            continue  # the same potential found again by a later candidate
         code = int(feats[r, F_KIND])
         pp = feats[r, F_PP_V]
-        align = int(feats[r, F_ALIGN])
         base = feats[r, F_BASELINE_V]
         start = int(rows[r, C_START])
         end = int(rows[r, C_END])
         c_lo = int(rows[r, C_LO])
         c_hi = int(rows[r, C_HI])
         sig_raw = rows[r, C_SIGMA_E] / e_gain
+        if n_groups > n_sub:
+            n_sub = 2 * n_groups
+            cand = np.empty(n_sub, dtype=np.int64)
+            sub = np.empty((n_sub, L))
         best = _find_group(snips[r], code, pp, noise_w[r], min_corr, max_ratio, max_lag, templates, t_kind, t_amp,
                            n_groups, cand, sub)
         # -- peel-off
         found = False
-        use = -1
         best_t0 = 0
         s0 = start - margin
         s1 = end + margin + 1
@@ -1683,75 +1963,38 @@ def group_and_peel(
             s1 = buf_end - h
         if s1 > n_total - h:
             s1 = n_total - h
+        wide = s1 - s0 > 2 * fast_win  # room to peel (nothing below is used otherwise)
+        if wide and s1 - s0 + 2 * max_shift + 2 > lcap:
+            lcap = max(s1 - s0 + 2 * max_shift + 2, 2 * lcap, 256)
+            xd = np.empty(lcap)
+            rev = np.empty(2 * lcap + 2 * snip_step)
+            lsse = np.empty(lcap + 2 * snip_step)
         # raw templates of the shape group: the best-fitting complete one (to peel) and
-        # the best-fitting one still being made (to add the discharge to)
-        use = -1
-        acc = -1
-        acc_sse = np.inf
-        n_own = 0
-        a = 0
-        b = 0
-        # the fit of a template (and its lag) is judged around the discharge's peak
+        # the best-fitting one still being made (to add the discharge to); the fit of a
+        # template (and its lag) is judged around the discharge's peak
         c0 = align - fast_win
         c1 = align + fast_win
         if c0 < s0:
             c0 = s0
         if c1 > s1:
             c1 = s1
-        if best >= 0 and s1 - s0 > 2 * fast_win:
-            best_sse = np.inf
-            for t in range(n_raw):
-                if r_grp[t] != best:
-                    continue
-                n_own += 1
-                nm = r_n[t]
-                inv = 1.0 / nm
-                for i in range(lt):
-                    tpl[i] = r_sum[t, i] * inv
-                for t0 in range(align - t_before - max_shift, align - t_before + max_shift + 1):
-                    sse = _placed_sse(buf, buf_start, c0, c1, tpl, t0, base)
-                    if nm >= n_mem and sse < best_sse:
-                        best_sse = sse
-                        use = t
-                        best_t0 = t0
-                    if nm < n_mem and sse < acc_sse:
-                        acc_sse = sse
-                        acc = t
-                        acc_t0 = t0
-            a = best_t0
-            b = best_t0
-        elif best < 0 and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
+        use = -1
+        acc = -1
+        acc_sse = np.inf
+        n_own = 0
+        if best >= 0 and wide:
+            use, best_t0, _, acc, acc_t0, acc_sse, n_own = _fit_own_templates(
+                buf, buf_start, c0, c1, base, align - t_before - max_shift, 2 * max_shift + 1, best, r_sum, r_n, r_grp,
+                n_raw, n_mem, tpl, xd, rev, lsse)
+        elif best < 0 and wide and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
             # the template (and lag) that explains most of the spike region
-            a = s0 - t_before
-            b = s1 - t_before
-            best_sse = np.inf
-            for g in range(n_raw):
-                if r_n[g] < n_mem:
-                    continue
-                for i in range(lt):
-                    tpl[i] = r_sum[g, i] / n_mem
-                t0 = a
-                while t0 <= b:
-                    # coarse: every snip_step-th lag on every snip_step-th sample
-                    sse = _placed_sse_step(buf, buf_start, s0, s1, tpl, t0, base, snip_step)
-                    if sse < best_sse:
-                        best_sse = sse
-                        use = g
-                        best_t0 = t0
-                    t0 += snip_step
-            a = best_t0 - snip_step + 1
-            b = best_t0 + snip_step - 1
-        if use >= 0 and s1 - s0 > 2 * fast_win:
-            for i in range(lt):
-                tpl[i] = r_sum[use, i] / n_mem
-            if b > a:
-                bs = np.inf
-                for t0 in range(a, b + 1):
-                    sse = _placed_sse(buf, buf_start, s0, s1, tpl, t0, base)
-                    if sse < bs:
-                        bs = sse
-                        best_t0 = t0
-            best_sse = _placed_sse(buf, buf_start, c0, c1, tpl, best_t0, base)
+            use, best_t0 = _fit_any_template(buf, buf_start, s0, s1, base, t_before, snip_step, r_sum, r_n, n_raw,
+                                             n_mem, tplc, tpl_ok, xd, rev, lsse)
+        tq = tpl
+        best_sse = np.inf
+        if use >= 0 and wide:
+            tq = _divided_template(r_sum, use, n_mem, tplc, tpl_ok)
+            best_sse = _placed_sse(buf, buf_start, c0, c1, tq, best_t0, base)
             nr = s1 - s0 + 2 * h
             if nr + 1 > cap:
                 cap = max(nr + 1, 2 * cap, 512)
@@ -1762,7 +2005,7 @@ def group_and_peel(
             need = peel_snr * sig_w
             if need < peel_frac * pp:
                 need = peel_frac * pp
-            found = _second_in_residual(buf, buf_start, s0, s1, h, tpl, best_t0, base, best_t0 + t_before, sig_w,
+            found = _second_in_residual(buf, buf_start, s0, s1, h, tq, best_t0, base, best_t0 + t_before, sig_w,
                                         need, peel_sep, fast_win, peel_fit, d, cs, rs, hit)
         q0 = 0
         q1 = 0
@@ -1782,15 +2025,9 @@ def group_and_peel(
             if q1 - q0 > rbuf.size:
                 rbuf = np.empty(max(q1 - q0, 2 * rbuf.size))
             rb = rbuf[: q1 - q0]
-            _residual_into(buf, buf_start, q0, q1, tpl, best_t0, 0.0, rb)
-            row2[0, C_START] = jv_abs
-            row2[0, C_PEAK] = k_abs
-            row2[0, C_END] = k_abs
-            row2[0, C_SIGMA_E] = rows[r, C_SIGMA_E]
-            row2[0, C_PEAK_E] = rows[r, C_PEAK_E]
-            row2[0, C_LO] = -1.0
-            row2[0, C_HI] = -1.0
-            measure(rb, q0, n_total, row2, p, f2, s2, snip_before, no_second)
+            _residual_into(buf, buf_start, q0, q1, tq, best_t0, 0.0, rb)
+            _put_candidate(row2, 0, jv_abs, k_abs, k_abs, rows[r, C_SIGMA_E], rows[r, C_PEAK_E], -1.0, -1.0)
+            measure(rb, q0, n_total, row2, p, f2, s2, snip_before, snip_step, no_second)
             code2 = int(f2[0, F_KIND])
             al2 = int(f2[0, F_ALIGN])
             found = (code2 == K_FIBRILLATION or code2 == K_PSW) and abs(al2 - (best_t0 + t_before)) >= peel_sep
@@ -1800,7 +2037,7 @@ def group_and_peel(
             g = _join_group(snips[r], code, pp, best, templates, t_count, t_kind, t_amp, n_groups)
             if g == n_groups:
                 n_groups += 1
-            if g >= 0 and s1 - s0 > 2 * fast_win:
+            if g >= 0 and wide:
                 # a raw template of the discharge's source: the one being made that it fits,
                 # else a new one when no template of its group fits it (another source)
                 lim = peel_fit * peel_fit * sig_raw * sig_raw * (c1 - c0)
@@ -1808,6 +2045,10 @@ def group_and_peel(
                     t = acc
                     a0 = acc_t0
                 elif n_own < max_own and not (use >= 0 and best_sse <= lim * (1.0 + 1.0 / n_mem)):
+                    if n_raw == r_sum.shape[0]:
+                        r_sum, r_n, r_grp = _grow_raw(r_sum, r_n, r_grp)
+                        tplc = np.empty((r_sum.shape[0], lt))
+                        tpl_ok = np.zeros(r_sum.shape[0], dtype=np.bool_)
                     t = n_raw
                     n_raw += 1
                     r_n[t] = 0
@@ -1837,18 +2078,20 @@ def group_and_peel(
             v = buf[i - buf_start]
             if on2 <= i <= en2:
                 j = i - best_t0
-                v = base + (tpl[j] if 0 <= j < lt else 0.0)
+                v = base + (tq[j] if 0 <= j < lt else 0.0)
             rb2[i - q0] = v
-        measure(rb2, q0, n_total, rows[r : r + 1], p, feats_out[nout : nout + 1], s3, snip_before, no_second)
+        measure(rb2, q0, n_total, rows[r : r + 1], p, feats_out[nout : nout + 1], s3, snip_before, snip_step, no_second)
         for c in range(N_FEATURES):
             feats_out[nout + 1, c] = f2[0, c]
         # both join groups like any other discharge
         for e in range(2):
             src = s3 if e == 0 else s2
-            for i in range(L):
-                sd[i] = src[0, i * snip_step] if i * snip_step < snip_full else 0.0
             fe = feats_out[nout + e]
-            ge = _assign_one(sd, int(fe[F_KIND]), fe[F_PP_V], fe[F_NOISE_V] / math.sqrt(2.0 * h + 1.0), min_corr,
+            if n_groups > n_sub:
+                n_sub = 2 * n_groups
+                cand = np.empty(n_sub, dtype=np.int64)
+                sub = np.empty((n_sub, L))
+            ge = _assign_one(src[0], int(fe[F_KIND]), fe[F_PP_V], fe[F_NOISE_V] / math.sqrt(2.0 * h + 1.0), min_corr,
                              max_ratio, max_lag, templates, t_count, t_kind, t_amp, n_groups, cand, sub)
             if ge == n_groups:
                 n_groups += 1
@@ -1864,3 +2107,5 @@ def group_and_peel(
     counts[0] = nout
     counts[1] = n_groups
     counts[2] = n_raw
+    counts[3] = last_align
+    return r_sum, r_n, r_grp

@@ -38,7 +38,7 @@ import logging
 import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -482,10 +482,12 @@ class _Engine:
         rows = np.ascontiguousarray(self.pending[ready])
         self.pending = self.pending[~ready]
         m = rows.shape[0]
+        ls = self.templates.shape[1]
         feats = np.empty((m, K.N_FEATURES))
-        snips = np.empty((m, self.snip_len_full))
+        snips = np.empty((m, ls))
         second = np.empty((m, K.N_CAND + 2))
-        K.measure(self.buf, self.buf_start, n_total, rows, self.p, feats, snips, self.snip_before, second)
+        K.measure(self.buf, self.buf_start, n_total, rows, self.p, feats, snips, self.snip_before, self.snip_step,
+                  second)
         found = second[:, K.C_START] >= 0
         if found.any():
             # two potentials in one candidate: the first measured again without the
@@ -497,8 +499,8 @@ class _Engine:
             extra = np.ascontiguousarray(np.concatenate([again, second[idx, : K.N_CAND]]))
             k2 = extra.shape[0]
             f2 = np.empty((k2, K.N_FEATURES))
-            s2 = np.empty((k2, self.snip_len_full))
-            K.measure(self.buf, self.buf_start, n_total, extra, self.p, f2, s2, self.snip_before,
+            s2 = np.empty((k2, ls))
+            K.measure(self.buf, self.buf_start, n_total, extra, self.p, f2, s2, self.snip_before, self.snip_step,
                       np.empty((0, K.N_CAND + 2)))
             feats[idx] = f2[: idx.size]
             snips[idx] = s2[: idx.size]
@@ -516,24 +518,13 @@ class _Engine:
         K = self.K
         fs = self.fs
         smooth = 2 * int(self.p[K.P_SMOOTH_HALF]) + 1
-        dup = int(self.gp[13])
-        # drop the same potential found again by a later candidate
-        keep = np.empty(feats.shape[0], dtype=bool)
-        last = self.last_align
-        for r in range(feats.shape[0]):
-            align = int(feats[r, K.F_ALIGN])
-            keep[r] = abs(align - last) >= dup
-            if keep[r]:
-                last = align
-        self.gp[14] = float(max(self.last_align, -(1 << 52)))
-        self.last_align = last
-        feats = np.ascontiguousarray(feats[keep])
         m = feats.shape[0]
         if m == 0:
             return []
-        rows = np.ascontiguousarray(rows[keep])
-        sn = np.ascontiguousarray(snips[keep][:, :: self.snip_step])
-        noise_w = np.ascontiguousarray(feats[:, K.F_NOISE_V]) / math.sqrt(smooth)
+        feats = np.ascontiguousarray(feats)
+        rows = np.ascontiguousarray(rows)
+        sn = np.ascontiguousarray(snips)
+        noise_w = feats[:, K.F_NOISE_V] / math.sqrt(smooth)
         need = self.n_groups + 2 * m
         if need > self.templates.shape[0]:
             cap = max(need, 2 * self.templates.shape[0])
@@ -542,20 +533,21 @@ class _Engine:
             self.t_count = np.concatenate([self.t_count, np.zeros(grow, dtype=np.int64)])
             self.t_kind = np.concatenate([self.t_kind, np.zeros(grow, dtype=np.int64)])
             self.t_amp = np.concatenate([self.t_amp, np.zeros(grow)])
-        if self.n_raw + m > self.r_sum.shape[0]:
-            grow = max(self.n_raw + m, 2 * self.r_sum.shape[0]) - self.r_sum.shape[0]
-            self.r_sum = np.concatenate([self.r_sum, np.zeros((grow, self.r_sum.shape[1]))])
-            self.r_n = np.concatenate([self.r_n, np.zeros(grow, dtype=np.int64)])
-            self.r_grp = np.concatenate([self.r_grp, np.zeros(grow, dtype=np.int64)])
         fo = np.empty((2 * m, K.N_FEATURES))
         go = np.empty(2 * m, dtype=np.int64)
-        cnt = np.array([0, 0, self.n_raw], dtype=np.int64)
-        K.group_and_peel(self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp,
-                         self.templates, self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n,
-                         self.r_grp, fo, go, cnt)
+        # the kernel leaves out a row within the duplicate distance of the previous event
+        # (the same potential found again by a later candidate)
+        self.gp[14] = float(max(self.last_align, -(1 << 52)))
+        cnt = np.array([0, 0, self.n_raw, 0], dtype=np.int64)
+        self.r_sum, self.r_n, self.r_grp = K.group_and_peel(
+            self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp, self.templates,
+            self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n, self.r_grp, fo, go, cnt)
+        self.last_align = int(cnt[3])
         m = int(cnt[0])
         self.n_groups = int(cnt[1])
         self.n_raw = int(cnt[2])
+        if m == 0:
+            return []
         feats, gids = fo[:m], go[:m]
         codes = feats[:, K.F_KIND].astype(np.int64)
         pps = feats[:, K.F_PP_V]
@@ -593,20 +585,32 @@ class _Engine:
         return _build_result(self)
 
 
+#: The slots of SpontaneousEvent in field order, set column by column by :func:`_events_from`.
+_EVENT_SLOTS = tuple(getattr(SpontaneousEvent, f.name).__set__ for f in fields(SpontaneousEvent))
+
+
 def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> list[SpontaneousEvent]:
-    """Build the event objects of an event table in bulk (``train``: train per event, -1 none)."""
+    """Build the event objects of an event table in bulk (``train``: train per event, -1 none).
+
+    The objects are made empty and their slots filled a column at a time (the class has
+    no ``__post_init__``; the same objects as calling it field by field, in half the
+    time of its frozen ``__init__``)."""
     n = cols["time_s"].size
     if n == 0:
         return []
-    kinds = [_KIND_BY_CODE[c] for c in cols["code"].tolist()]
-    init = ["positive" if v > 0 else "negative" for v in cols["initial"].tolist()]
+    code = cols["code"]
+    kinds = [_KIND_BY_CODE[c] for c in code.tolist()]
+    init = np.where(cols["initial"] > 0, "positive", "negative").tolist()
     groups = [g if g >= 0 else None for g in cols["group"].tolist()]
     trains = [None] * n if train is None else [t if t >= 0 else None for t in train.tolist()]
-    return list(map(
-        SpontaneousEvent, cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(),
-        cols["duration_ms"].tolist(), cols["peak_time_s"].tolist(), init, cols["phases"].tolist(),
-        cols["snr"].tolist(), cols["noise_uv"].tolist(), groups, trains,
-    ))
+    values = (cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(), cols["duration_ms"].tolist(),
+              cols["peak_time_s"].tolist(), init, cols["phases"].tolist(), cols["snr"].tolist(),
+              cols["noise_uv"].tolist(), groups, trains)
+    new = object.__new__
+    out = [new(SpontaneousEvent) for _ in range(n)]
+    for put, col in zip(_EVENT_SLOTS, values):
+        list(map(put, out, col))
+    return out
 
 
 def _hum_uv(state: np.ndarray, K: Any) -> float:
@@ -866,11 +870,11 @@ def _fill_slots(
 
 def _complete_train(
     idx: list[int], rate: float, cv: float, ev_t: np.ndarray, ev_amp: np.ndarray, ev_code: np.ndarray,
-    available: set[int], K: Any, t: Mapping[str, Any],
+    available: np.ndarray, K: Any, t: Mapping[str, Any],
 ) -> tuple[list[int], float, float]:
     """Complete a regular train from the discharges not yet in trains.
 
-    Candidates: discharges of ``available`` (fibrillations and PSWs of any shape group,
+    Candidates: discharges flagged in ``available`` (fibrillations and PSWs of any shape group,
     not excluded) of the train's kind with an amplitude within ``max_amplitude_ratio`` of
     the train's mean.  First the source's own rate: a chain of every ``d``-th discharge of
     a source (its other discharges went to other shape groups or were taken by no chain)
@@ -896,9 +900,9 @@ def _complete_train(
     nmin = int(t["min_discharges"])
     code = int(np.bincount(ev_code[idx]).argmax())
     amp = float(ev_amp[idx].mean())
-    members = set(idx)
-    cand = np.array(sorted(i for i in available if i not in members and ev_code[i] == code
-                           and amp / ratio <= ev_amp[i] <= amp * ratio), dtype=np.int64)
+    sel = available & (ev_code == code) & (amp / ratio <= ev_amp) & (ev_amp <= amp * ratio)
+    sel[idx] = False  # not the members
+    cand = np.flatnonzero(sel)
     if cand.size == 0:
         return idx, rate, cv
     cand_t = ev_t[cand]
@@ -968,6 +972,8 @@ def _judge_trains(
     found: list[tuple[list[int], float, float, bool]] = []
     ev_t, ev_amp, ev_code = ev["time_s"], ev["amplitude_uv"], ev["code"]
     available = {i for g in groups.values() for i in g}
+    avail = np.zeros(ev_t.size, dtype=bool)  # the same, as a mask
+    avail[sel] = True
     for gid in sorted(groups):
         # regular trains: chains at whole multiples of a period, peeled off one by one;
         # each is completed (and densified to its source's rate) from the discharges of
@@ -980,9 +986,10 @@ def _judge_trains(
             if not chain:
                 break
             idx = [left[j] for j in chain]
-            idx, rate, cv = _complete_train(idx, rate, cv, ev_t, ev_amp, ev_code, available, K, t)
+            idx, rate, cv = _complete_train(idx, rate, cv, ev_t, ev_amp, ev_code, avail, K, t)
             found.append((idx, rate, cv, True))
             available.difference_update(idx)
+            avail[idx] = False
             left = [i for i in left if i in available]
         # what is left of the group: an irregular train?
         if not bool(t["report_irregular"]) or len(left) < int(t["irregular_min_discharges"]):

@@ -257,6 +257,43 @@ def test_scan_is_identical_in_chunks_and_counts_quality():
     assert sa[K.S_NONFINITE] == 0 and sa[K.S_N] == x.size
 
 
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(0, 200), elements=st.one_of(finite, st.sampled_from([np.nan, np.inf, -np.inf]))))
+def test_count_nonfinite_matches_numpy(x):
+    assert K._count_nonfinite(np.ascontiguousarray(x)) == int(np.count_nonzero(~np.isfinite(x)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scan_treats_nonfinite_samples_as_zero(seed):
+    # a chunk with NaN/inf: the same candidates and state as with zeros there, the bad ones counted
+    fs = 10_000.0
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(8000) * 5e-6
+    for c in rng.integers(1500, 7900, size=4):
+        x[c - 5 : c + 5] += 200e-6 * np.sin(np.linspace(0, 2 * np.pi, 10))
+    bad = rng.choice(x.size, size=6, replace=False)
+    y = x.copy()
+    y[bad] = rng.choice([np.nan, np.inf, -np.inf], size=bad.size)
+    x[bad] = 0.0
+    p = _params(fs)
+    out = []
+    for v in (x, y):
+        st_ = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+        K.init_state(st_)
+        rows = []
+        for c in np.array_split(v, 5):
+            cand = np.empty((c.size // int(p[K.P_GAP]) + 2, K.N_CAND))
+            k = K.scan(np.ascontiguousarray(c), st_, p, cand)
+            rows.append(cand[:k].copy())
+        out.append((np.concatenate(rows), st_))
+    (a, sa), (b, sb) = out
+    assert a.shape[0] >= 1 and np.array_equal(a, b)
+    assert sb[K.S_NONFINITE] == bad.size and sa[K.S_NONFINITE] == 0
+    keep = np.ones(sa.size, dtype=bool)
+    keep[K.S_NONFINITE] = False
+    assert np.array_equal(sa[keep], sb[keep], equal_nan=True)
+
+
 def test_scan_edge_cases():
     p = _params(10_000.0)
     state = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
@@ -308,17 +345,42 @@ def test_chain_from_skips_strays_and_missed_discharges():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.integers(0, 80), elements=st.floats(-1e-3, 1e-3, allow_nan=False).map(lambda v: round(v, 7))))
+@given(arrays(np.float64, st.integers(0, 400), elements=st.floats(-1e-3, 1e-3, allow_nan=False).map(lambda v: round(v, 7))))
 def test_median_of_is_numpy_median(x):
-    # ties included (rounded values); the same value as np.median, bit for bit
-    scratch = np.empty(max(x.size, 1))
-    got = K.median_of(np.ascontiguousarray(x), 0, x.size, scratch)
+    # ties included (rounded values); the same value as np.median, bit for bit; x unchanged
+    scratch = np.empty(max(2 * x.size, 1))
+    xc = np.ascontiguousarray(x)
+    keep = xc.copy()
+    got = K.median_of(xc, 0, x.size, scratch)
     if x.size == 0:
         assert math.isnan(got)
     else:
         assert got == np.median(x)
     if x.size >= 3:
-        assert K.median_of(np.ascontiguousarray(x), 1, x.size - 1, scratch) == np.median(x[1:-1])
+        assert K.median_of(xc, 1, x.size - 1, scratch) == np.median(x[1:-1])
+    assert np.array_equal(xc, keep)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_median_of_many_sizes_ties_and_nan(seed):
+    rng = np.random.default_rng(seed)
+    for n in [1, 2, 3, 11, 12, 13, 14, 25, 168, 169, 500, 1001]:
+        for kind in ("normal", "ties", "constant", "sorted", "reversed"):
+            x = rng.standard_normal(n)
+            if kind == "ties":
+                x = np.round(x * 2.0) / 2.0
+            elif kind == "constant":
+                x[:] = 3e-6
+            elif kind == "sorted":
+                x.sort()
+            elif kind == "reversed":
+                x = np.sort(x)[::-1].copy()
+            scratch = np.full(2 * n, np.nan)
+            assert K.median_of(x, 0, n, scratch) == np.median(x), (n, kind)
+            if n >= 2:
+                y = x.copy()
+                y[rng.integers(0, n)] = np.nan
+                assert math.isnan(K.median_of(y, 0, n, scratch))
 
 
 @settings(max_examples=40, deadline=None)
@@ -346,8 +408,8 @@ def _placed_ref(x: np.ndarray, x0: int, q0: int, q1: int, tpl: np.ndarray, t0: i
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), t0=st.integers(-40, 140), nt=st.integers(1, 60))
-def test_residual_and_placed_sse_match_reference(seed, t0, nt):
+@given(seed=st.integers(0, 10_000), t0=st.integers(-40, 140), nt=st.integers(1, 60), step=st.integers(1, 6))
+def test_residual_and_placed_sse_match_reference(seed, t0, nt, step):
     rng = np.random.default_rng(seed)
     x0 = 1000
     x = rng.normal(0, 1e-5, 200)
@@ -360,6 +422,125 @@ def test_residual_and_placed_sse_match_reference(seed, t0, nt):
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-18)
     got = K._placed_sse(x, x0, q0, q1, tpl, x0 + t0, base)
     assert got == pytest.approx(float(np.sum(ref**2)), rel=1e-12, abs=1e-30)
+    got = K._placed_sse(x, x0, q0, q1, tpl, x0 + t0, base, step)  # every step-th sample
+    assert got == pytest.approx(float(np.sum(ref[::step] ** 2)), rel=1e-12, abs=1e-30)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), nk=st.integers(1, 90), step=st.integers(1, 6), n_lags=st.integers(1, 40),
+       t_lo=st.integers(-80, 120), nt=st.integers(1, 70))
+def test_lag_sse_equals_placed_sse_at_every_lag(seed, nk, step, n_lags, t_lo, nt):
+    # every lag's sum bit for bit as _placed_sse adds it (the choice of the least cannot
+    # differ), and the NumPy residual energy
+    rng = np.random.default_rng(seed)
+    x0 = 500
+    x = rng.normal(0, 1e-5, 700)
+    tpl = rng.normal(0, 5e-5, nt)
+    base = float(rng.normal(0, 1e-6))
+    s0 = x0 + 100
+    s1 = s0 + (nk - 1) * step + 1
+    xd, rev, out = np.empty(nk), np.empty(nk + n_lags - 1), np.full(n_lags + 2, np.nan)
+    K._lag_sse(x, x0, s0, nk, step, base, tpl, x0 + t_lo, n_lags, xd, rev, out)
+    for lag in range(n_lags):
+        t0 = x0 + t_lo + lag * step
+        assert out[lag] == K._placed_sse(x, x0, s0, s1, tpl, t0, base, step)
+        ref = _placed_ref(x, x0, s0, s1, tpl, t0, base)[::step]
+        assert out[lag] == pytest.approx(float(np.sum(ref**2)), rel=1e-12, abs=1e-30)
+    assert np.isnan(out[n_lags:]).all()
+
+
+def _raw_templates(rng, n_raw, lt, n_groups, n_mem):
+    r_n = rng.integers(1, n_mem + 1, size=n_raw)
+    r_grp = rng.integers(0, n_groups, size=n_raw)
+    shape = np.sin(np.linspace(0, 3 * np.pi, lt)) * np.exp(-np.linspace(0, 4, lt))
+    r_sum = np.array([n * (rng.uniform(20e-6, 80e-6) * np.roll(shape, rng.integers(-5, 6)) + rng.normal(0, 2e-6, lt))
+                      for n in r_n])
+    return np.ascontiguousarray(r_sum), r_n.astype(np.int64), r_grp.astype(np.int64)
+
+
+def _sse_ref(x, x0, s0, s1, tpl, t0, base, step=1):
+    return float(np.sum(_placed_ref(x, x0, s0, s1, tpl, t0, base)[::step] ** 2))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fit_own_templates_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    lt, n_mem, n_raw = 80, 4, int(rng.integers(1, 9))
+    r_sum, r_n, r_grp = _raw_templates(rng, n_raw, lt, 3, n_mem)
+    x0 = 2000
+    x = rng.normal(0, 3e-6, 600)
+    src = int(rng.integers(0, n_raw))
+    at = x0 + 200 + int(rng.integers(-4, 5))
+    x[at - x0 : at - x0 + lt] += r_sum[src] / r_n[src]  # one of them is in the signal
+    base = float(rng.normal(0, 1e-6))
+    group = int(r_grp[src])
+    c0, c1, t_lo, n_lags = x0 + 210, x0 + 260, x0 + 195, 11
+    ws = (np.empty(c1 - c0), np.empty(c1 - c0 + n_lags), np.empty(n_lags))
+    got = K._fit_own_templates(x, x0, c0, c1, base, t_lo, n_lags, group, r_sum, r_n, r_grp, n_raw, n_mem,
+                               np.empty(lt), *ws)
+    # brute force: every template of the group at every placement, the first least per kind
+    best = {True: (-1, 0, math.inf), False: (-1, 0, math.inf)}
+    for t in range(n_raw):
+        if r_grp[t] != group:
+            continue
+        tpl = r_sum[t] * (1.0 / r_n[t])
+        for lag in range(n_lags):
+            e = _sse_ref(x, x0, c0, c1, tpl, t_lo + lag, base)
+            done = bool(r_n[t] >= n_mem)
+            if e < best[done][2] * (1 - 1e-9):
+                best[done] = (t, t_lo + lag, e)
+    use, use_t0, use_sse, acc, acc_t0, acc_sse, n_own = got
+    assert n_own == int(np.count_nonzero(r_grp[:n_raw] == group))
+    assert (use, use_t0) == best[True][:2] and (acc, acc_t0) == best[False][:2]
+    for (i, e), (_, _, ref) in (((use, use_sse), best[True]), ((acc, acc_sse), best[False])):
+        assert (i < 0 and math.isinf(e)) or e == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("step", [1, 2, 5])
+def test_fit_any_template_matches_brute_force(seed, step):
+    rng = np.random.default_rng(100 + seed)
+    lt, n_mem, n_raw = 90, 3, int(rng.integers(1, 8))
+    r_sum, r_n, r_grp = _raw_templates(rng, n_raw, lt, 4, n_mem)
+    x0 = 0
+    x = rng.normal(0, 3e-6, 800)
+    done = np.flatnonzero(r_n >= n_mem)
+    if done.size:
+        src = int(rng.choice(done))
+        x[300 + int(rng.integers(-9, 10)) :][:lt] += r_sum[src] / n_mem
+    base = 0.0
+    s0, s1, t_before = 280, 280 + int(rng.integers(40, 120)), 15
+    cache, ok = np.empty((n_raw, lt)), np.zeros(n_raw, dtype=np.bool_)
+    n = s1 - s0 + 2 * step + 2
+    ws = (np.empty(n), np.empty(2 * n), np.empty(n))
+    got = K._fit_any_template(x, x0, s0, s1, base, t_before, step, r_sum, r_n, n_raw, n_mem, cache, ok, *ws)
+    # brute force: coarse grid of placements on every step-th sample, then every placement
+    # within step - 1 of the best on every sample
+    ref_use, ref_t0, e_best = -1, 0, math.inf
+    for g in done:
+        tpl = r_sum[g] / n_mem
+        for t0 in range(s0 - t_before, s1 - t_before + 1, step):
+            e = _sse_ref(x, x0, s0, s1, tpl, t0, base, step)
+            if e < e_best * (1 - 1e-9):
+                ref_use, ref_t0, e_best = int(g), t0, e
+    if ref_use >= 0 and step > 1:
+        tpl = r_sum[ref_use] / n_mem
+        fine = [_sse_ref(x, x0, s0, s1, tpl, t0, base) for t0 in range(ref_t0 - step + 1, ref_t0 + step)]
+        ref_t0 = ref_t0 - step + 1 + int(np.argmin(fine))
+    assert got == (ref_use, ref_t0)
+    for g in done:  # the cache holds the divided templates it made
+        if ok[g]:
+            assert np.array_equal(cache[g], r_sum[g] / n_mem)
+
+
+def test_grow_raw_keeps_the_templates():
+    r_sum = np.arange(12.0).reshape(3, 4)
+    s, n, g = K._grow_raw(r_sum, np.array([1, 2, 3]), np.array([0, 0, 1]))
+    assert s.shape == (16, 4) and n.shape == g.shape == (16,)
+    assert np.array_equal(s[:3], r_sum) and not s[3:].any()
+    assert n[:3].tolist() == [1, 2, 3] and g[:3].tolist() == [0, 0, 1]
+    s2, _, _ = K._grow_raw(s, n, g)
+    assert s2.shape == (32, 4) and np.array_equal(s2[:16], s)
 
 
 def test_second_in_residual_finds_a_hidden_potential_and_nothing_in_noise():
@@ -387,3 +568,110 @@ def test_second_in_residual_finds_a_hidden_potential_and_nothing_in_noise():
     assert K._second_in_residual(x, 0, s0, s1, *args)
     assert abs(int(out[0]) - (t0 + 72)) <= 1  # the second potential's positive peak
     assert not K._second_in_residual(clean, 0, s0, s1, *args)
+
+
+# ----------------------------------------------------------------------------- measure and grouping on simulated rest
+
+
+def _engine_inputs(fs: float = 20_000.0, seed: int = 7):
+    """The arguments of measure and group_and_peel in a batch run of simulated rest."""
+    from edx.needle import spontaneous as S
+    from edx.sim.needle import simulate_rest
+
+    x, _ = simulate_rest(6.0, fs, fibrillation_trains=3, psw_trains=2, end_plate=True, noise_rms_v=8e-6, seed=seed)
+    calls: dict[str, list] = {"measure": [], "group_and_peel": []}
+    real = {k: getattr(K, k) for k in calls}
+
+    def spy(name):
+        def f(*a):
+            calls[name].append(tuple(v.copy() if isinstance(v, np.ndarray) else v for v in a))
+            return real[name](*a)
+        return f
+
+    try:
+        for k in calls:
+            setattr(K, k, spy(k))
+        S.detect_spontaneous(x, fs)
+    finally:
+        for k, f in real.items():
+            setattr(K, k, f)
+    return calls
+
+
+def test_measure_decimated_snippets_are_every_step_th_sample():
+    args = _engine_inputs()["measure"][0]
+    buf, b0, n, rows, p, feats, snips, before, step, second = args
+    assert step > 1 and rows.shape[0] > 20
+    full = snips.shape[1] * step  # full-rate snippets covering the decimated ones
+    f1, s1, sec1 = np.empty_like(feats), np.empty((rows.shape[0], full)), np.empty_like(second)
+    K.measure(buf, b0, n, rows, p, f1, s1, before, 1, sec1)
+    f2, s2, sec2 = np.empty_like(feats), np.empty_like(snips), np.empty_like(second)
+    K.measure(buf, b0, n, rows, p, f2, s2, before, step, sec2)
+    found = sec1[:, K.C_START] >= 0  # the other rows of `second` hold only that -1
+    assert np.array_equal(f1, f2) and np.array_equal(sec1[:, K.C_START], sec2[:, K.C_START])
+    assert np.array_equal(sec1[found], sec2[found])
+    assert np.array_equal(s2, s1[:, ::step])
+
+
+def _peel(args, r_cap=None, rows_sel=None):
+    a = [v.copy() if isinstance(v, np.ndarray) else v for v in args]
+    (buf, b0, n, rows, feats, sn, noise_w, p, gp, tpl, t_count, t_kind, t_amp, n_groups, r_sum, r_n, r_grp, fo, go,
+     cnt) = a
+    if rows_sel is not None:
+        rows, feats, sn, noise_w = (np.ascontiguousarray(v[rows_sel]) for v in (rows, feats, sn, noise_w))
+    if r_cap is not None:
+        r_sum, r_n, r_grp = r_sum[:r_cap].copy(), r_n[:r_cap].copy(), r_grp[:r_cap].copy()
+    out = K.group_and_peel(buf, b0, n, rows, feats, sn, noise_w, p, gp, tpl, t_count, t_kind, t_amp, n_groups, r_sum,
+                           r_n, r_grp, fo, go, cnt)
+    m = int(cnt[0])
+    return fo[:m], go[:m], cnt, out, tpl
+
+
+def test_group_and_peel_grows_its_raw_templates():
+    args = _engine_inputs()["group_and_peel"][0]
+    fo, go, cnt, (r_sum, r_n, r_grp), tpl = _peel(args)
+    assert cnt[2] > 2  # raw templates were made
+    fo1, go1, cnt1, (r_sum1, r_n1, r_grp1), tpl1 = _peel(args, r_cap=1)
+    assert np.array_equal(fo, fo1) and np.array_equal(go, go1) and np.array_equal(cnt, cnt1)
+    k = int(cnt[2])
+    assert r_sum1.shape[0] >= k and np.array_equal(r_sum[:k], r_sum1[:k]) and np.array_equal(r_n[:k], r_n1[:k])
+    assert np.array_equal(r_grp[:k], r_grp1[:k]) and np.array_equal(tpl, tpl1)
+
+
+def test_group_and_peel_leaves_out_a_potential_found_again():
+    args = _engine_inputs()["group_and_peel"][0]
+    rows, feats = args[3], args[4]
+    dup = int(args[8][13])
+    fo, go, cnt, _, _ = _peel(args)
+    # every row given again right after itself (a later candidate holding the same potential)
+    twice = np.repeat(np.arange(rows.shape[0]), 2)
+    fo2, go2, cnt2, _, _ = _peel(args, rows_sel=twice)
+    assert np.array_equal(fo, fo2) and np.array_equal(go, go2) and np.array_equal(cnt, cnt2)
+    # the events written are at least dup samples apart at their alignment samples, in
+    # the order given (second potentials aside), and the last one is reported
+    al = feats[:, K.F_ALIGN]
+    kept = [int(al[0])]
+    for v in al[1:]:
+        if abs(int(v) - kept[-1]) >= dup:
+            kept.append(int(v))
+    assert cnt[3] == kept[-1]
+    assert cnt[0] >= len(kept)
+
+
+def test_events_are_the_objects_the_constructor_makes():
+    from edx.needle import spontaneous as S
+
+    cols = {
+        "time_s": np.array([0.5, 1.25]), "code": np.array([1, 3]), "amplitude_uv": np.array([80.0, 40.0]),
+        "duration_ms": np.array([2.5, 3.0]), "peak_time_s": np.array([0.5005, 1.2508]),
+        "initial": np.array([1.0, -1.0]), "phases": np.array([2, 3]), "snr": np.array([12.0, np.inf]),
+        "noise_uv": np.array([5.0, 5.0]), "group": np.array([0, -1]),
+    }
+    got = S._events_from(cols, np.array([-1, 2]))
+    want = [S.SpontaneousEvent(0.5, "fibrillation", 80.0, 2.5, 0.5005, "positive", 2, 12.0, 5.0, 0, None),
+            S.SpontaneousEvent(1.25, "end_plate_spike", 40.0, 3.0, 1.2508, "negative", 3, np.inf, 5.0, None, 2)]
+    assert got == want and [hash(e) for e in got] == [hash(e) for e in want]
+    assert all(type(v) is type(w) for e, f in zip(got, want) for v, w in zip(
+        (getattr(e, n) for n in e.__slots__), (getattr(f, n) for n in f.__slots__)))
+    assert not hasattr(S.SpontaneousEvent, "__post_init__")  # bulk building skips nothing
+    assert S._events_from(cols, None)[0].train_id is None
