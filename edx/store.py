@@ -418,7 +418,43 @@ class ResultsStore:
             The store is anonymized and this study is not (or the reverse), the salt differs
             from the store's, or the store stayed locked.
         """
-        doc, summary = _documents(analysis, anonymize, salt)
+        return self.add_document(analysis.to_dict(anonymize=anonymize, salt=salt), anonymize=anonymize, salt=salt)
+
+    def add_document(self, document: Mapping[str, Any], *, anonymize: bool = False, salt: str = "") -> int:
+        """Store a study from its ``results.json`` document (e.g. one written by ``edx batch``).
+
+        Parameters
+        ----------
+        document : mapping
+            The document as :meth:`edx.report.StudyAnalysis.to_dict` made it (read back from
+            ``results.json``), with its ``interpreter_input``.
+        anonymize, salt : bool, str
+            How the document was made: an anonymized document goes only into an anonymized
+            store made with the same salt.
+
+        Returns
+        -------
+        int
+            The study's row id (see :meth:`add`).
+
+        Raises
+        ------
+        edx.errors.StoreError
+            The document is not an edx results document this store reads, or as for :meth:`add`.
+        """
+        from .report.results import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION
+
+        doc = dict(document)
+        summary = doc.get("interpreter_input")
+        if doc.get("schema") != RESULTS_SCHEMA or not isinstance(summary, dict):
+            raise StoreError(f"{self.path}: not an edx results document with its interpreter input "
+                             f"(schema {doc.get('schema')!r}); analyse the study again with this edx")
+        if doc.get("schema_version") != RESULTS_SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: results document version {doc.get('schema_version')}, this edx reads "
+                             f"version {RESULTS_SCHEMA_VERSION}: analyse the study again with this edx")
+        if anonymize and doc["study"].get("date") is not None:
+            raise StoreError(f"{self.path}: {doc['study_id']}: the document is not anonymized")
+        doc.pop("outputs", None)
         return self._write(lambda cur: self._add(cur, doc, summary, anonymize, salt))
 
     def _add(self, cur: sqlite3.Cursor, doc: dict[str, Any], summary: dict[str, Any], anonymize: bool,
@@ -706,23 +742,3 @@ def _study_key(doc: Mapping[str, Any]) -> str | None:
     if st["date"] is None and st["icu_day"] is None:
         return None  # anonymized without ICU day: nothing tells two studies of one patient apart
     return json.dumps([doc["patient"]["id"], st["date"], st["icu_day"], _name(doc["source"]["manifest"])])
-
-
-def _documents(analysis: StudyAnalysis, anonymize: bool, salt: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The results document and the interpreter's input (StudySummary as a dict), both anonymized
-    by the results document's own rules when asked."""
-    from .interpretation.inputs import summarize
-    from .report.results import _anonymize
-
-    summary = summarize(analysis.measurements).to_dict()
-    doc = analysis.to_dict()
-    if not anonymize:
-        return doc, summary
-    doc["interpreter_input"] = summary
-    doc = _anonymize(doc, analysis.study, salt)  # scrubs the id, dates and folders from every string
-    summary = doc.pop("interpreter_input")
-    summary["patient"]["id"] = doc["patient"]["id"]
-    summary["date"] = None
-    summary["context"] = {**summary["context"], "biopsy": doc["study"]["context"].get("biopsy")}
-    summary["source"] = _name(summary["source"]) or ""
-    return doc, summary

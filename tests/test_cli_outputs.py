@@ -153,3 +153,26 @@ def test_an_unusable_store_stops_analyze_before_any_work_with_exit_code_3(tmp_pa
     res = runner.invoke(app, ["analyze", str(CIM), "--no-files", "--store", str(bad)])
     assert res.exit_code == 3
     assert "results store not usable" in res.stderr and "Impression" not in res.stdout
+
+
+def test_batch_appends_every_finished_study_to_the_store(tmp_path):
+    series = tmp_path / "in" / "crimyne"
+    shutil.copytree(SAMPLE_DATA / "studies" / "crimyne", series)
+    store = tmp_path / "results.sqlite"
+    args = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-html", "--jobs", "1",
+            "--store", str(store), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["store"] == {"path": str(store), "errors": []}
+    res = runner.invoke(app, ["trend", "SIM-CRIMYNE-01", "--store", str(store), "--no-plot", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["alert_icu_day"] == 5
+    # a resumed batch adds the same documents again: nothing new in the store
+    from edx.store import ResultsStore
+
+    with ResultsStore(store) as s:
+        before = len(s.studies("SIM-CRIMYNE-01"))
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    with ResultsStore(store) as s:
+        assert len(s.studies("SIM-CRIMYNE-01")) == before == 7

@@ -58,6 +58,9 @@ def register(app: typer.Typer) -> None:
         bare_type: Annotated[str, typer.Option(
             "--bare-type", help="How recordings that no manifest names are measured: motor, sensory, or needle "
                                 "EMG at rest, minimal or maximal effort; 'none' leaves them out.")] = "motor",
+        store: Annotated[Path | None, typer.Option(
+            "--store", help="Also append every finished study (analysed or resumed) to this SQLite results store "
+                            "(created if missing); written by this process only.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (no progress bar).")]
         = False,
     ) -> None:
@@ -76,13 +79,14 @@ def register(app: typer.Typer) -> None:
         _check_files(reference, criteria)
         code = run_batch_command(folder, out=out, jobs=jobs, scheduler=scheduler, resume=resume,
                                  anonymize=anonymize, html=not no_html, reference=reference, criteria=criteria,
-                                 bare_type=None if bare_type == "none" else bare_type, as_json=as_json)
+                                 bare_type=None if bare_type == "none" else bare_type, as_json=as_json,
+                                 store=store)
         raise typer.Exit(code)
 
 
 def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: str | None, resume: bool,
                       anonymize: bool, html: bool, reference: Path | None, criteria: Path | None,
-                      bare_type: str | None, as_json: bool) -> int:
+                      bare_type: str | None, as_json: bool, store: Path | None = None) -> int:
     """Run the batch with a progress bar on stderr, print the summary; return the exit code."""
     from rich.console import Console
     from rich.markup import escape
@@ -91,12 +95,35 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
     from edx.errors import EdxError
 
     err = Console(stderr=True)
+    salt = os.environ.get(SALT_ENV, "")
+    store_obj = None
+    if store is not None:
+        from edx.store import ResultsStore
+
+        try:
+            store_obj = ResultsStore(store)
+        except (OSError, EdxError) as exc:  # before any work: a store that cannot take the results
+            err.print(f"[bold red]error[/] results store not usable: {escape(str(exc))}", soft_wrap=True,
+                      highlight=False)
+            return EXIT_OUTPUT_ERROR
+    store_errors: list[str] = []
+
+    def on_result(results_json: Path) -> None:
+        """Append a finished study to the store; a store failure is an output error, not a failed study."""
+        if store_obj is None:
+            return
+        try:
+            doc = json.loads(results_json.read_text(encoding="utf-8"))
+            store_obj.add_document(doc, anonymize=anonymize, salt=salt)
+        except (OSError, ValueError, EdxError) as exc:
+            store_errors.append(f"{results_json}: {exc}")
+
     progress, on_progress = _progress(err, enabled=not as_json and err.is_terminal)
     try:
         with progress:
             summary = run_batch(folder, out, jobs=jobs, scheduler=scheduler, resume=resume, anonymize=anonymize,
-                                salt=os.environ.get(SALT_ENV, ""), html=html, reference=reference,
-                                criteria=criteria, bare_type=bare_type, on_progress=on_progress)
+                                salt=salt, html=html, reference=reference, criteria=criteria,
+                                bare_type=bare_type, on_progress=on_progress, on_result=on_result)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: finished studies are complete; run again with --resume to go on")
         return EXIT_INTERRUPTED
@@ -107,10 +134,22 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
         err.print(f"[bold red]error[/] outputs could not be written: {escape(str(exc))}", soft_wrap=True,
                   highlight=False)
         return EXIT_OUTPUT_ERROR
+    finally:
+        if store_obj is not None:
+            store_obj.close()
     if as_json:
-        typer.echo(json.dumps(summary_json(summary), indent=2))
+        doc = summary_json(summary)
+        if store is not None:
+            doc["store"] = {"path": str(store), "errors": store_errors}
+        typer.echo(json.dumps(doc, indent=2))
     else:
         render_summary(summary)
+        if store is not None and not store_errors:
+            err.print(f"stored in {escape(str(store))}", highlight=False)
+    for e in store_errors:
+        err.print(f"[bold red]error[/] not stored: {escape(e)}", soft_wrap=True, highlight=False)
+    if store_errors:
+        return EXIT_OUTPUT_ERROR
     if not summary.items:
         err.print(f"no study manifests or recordings found under {escape(str(folder))}", highlight=False)
         return EXIT_INPUT_ERROR

@@ -220,10 +220,16 @@ class StudyAnalysis:
             "measurements": _plain(self.measurements.rows()),
             "interpretation": _plain(it),
             "key_evidence": [e.statement for e in self.interpretation.key_evidence()],
+            "interpreter_input": self._interpreter_input(),
         }
         if anonymize:
             doc = _anonymize(doc, st, salt)
         return doc
+
+    def _interpreter_input(self) -> dict[str, Any]:
+        from ..interpretation.inputs import summarize
+
+        return _plain(summarize(self.measurements).to_dict())
 
     def measurement_records(self, *, anonymize: bool = False, salt: str = "") -> list[dict[str, Any]]:
         """The rows of :meth:`measurement_table` as plain dicts, every row with every column
@@ -367,6 +373,14 @@ def _anonymize(doc: dict[str, Any], st: Study, salt: str) -> dict[str, Any]:
     for t in doc["tests"]:
         if t["notes"]:
             t["notes"] = _WITHHELD
+    summary = doc.get("interpreter_input")
+    if isinstance(summary, dict):
+        summary["patient"]["id"] = alias
+        summary["date"] = None
+        if summary["context"].get("biopsy"):
+            summary["context"]["biopsy"] = _WITHHELD
+        if summary.get("source"):
+            summary["source"] = Path(summary["source"]).name
     it = doc["interpretation"]
     if isinstance(it.get("patient"), dict):
         it["patient"]["id"] = alias
