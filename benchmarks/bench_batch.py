@@ -8,8 +8,8 @@ own patient ids; data files hard-linked, so the tree costs almost no disk), then
 * ``--scheduler`` on a dask ``LocalCluster`` of 2 single-threaded worker processes on loopback
   (started before the clock runs: the cluster is an existing engine),
 
-and prints studies per minute and the speed-up over one job; the three runs' tables must be
-equal.  Then it times one ``edx analyze`` of the CIM sample study (needle EMG included) in a
+and prints studies per minute and the speed-up over one job (after an untimed warm-up batch
+that fills numba's cache); the three runs' tables must be equal.  Then it times one ``edx analyze`` of the CIM sample study (needle EMG included) in a
 fresh process, first with an empty numba cache (``NUMBA_CACHE_DIR`` pointing at a new folder:
 every kernel compiles) and then with that cache warm (best of 3), with and without the
 HTML report.
@@ -102,6 +102,10 @@ def bench_batch(n: int, html: bool, settings: list[str], workdir: Path) -> dict:
     t0 = time.perf_counter()
     built = build_tree(tree, n)
     print(f"built {built} studies in {tree} ({time.perf_counter() - t0:.1f} s; html {'on' if html else 'off'})")
+    # untimed warm-up over one replica: numba's cache is filled (the cold start is timed apart)
+    warm = run_cli_batch(tree / "r000", workdir / "out-warmup", ["-j", "1"], html)
+    shutil.rmtree(workdir / "out-warmup", ignore_errors=True)
+    print(f"warm-up: {warm['counts']['ok']} studies in {warm['wall_s']:.1f} s (untimed)", flush=True)
     results: dict[str, dict] = {}
     tables = {}
     for setting in settings:
@@ -116,11 +120,20 @@ def bench_batch(n: int, html: bool, settings: list[str], workdir: Path) -> dict:
             doc = run_cli_batch(tree, out, ["-j", setting], html)
         ok = doc["counts"]["ok"]
         spm = ok * 60.0 / doc["wall_s"]
+        workers = 2 if setting == "dask" else int(setting)
+        cpu = sum(it.get("cpu_seconds", 0.0) for it in doc["items"])
+        # the workers' CPU time over what they could have had: below 1 when other processes on the
+        # machine take cores (load average), when workers start or wait for the disk or the scheduler
         results[setting] = {"studies": ok, "failed": doc["counts"]["failed"], "wall_s": round(doc["wall_s"], 2),
-                            "batch_s": doc["seconds"], "studies_per_minute": round(spm, 1)}
+                            "batch_s": doc["seconds"], "studies_per_minute": round(spm, 1),
+                            "worker_cpu_s_per_study": round(cpu / max(ok, 1), 4),
+                            "worker_cpu_share": round(cpu / (workers * doc["wall_s"]), 3),
+                            "load_average_after": round(os.getloadavg()[0], 2)}
         tables[setting] = pd.read_parquet(doc["table"])
         print(f"  {setting:>4}: {ok} studies ({doc['counts']['failed']} failed) in {doc['wall_s']:.1f} s "
-              f"= {spm:.0f} studies/min", flush=True)
+              f"= {spm:.0f} studies/min; worker CPU {1000 * cpu / max(ok, 1):.0f} ms per study, "
+              f"{100 * cpu / (workers * doc['wall_s']):.0f} % of {workers} core(s) x wall time; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
         shutil.rmtree(out, ignore_errors=True)
     first = settings[0]
     for s in settings[1:]:
@@ -191,8 +204,10 @@ def main() -> None:
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edx-bench-batch-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"edx batch benchmark on {os.cpu_count()} cores, {sys.version.split()[0]}; work folder {work}")
-    figures: dict[str, object] = {"n": args.n, "html": args.html, "cores": os.cpu_count()}
+    print(f"edx batch benchmark on {os.cpu_count()} cores, {sys.version.split()[0]}; work folder {work}; "
+          f"load average {os.getloadavg()[0]:.2f} (other processes on the machine slow every figure)")
+    figures: dict[str, object] = {"n": args.n, "html": args.html, "cores": os.cpu_count(),
+                                  "load_average_before": round(os.getloadavg()[0], 2)}
     try:
         figures["batch"] = bench_batch(args.n, args.html, args.settings.split(","), work)
         if not args.no_cold:

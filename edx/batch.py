@@ -166,6 +166,9 @@ class BatchItem:
         The inputs' content hash recorded in ``results.json``.
     seconds : float
         Time spent on this input in its worker (analysis and writing, or the resume check).
+    cpu_seconds : float
+        CPU time the worker process spent on it (below ``seconds`` when the machine is busy
+        with other work or the worker waited for the disk).
     tests_not_measured : int
         Tests of a finished study that could not be measured (their errors are in results.json).
     error_type, error : str or None
@@ -182,6 +185,7 @@ class BatchItem:
     study_id: str | None = None
     content_sha256: str | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     tests_not_measured: int = 0
     error_type: str | None = None
     error: str | None = None
@@ -194,7 +198,8 @@ class BatchItem:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (the entry of ``batch.json``)."""
-        return {**dataclasses.asdict(self), "seconds": round(self.seconds, 4)}
+        return {**dataclasses.asdict(self), "seconds": round(self.seconds, 4),
+                "cpu_seconds": round(self.cpu_seconds, 4)}
 
 
 @dataclass(frozen=True)
@@ -492,16 +497,15 @@ def bare_study(path: str | Path, kind: str = "motor", *, patient_id: str | None 
 def _process_task(task: _Task) -> BatchItem:
     """Analyse one study and write its outputs (or find them current); never raises for
     a bad study: the error is returned in the item."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     base = {"input": task.rel, "kind": task.kind, "output": task.out_rel}
     try:
         item = _analyse_and_write(task)
     except Exception as exc:  # noqa: BLE001 - one study's failure, whatever it is, must not stop the batch
         if not isinstance(exc, EdxError):
             log.debug("%s: unexpected error", task.path, exc_info=True)
-        return BatchItem(**base, status="failed", seconds=time.perf_counter() - t0,
-                         error_type=type(exc).__name__, error=_message(exc))
-    return dataclasses.replace(item, seconds=time.perf_counter() - t0)
+        item = BatchItem(**base, status="failed", error_type=type(exc).__name__, error=_message(exc))
+    return dataclasses.replace(item, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
 
 
 def _analyse_and_write(task: _Task) -> BatchItem:

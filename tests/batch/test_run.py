@@ -48,6 +48,7 @@ def test_every_study_written_failures_isolated_table_complete(batch_root: Path, 
         assert doc["schema"] == "edx-results" and set(doc["outputs"]) == {"measurements", "evidence"}
         item = next(it for it in s.items if it.input == inp)
         assert item.study_id == doc["study_id"] and item.content_sha256 == doc["content_sha256"]
+        assert 0 < item.cpu_seconds and 0 < item.seconds
         assert (out / folder / "evidence.csv").is_file() and not (out / folder / "report.html").exists()
     assert sorted(seen) == sorted(out / f / "results.json" for f in STUDY_OUTPUTS.values())
     assert progress[0] == (0, 8, None) and [p[0] for p in progress] == list(range(9))
