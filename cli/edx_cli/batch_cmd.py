@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import _CRITERIA_OPT, _REFERENCE_OPT, EXIT_INPUT_ERROR, EXIT_OK, _check_files
-
-try:  # the shared exit codes for unwritable outputs and Ctrl-C (common.py, issue 7)
-    from .common import EXIT_INTERRUPTED, EXIT_OUTPUT_ERROR
-except ImportError:  # pragma: no cover - an edx_cli.common without them
-    EXIT_OUTPUT_ERROR, EXIT_INTERRUPTED = 3, 130
+from .common import (
+    _CRITERIA_OPT,
+    _REFERENCE_OPT,
+    EXIT_INPUT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT_ERROR,
+    _check_files,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from edx.batch import BatchItem, BatchSummary
