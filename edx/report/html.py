@@ -536,7 +536,8 @@ def _environment() -> Any:
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render_html(analysis: StudyAnalysis, *, anonymize: bool = False, salt: str = "") -> str:
+def render_html(analysis: StudyAnalysis, *, anonymize: bool = False, salt: str = "",
+                document: dict[str, Any] | None = None) -> str:
     """The self-contained HTML report of one analysed study.
 
     Parameters
@@ -549,6 +550,9 @@ def render_html(analysis: StudyAnalysis, *, anonymize: bool = False, salt: str =
         and messages made while drawing carry no folder, id or date either.
     salt : str
         Secret mixed into the pseudonym (see :func:`edx.report.pseudonym`).
+    document : dict, optional
+        ``analysis.to_dict(anonymize=anonymize, salt=salt)`` when the caller has it already
+        (read only, not changed).
 
     Returns
     -------
@@ -559,7 +563,7 @@ def render_html(analysis: StudyAnalysis, *, anonymize: bool = False, salt: str =
         its figure; nothing in the inputs makes the report itself fail.
     """
     t0 = time.perf_counter()
-    doc = analysis.to_dict(anonymize=anonymize, salt=salt)
+    doc = analysis.to_dict(anonymize=anonymize, salt=salt) if document is None else document
     rows = _group_rows(doc)
     lim = _Limits(analysis)
     scrub = _scrubber(analysis, doc, anonymize)

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from .._atomic import atomic_path, write_text_atomic
-from .results import StudyAnalysis
+from .results import StudyAnalysis, evidence_records, measurement_records
 
 log = logging.getLogger("edx.report")
 
@@ -57,8 +57,8 @@ def write_study_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for kind, rows in (("measurements", analysis.measurement_records(anonymize=anonymize, salt=salt)),
-                       ("evidence", analysis.evidence_records(anonymize=anonymize, salt=salt))):
+    doc = analysis.to_dict(anonymize=anonymize, salt=salt)  # once: every file is made from this document
+    for kind, rows in (("measurements", measurement_records(doc)), ("evidence", evidence_records(doc))):
         with atomic_path(out / OUTPUT_FILES[kind]) as tmp:
             _write_csv(tmp, rows)
         written[kind] = out / OUTPUT_FILES[kind]
@@ -66,8 +66,7 @@ def write_study_outputs(
         from .html import render_html
 
         written["html"] = write_text_atomic(out / OUTPUT_FILES["html"],
-                                            render_html(analysis, anonymize=anonymize, salt=salt))
-    doc = analysis.to_dict(anonymize=anonymize, salt=salt)
+                                            render_html(analysis, anonymize=anonymize, salt=salt, document=doc))
     doc["outputs"] = {k: p.name for k, p in written.items()}
     written["json"] = write_text_atomic(out / OUTPUT_FILES["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
     log.debug("wrote %s", ", ".join(str(p) for p in written.values()))

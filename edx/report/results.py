@@ -234,20 +234,11 @@ class StudyAnalysis:
     def measurement_records(self, *, anonymize: bool = False, salt: str = "") -> list[dict[str, Any]]:
         """The rows of :meth:`measurement_table` as plain dicts, every row with every column
         (missing values None), columns in table order; no pandas needed."""
-        doc = self.to_dict(anonymize=anonymize, salt=salt)
-        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
-                "icu_day": doc["study"]["icu_day"]}
-        rows = [{**head, **{k: _cell(v) for k, v in r.items()}} for r in doc["measurements"]]
-        return _complete(rows, [*_STUDY_COLUMNS, "test", "type", "nerve", "muscle", "side", "site"])
+        return measurement_records(self.to_dict(anonymize=anonymize, salt=salt))
 
     def evidence_records(self, *, anonymize: bool = False, salt: str = "") -> list[dict[str, Any]]:
         """The rows of :meth:`evidence_table` as plain dicts (see :meth:`measurement_records`)."""
-        doc = self.to_dict(anonymize=anonymize, salt=salt)
-        it = doc["interpretation"]
-        head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
-                "icu_day": doc["study"]["icu_day"], "pattern": it["pattern"], "grade": it["grade"]}
-        rows = [{**head, **{k: _cell(v) for k, v in e.items()}} for e in it["evidence"]]
-        return _complete(rows, list(_EVIDENCE_COLUMNS))
+        return evidence_records(self.to_dict(anonymize=anonymize, salt=salt))
 
     def measurement_table(self, *, anonymize: bool = False, salt: str = "") -> pd.DataFrame:
         """Every measurement as one tidy table: study columns, then test, type, nerve, muscle,
@@ -306,6 +297,23 @@ def analyze_study(
     return StudyAnalysis(study, sm, it, sha,
                          reference=None if reference is None or isinstance(reference, Mapping) else str(reference),
                          criteria=None if criteria is None or isinstance(criteria, Mapping) else str(criteria))
+
+
+def measurement_records(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Tidy measurement rows of a ``results.json`` document (see :meth:`StudyAnalysis.measurement_table`)."""
+    head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
+            "icu_day": doc["study"]["icu_day"]}
+    rows = [{**head, **{k: _cell(v) for k, v in r.items()}} for r in doc["measurements"]]
+    return _complete(rows, [*_STUDY_COLUMNS, "test", "type", "nerve", "muscle", "side", "site"])
+
+
+def evidence_records(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Tidy evidence rows of a ``results.json`` document (see :meth:`StudyAnalysis.evidence_table`)."""
+    it = doc["interpretation"]
+    head = {"study": doc["study_id"], "patient": doc["patient"]["id"], "study_date": doc["study"]["date"],
+            "icu_day": doc["study"]["icu_day"], "pattern": it["pattern"], "grade": it["grade"]}
+    rows = [{**head, **{k: _cell(v) for k, v in e.items()}} for e in it["evidence"]]
+    return _complete(rows, list(_EVIDENCE_COLUMNS))
 
 
 # ----------------------------------------------------------------------------- helpers
