@@ -13,13 +13,17 @@ The pipeline (one memory pass over the samples, then work per candidate only):
    percentile of the last ``P_N_BLOCKS`` block RMS values (blocks with discharges do
    not raise it; the first block only learns the noise).  A candidate starts where
    ``|e|`` crosses the threshold and ends ``P_GAP`` samples after ``|e|`` last exceeded
-   ``P_HYSTERESIS`` times it.  The same pass counts non-finite samples, tracks the
-   extremes and runs of identical samples (clipping), samples at the rails, and
-   accumulates the projection of every ``P_HUM_DECIMATE``-th sample on 50 and 60 Hz
-   (hum).  Every quantity is a sequential function of the samples in order, so a
-   chunked run carries the state and reproduces the batch run bit for bit.
+   ``P_HYSTERESIS`` times it.  The same pass tracks the extremes and runs of identical
+   samples (clipping) and samples at the rails; the projection of every
+   ``P_HUM_DECIMATE``-th sample on 50 and 60 Hz (hum; the phases rotated step by step,
+   exact every ``HUM_ANCHOR``-th step) is a separate short loop.  A non-finite sample
+   leaves the filter non-finite for good: a chunk that ends so is scanned again with
+   such samples as 0, and they are counted (no test per sample).  Every quantity is a
+   sequential function of the samples in order, so a chunked run carries the state and
+   reproduces the batch run bit for bit.
 2. :func:`measure` -- for each candidate, on the raw samples around it: a centred
-   moving average, a median baseline before it, the positive and negative peaks,
+   moving average (:func:`smooth_into`: every value from its own samples only, the
+   same whatever the window), a median baseline before it, the positive and negative peaks,
    the initial phase, the slow phase after the positive peak (positive sharp waves),
    onset, end, phases, peak-to-peak amplitude and a classification code
    (:data:`K_*`).  It reads only a fixed window around the candidate, so it gives the
@@ -28,7 +32,10 @@ The pipeline (one memory pass over the samples, then work per candidate only):
    templates over a small lag range (shape similarity for grouping discharges).
 4. :func:`interval_stats` -- firing rate and interval regularity of a train, with
    intervals that are whole multiples of the period (a missed discharge) counted as
-   such.
+   such; :func:`seed_chains` -- the candidate chains of a shape group.
+5. :func:`group_and_peel` -- shape grouping in order, with the template peel-off of
+   overlapping potentials (the template and lag searches over all lags at once,
+   :func:`_lag_sse`).
 
 All kernels are ``@njit(cache=True, nogil=True)``.
 """
@@ -133,8 +140,16 @@ S_VALL = 33  # smallest completed lobe since the largest
 S_CLO = 34  # lower limit of the current candidate's spike region (-1: none)
 S_CACT = 35  # sample at which the current candidate became active
 S_SORT_BAD = 36  # 1: a NaN block RMS entered the ring; the sorted copy is not kept (sort the ring each block)
-S_RING = 40  # ring of block RMS values starts here, followed by the same values sorted
-N_STATE_FIXED = 40
+S_HC50 = 37  # cos and sin of the 50 and 60 Hz phases at the next hum sample (rotated from the last)
+S_HS50 = 38
+S_HC60 = 39
+S_HS60 = 40
+S_RING = 44  # ring of block RMS values starts here, followed by the same values sorted
+N_STATE_FIXED = 44
+
+#: The hum projection's phases are computed exactly (cos, sin) at every HUM_ANCHOR-th hum
+#: sample (absolute count) and rotated by one step's angle in between.
+HUM_ANCHOR = 64
 
 # candidate rows
 C_START = 0
@@ -291,6 +306,31 @@ def _sorted_insert(srt: np.ndarray, n: int, new: float) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _sample_quality(
+    xi: float, prev: float, xmin: float, xmax: float, run: int, runmax: float, runmin: float, nrail: int,
+    check_rail: bool, rail: float,
+) -> tuple[float, float, int, float, float, int]:
+    """One sample's update of the extremes, the runs of identical samples (the extremes of
+    samples equal to the two before them) and the count at the rails."""
+    if xi < xmin:
+        xmin = xi
+    if xi > xmax:
+        xmax = xi
+    if xi == prev:
+        run += 1
+        if run >= 2:  # three identical samples in a row
+            if xi > runmax:
+                runmax = xi
+            if xi < runmin:
+                runmin = xi
+    else:
+        run = 0
+    if check_rail and abs(xi) >= rail:
+        nrail += 1
+    return xmin, xmax, run, runmax, runmin, nrail
+
+
+@njit(cache=True, nogil=True)
 def _put_candidate(cand: np.ndarray, k: int, start: float, peak: float, end: float, sigma_e: float, peak_e: float,
                    c_lo: float, c_hi: float) -> None:
     """Write candidate row ``k`` (the columns ``C_*``)."""
@@ -314,28 +354,63 @@ def _count_nonfinite(x: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
-    """Filter, track the noise and find candidates in one chunk; returns the number of rows written.
+def _scan_hum(x: np.ndarray, state: np.ndarray, p: np.ndarray) -> None:
+    """The hum projection of :func:`scan` (every ``P_HUM_DECIMATE``-th absolute sample)."""
+    fs = p[P_FS_HZ]
+    dec = int(p[P_HUM_DECIMATE])
+    w50 = 2.0 * math.pi * 50.0 / fs
+    w60 = 2.0 * math.pi * 60.0 / fs
+    n0 = int(state[S_N])
+    h50c = state[S_H50C]
+    h50s = state[S_H50S]
+    h60c = state[S_H60C]
+    h60s = state[S_H60S]
+    hn = int(state[S_HN])
+    # -- hum projection on every dec-th absolute sample (non-finite samples as 0), in order;
+    # the phases at the k-th such sample: exact when k is a multiple of HUM_ANCHOR, else the
+    # previous ones rotated by one step (carried in the state from chunk to chunk)
+    rc50 = math.cos(w50 * dec)
+    rs50 = math.sin(w50 * dec)
+    rc60 = math.cos(w60 * dec)
+    rs60 = math.sin(w60 * dec)
+    c50 = state[S_HC50]
+    s50 = state[S_HS50]
+    c60 = state[S_HC60]
+    s60 = state[S_HS60]
+    i = n0 + (dec - n0 % dec) % dec
+    while i < n0 + x.size:
+        if (i // dec) % HUM_ANCHOR == 0:
+            c50 = math.cos(w50 * i)
+            s50 = math.sin(w50 * i)
+            c60 = math.cos(w60 * i)
+            s60 = math.sin(w60 * i)
+        xi = x[i - n0]
+        if not (xi - xi == 0.0):
+            xi = 0.0
+        h50c += xi * c50
+        h50s += xi * s50
+        h60c += xi * c60
+        h60s += xi * s60
+        hn += 1
+        c50, s50 = c50 * rc50 - s50 * rs50, s50 * rc50 + c50 * rs50
+        c60, s60 = c60 * rc60 - s60 * rs60, s60 * rc60 + c60 * rs60
+        i += dec
 
-    Parameters
-    ----------
-    x : ndarray
-        The next chunk of samples (volts).
-    state : ndarray
-        State vector from :func:`init_state` (length :func:`state_size`),
-        updated in place.
-    p : ndarray
-        Parameter vector.
-    cand : ndarray
-        ``(m, N_CAND)`` output rows: absolute start, peak and end sample of each finished
-        candidate, the noise RMS of ``e`` and the signed ``e`` at the peak.  ``m`` must be
-        at least ``x.size // P_GAP + 2``.
+    state[S_H50C] = h50c
+    state[S_H50S] = h50s
+    state[S_H60C] = h60c
+    state[S_H60S] = h60s
+    state[S_HN] = hn
+    state[S_HC50] = c50
+    state[S_HS50] = s50
+    state[S_HC60] = c60
+    state[S_HS60] = s60
 
-    Returns
-    -------
-    int
-        Rows written.
-    """
+
+@njit(cache=True, nogil=True)
+def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
+    """The sample loop of :func:`scan` (filter, quality counts, noise blocks, candidates)
+    on finite samples; updates ``state`` and returns the rows written."""
     fs = p[P_FS_HZ]
     coef = bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs)
     b0 = coef[0]  # coef[1] = -b0
@@ -350,13 +425,10 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     floor_v = p[P_FLOOR_V]
     rail = p[P_RAIL_V]
     check_rail = rail == rail
-    dec = int(p[P_HUM_DECIMATE])
     max_len = int(p[P_MAX_CANDIDATE])
     split_rise = p[P_SPLIT_RISE]
     split_valley = p[P_SPLIT_VALLEY]
     split_back = int(p[P_SPLIT_BACK])
-    w50 = 2.0 * math.pi * 50.0 / fs
-    w60 = 2.0 * math.pi * 60.0 / fs
 
     n0 = int(state[S_N])
     z1 = state[S_Z1]
@@ -372,7 +444,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     cpeakv = state[S_CPEAKV]
     clast = int(state[S_CLAST])
     csigma = state[S_CSIGMA]
-    nonfinite = int(state[S_NONFINITE])
     xmin = state[S_XMIN]
     xmax = state[S_XMAX]
     prev = state[S_PREV]
@@ -380,11 +451,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     runmax = state[S_RUNMAX]
     runmin = state[S_RUNMIN]
     nrail = int(state[S_NRAIL])
-    h50c = state[S_H50C]
-    h50s = state[S_H50S]
-    h60c = state[S_H60C]
-    h60s = state[S_H60S]
-    hn = int(state[S_HN])
     sigma = state[S_SIGMA]
     lsign = state[S_LSIGN]
     lmax = state[S_LMAX]
@@ -398,105 +464,36 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     srt = state[S_RING + nring : S_RING + 2 * nring]
     sort_bad = state[S_SORT_BAD] != 0.0
 
-    # -- hum projection on every dec-th absolute sample (non-finite samples as 0), in order
-    i = n0 + (dec - n0 % dec) % dec
-    while i < n0 + x.size:
-        xi = x[i - n0]
-        if not (xi - xi == 0.0):
-            xi = 0.0
-        h50c += xi * math.cos(w50 * i)
-        h50s += xi * math.sin(w50 * i)
-        h60c += xi * math.cos(w60 * i)
-        h60s += xi * math.sin(w60 * i)
-        hn += 1
-        i += dec
-
-    # NaN or inf: counted, and treated as 0 from here on (a copy, in the rare chunk that has
-    # any, so that the loop below needs no test per sample)
-    bad = _count_nonfinite(x)
-    xs = x
-    if bad:
-        nonfinite += bad
-        xs = x.copy()
-        for jj in range(x.size):
-            if not (xs[jj] - xs[jj] == 0.0):
-                xs[jj] = 0.0
     nout = 0
     n = x.size
     j = 0
+    e = 0.0
     while j < n:
         # the samples up to the end of the current noise block (its threshold holds for them)
         seg = n if n - j < block - bcount else j + block - bcount
-        for jj in range(j, seg):
-            xi = xs[jj]
-            # -- extremes, runs of identical samples, rails
-            if xi < xmin:
-                xmin = xi
-            if xi > xmax:
-                xmax = xi
-            if xi == prev:
-                run += 1
-                if run >= 2:  # three identical samples in a row
-                    if xi > runmax:
-                        runmax = xi
-                    if xi < runmin:
-                        runmin = xi
-            else:
-                run = 0
-            prev = xi
-            if check_rail and abs(xi) >= rail:
-                nrail += 1
-            # -- band-pass (transposed direct form II; b2 = -b0, so b2 * xi = -(b0 * xi) exactly)
-            t = b0 * xi
-            e = t + z1
-            z1 = z2 - a1 * e
-            z2 = -t - a2 * e
-            ae = abs(e)
-            # -- candidate state machine (only inside a candidate or where one starts)
-            if inside or ae > thr:
-                i = n0 + jj
-                if inside:
-                    # lobes of e (between sign changes): a second potential is a lobe that rises
-                    # again well above the valley left by the decay of the first
-                    sg = 1.0 if e > 0.0 else -1.0
-                    if sg != lsign:
-                        if lmax > peakl:
-                            peakl = lmax
-                            vall = np.inf
-                        elif lmax < vall:
-                            vall = lmax
-                        lsign = sg
-                        lmax = 0.0
-                        lstart = i
-                    if ae > lmax:
-                        lmax = ae
-                    if lmax > thr and vall <= split_valley * peakl and lmax >= split_rise * vall and i - cact >= gap:
-                        sp = lstart - split_back
-                        if sp <= cstart:
-                            sp = cstart + 1
-                        _put_candidate(cand, nout, cstart, cpeak if cpeak < sp else sp - 1,
-                                       clast if clast < sp else sp - 1, csigma, cpeakv, clo, sp)
-                        nout += 1
-                        cstart = sp
-                        clo = sp
-                        cpeak = i
-                        cpeakv = ae
-                        clast = i
-                        cact = i
-                        csigma = sigma
-                        peakl = lmax
-                        vall = np.inf
-                    else:
-                        if ae > thr_lo:
-                            clast = i
-                            if ae > cpeakv:
-                                cpeakv = ae
-                                cpeak = i
-                        if i - clast >= gap or i - cstart >= max_len:
-                            _put_candidate(cand, nout, cstart, cpeak, clast, csigma, cpeakv, clo, -1.0)
-                            nout += 1
-                            inside = False
-                else:  # |e| crosses the threshold: a candidate starts
+        j0 = j
+        while j < seg:
+            if not inside:
+                # outside candidates (most samples): filter and quality counts only, until
+                # |e| crosses the threshold
+                crossed = False
+                while j < seg:
+                    xi = x[j]
+                    xmin, xmax, run, runmax, runmin, nrail = _sample_quality(
+                        xi, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+                    prev = xi
+                    t = b0 * xi  # band-pass, transposed direct form II; b2 = -b0: b2 * xi = -t exactly
+                    e = t + z1
+                    z1 = z2 - a1 * e
+                    z2 = -t - a2 * e
+                    bsum += e * e
+                    j += 1
+                    if abs(e) > thr:
+                        crossed = True
+                        break
+                if crossed:  # a candidate starts
+                    i = n0 + j - 1
+                    ae = abs(e)
                     inside = True
                     cstart = i
                     cpeak = i
@@ -510,10 +507,61 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
                     vall = np.inf
                     clo = -1.0
                     cact = i
-            # -- block noise
+                continue
+            # inside a candidate: the same per sample, and the candidate's state machine
+            xi = x[j]
+            xmin, xmax, run, runmax, runmin, nrail = _sample_quality(
+                xi, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+            prev = xi
+            t = b0 * xi
+            e = t + z1
+            z1 = z2 - a1 * e
+            z2 = -t - a2 * e
             bsum += e * e
-        bcount += seg - j
-        j = seg
+            i = n0 + j
+            j += 1
+            ae = abs(e)
+            # lobes of e (between sign changes): a second potential is a lobe that rises
+            # again well above the valley left by the decay of the first
+            sg = 1.0 if e > 0.0 else -1.0
+            if sg != lsign:
+                if lmax > peakl:
+                    peakl = lmax
+                    vall = np.inf
+                elif lmax < vall:
+                    vall = lmax
+                lsign = sg
+                lmax = 0.0
+                lstart = i
+            if ae > lmax:
+                lmax = ae
+            if lmax > thr and vall <= split_valley * peakl and lmax >= split_rise * vall and i - cact >= gap:
+                sp = lstart - split_back
+                if sp <= cstart:
+                    sp = cstart + 1
+                _put_candidate(cand, nout, cstart, cpeak if cpeak < sp else sp - 1,
+                               clast if clast < sp else sp - 1, csigma, cpeakv, clo, sp)
+                nout += 1
+                cstart = sp
+                clo = sp
+                cpeak = i
+                cpeakv = ae
+                clast = i
+                cact = i
+                csigma = sigma
+                peakl = lmax
+                vall = np.inf
+            else:
+                if ae > thr_lo:
+                    clast = i
+                    if ae > cpeakv:
+                        cpeakv = ae
+                        cpeak = i
+                if i - clast >= gap or i - cstart >= max_len:
+                    _put_candidate(cand, nout, cstart, cpeak, clast, csigma, cpeakv, clo, -1.0)
+                    nout += 1
+                    inside = False
+        bcount += seg - j0
         if bcount == block:
             rms = math.sqrt(bsum / block)
             slot = nblocks % nring
@@ -551,7 +599,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     state[S_CPEAKV] = cpeakv
     state[S_CLAST] = clast
     state[S_CSIGMA] = csigma
-    state[S_NONFINITE] = nonfinite
     state[S_XMIN] = xmin
     state[S_XMAX] = xmax
     state[S_PREV] = prev
@@ -559,11 +606,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     state[S_RUNMAX] = runmax
     state[S_RUNMIN] = runmin
     state[S_NRAIL] = nrail
-    state[S_H50C] = h50c
-    state[S_H50S] = h50s
-    state[S_H60C] = h60c
-    state[S_H60S] = h60s
-    state[S_HN] = hn
     state[S_SIGMA] = sigma
     state[S_LSIGN] = lsign
     state[S_LMAX] = lmax
@@ -573,6 +615,47 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     state[S_CLO] = clo
     state[S_CACT] = cact
     state[S_SORT_BAD] = 1.0 if sort_bad else 0.0
+    return nout
+
+
+@njit(cache=True, nogil=True)
+def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
+    """Filter, track the noise and find candidates in one chunk; returns the number of rows written.
+
+    Parameters
+    ----------
+    x : ndarray
+        The next chunk of samples (volts).
+    state : ndarray
+        State vector from :func:`init_state` (length :func:`state_size`),
+        updated in place.
+    p : ndarray
+        Parameter vector.
+    cand : ndarray
+        ``(m, N_CAND)`` output rows: absolute start, peak and end sample of each finished
+        candidate, the noise RMS of ``e`` and the signed ``e`` at the peak.  ``m`` must be
+        at least ``x.size // P_GAP + 2``.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    _scan_hum(x, state, p)
+    saved = state.copy()
+    nout = _scan_core(x, state, p, cand)
+    if not (state[S_Z1] - state[S_Z1] == 0.0 and state[S_Z2] - state[S_Z2] == 0.0):
+        # the filter never recovers from a NaN or inf: the chunk had one (or overflowed).
+        # Again from the saved state, with such samples as 0, and counted
+        bad = _count_nonfinite(x)
+        if bad:
+            state[:] = saved
+            xs = x.copy()
+            for j in range(x.size):
+                if not (xs[j] - xs[j] == 0.0):
+                    xs[j] = 0.0
+            nout = _scan_core(xs, state, p, cand)
+            state[S_NONFINITE] += bad
     state[S_NCAND] += nout
     return nout
 
@@ -667,41 +750,97 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
 
 
 @njit(cache=True, nogil=True)
-def smooth_into(buf: np.ndarray, a: int, b: int, h: int, out: np.ndarray, cs: np.ndarray) -> None:
+def smooth_levels(h: int) -> int:
+    """Rows of the workspace :func:`smooth_into` needs for half-width ``h`` (at least 1)."""
+    width = 2 * h + 1
+    k = 0
+    while (2 << k) <= width:
+        k += 1
+    return max(k, 1)
+
+
+@njit(cache=True, nogil=True)
+def _edge_mean(buf: np.ndarray, a: int, n: int, h: int, i: int) -> float:
+    """Mean of ``buf[a:a + n]`` over ``i - h .. i + h`` clipped to the window, summed in order."""
+    lo = i - h
+    hi = i + h + 1
+    if lo < 0:
+        lo = 0
+    if hi > n:
+        hi = n
+    s = 0.0
+    for k in range(lo, hi):
+        s += buf[a + k]
+    return s / (hi - lo)
+
+
+@njit(cache=True, nogil=True)
+def smooth_into(buf: np.ndarray, a: int, b: int, h: int, out: np.ndarray, ws: np.ndarray) -> None:
     """Centred moving average (half-width ``h``) of ``buf[a:b]`` into ``out[:b - a]``, averaging
-    only samples inside the window; ``cs`` (at least ``b - a + 1`` long) holds the prefix sums."""
+    only samples inside the window.
+
+    Every output is the sum of its own samples divided by their number, the sum always
+    taken the same way whatever the window (so it depends only on those samples): for
+    the full width ``2h + 1``, from sums of 2, 4, 8 ... consecutive samples (each level
+    one vectorised pass, the widest first, then the narrower ones the width's binary
+    digits call for); at the edges, where the average shrinks, one after another.
+    ``ws``: workspace of at least ``smooth_levels(h) * (b - a)`` values.
+    """
     n = b - a
     if n <= 0:
         return
-    cs[0] = 0.0
-    acc = 0.0
-    for i in range(n):  # the running sum kept in a register (the same sums as cs[i] + buf[a + i])
-        acc += buf[a + i]
-        cs[i + 1] = acc
-    # edges (the average shrinks to the samples inside), then the interior (full width)
+    width = 2 * h + 1
     i_in0 = h if h < n else n
-    i_in1 = n - h - 1
+    i_in1 = n - h
     if i_in1 < i_in0:
         i_in1 = i_in0
     for i in range(i_in0):
-        lo = i - h
-        hi = i + h + 1
-        if lo < 0:
-            lo = 0
-        if hi > n:
-            hi = n
-        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
-    width = float(2 * h + 1)
-    for i in range(i_in0, i_in1):
-        out[i] = (cs[i + h + 1] - cs[i - h]) / width
+        out[i] = _edge_mean(buf, a, n, h, i)
     for i in range(i_in1, n):
-        lo = i - h
-        hi = i + h + 1
-        if lo < 0:
-            lo = 0
-        if hi > n:
-            hi = n
-        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
+        out[i] = _edge_mean(buf, a, n, h, i)
+    m = i_in1 - i_in0  # full windows, starting at samples 0 .. m - 1
+    if m <= 0:
+        return
+    # level k (row k - 1 of ws): sums of 2^k consecutive samples, for every start that fits
+    top = 0
+    while (2 << top) <= width:
+        top += 1
+    x = buf[a:b]
+    span = 1
+    for k in range(1, top + 1):
+        cnt = n - 2 * span + 1
+        dst = ws[(k - 1) * n : (k - 1) * n + cnt]
+        if k == 1:
+            for i in range(cnt):
+                dst[i] = x[i] + x[i + 1]
+        else:
+            src = ws[(k - 2) * n : (k - 2) * n + cnt + span]
+            for i in range(cnt):
+                dst[i] = src[i] + src[i + span]
+        span *= 2
+    # the window's sum: the widest level first, then the narrower ones of width's digits
+    o = out[i_in0 : i_in0 + m]
+    off = 0
+    first = True
+    for k in range(top, -1, -1):
+        span = 1 << k
+        if not (width & span):
+            continue
+        if k == 0:
+            lev = x[off : off + m]
+        else:
+            lev = ws[(k - 1) * n + off : (k - 1) * n + off + m]
+        if first:
+            for i in range(m):
+                o[i] = lev[i]
+            first = False
+        else:
+            for i in range(m):
+                o[i] += lev[i]
+        off += span
+    wd = float(width)
+    for i in range(m):
+        o[i] /= wd
 
 
 @njit(cache=True, nogil=True)
@@ -711,7 +850,7 @@ def smooth_window(buf: np.ndarray, a: int, b: int, h: int) -> np.ndarray:
     out = np.empty(max(n, 0))
     if n <= 0:
         return out
-    smooth_into(buf, a, b, h, out, np.empty(n + 1))
+    smooth_into(buf, a, b, h, out, np.empty(smooth_levels(h) * n))
     return out
 
 
@@ -807,6 +946,7 @@ def measure(
     # workspaces, grown when a window needs more
     cap = 0
     wbuf = np.empty(0)
+    levels = smooth_levels(h)
     cs = np.empty(1)
     scratch = np.empty(0)
 
@@ -832,7 +972,7 @@ def measure(
         if n > cap:
             cap = max(n, 2 * cap, 1024)
             wbuf = np.empty(cap)
-            cs = np.empty(cap + 1)
+            cs = np.empty(levels * cap)
             scratch = np.empty(2 * cap)
         w = wbuf[:n]
         smooth_into(buf, lo - buf_start, hi - buf_start, h, w, cs)
@@ -1347,6 +1487,151 @@ def chain_from(times_s: np.ndarray, s0: int, s1: int, tol: float, max_periods: i
 
 
 @njit(cache=True, nogil=True)
+def seed_chains(times_s: np.ndarray, tol: float, max_periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct chains of :func:`chain_from` from the seed pairs ``(s0, s1)``, ``s0 < 4``,
+    ``s0 < s1 < s0 + 9``, longest first, equal lengths in lexicographic order of their
+    members.  Returns ``(members, lengths)``: chain ``c`` is ``members[c, :lengths[c]]``.
+    """
+    n = times_s.size
+    n_seeds = 0
+    for s0 in range(min(4, n)):
+        n_seeds += min(s0 + 9, n) - s0 - 1
+    store = np.empty((max(n_seeds, 1), max(n, 2)), dtype=np.int64)
+    lens = np.zeros(max(n_seeds, 1), dtype=np.int64)
+    c = 0
+    for s0 in range(min(4, n)):
+        for s1 in range(s0 + 1, min(s0 + 9, n)):
+            m = chain_from(times_s, s0, s1, tol, max_periods, store[c])
+            if m == 0:
+                continue
+            dup = False
+            for k in range(c):
+                if lens[k] == m:
+                    same = True
+                    for q in range(m):
+                        if store[k, q] != store[c, q]:
+                            same = False
+                            break
+                    if same:
+                        dup = True
+                        break
+            if not dup:
+                lens[c] = m
+                c += 1
+    # order: longest first, then lexicographic (insertion sort of the row indices)
+    order = np.arange(c)
+    for a in range(1, c):
+        v = order[a]
+        b = a - 1
+        while b >= 0 and _chain_before(store, lens, v, order[b]):
+            order[b + 1] = order[b]
+            b -= 1
+        order[b + 1] = v
+    members = np.empty((c, max(n, 2)), dtype=np.int64)
+    out_len = np.empty(c, dtype=np.int64)
+    for k in range(c):
+        members[k] = store[order[k]]
+        out_len[k] = lens[order[k]]
+    return members, out_len
+
+
+@njit(cache=True, nogil=True)
+def _chain_before(store: np.ndarray, lens: np.ndarray, u: int, v: int) -> bool:
+    """Whether chain ``u`` sorts before chain ``v``: longer, or as long and lexicographically smaller."""
+    if lens[u] != lens[v]:
+        return lens[u] > lens[v]
+    for q in range(lens[u]):
+        if store[u, q] != store[v, q]:
+            return store[u, q] < store[v, q]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+@njit(cache=True, nogil=True)
+def fill_slots(
+    times: np.ndarray, period: float, d: int, tol: float, cand_t: np.ndarray, ends: bool, t_end: float,
+    primitive: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-grid slots of a train and the candidates that fill them (the work of
+    ``edx.needle.spontaneous._fill_slots``, which documents the slots).
+
+    Slots in order: between consecutive members (``times``), then before the first and
+    after the last member (with ``ends``).  Returns the sorted distinct candidate
+    positions (in ``cand_t``, sorted) that fill slots, and the window half-width of every
+    slot (its number is the number of slots).
+    """
+    sub = period / d
+    n = times.size
+    # count the slots
+    ns = 0
+    for g in range(n - 1):
+        span = times[g + 1] - times[g]
+        nsub = max(1.0, math.floor(span / period + 0.5))
+        n_sub = int(nsub) * d
+        for j in range(1, n_sub):
+            if d > 1 and (_gcd(j, d) != 1 if primitive else j % d == 0):
+                continue
+            ns += 1
+    if ends and n >= 1:
+        for j in range(1, 10 * d + 1):
+            if times[0] - j * sub >= 0.0:
+                ns += 1
+        for j in range(1, 10 * d + 1):
+            if times[n - 1] + j * sub <= t_end:
+                ns += 1
+    tp = np.empty(ns)
+    w = np.empty(ns)
+    k = 0
+    for g in range(n - 1):
+        span = times[g + 1] - times[g]
+        nsub = max(1.0, math.floor(span / period + 0.5))
+        n_sub = int(nsub) * d
+        step = span / n_sub
+        for j in range(1, n_sub):
+            if d > 1 and (_gcd(j, d) != 1 if primitive else j % d == 0):
+                continue
+            tp[k] = times[g] + j * step
+            w[k] = min(tol * math.sqrt(min(j, n_sub - j)), 0.3) * sub
+            k += 1
+    if ends and n >= 1:
+        for j in range(1, 10 * d + 1):
+            t = times[0] - j * sub
+            if t >= 0.0:
+                tp[k] = t
+                w[k] = min(tol * math.sqrt(j), 0.3) * sub
+                k += 1
+        for j in range(1, 10 * d + 1):
+            t = times[n - 1] + j * sub
+            if t <= t_end:
+                tp[k] = t
+                w[k] = min(tol * math.sqrt(j), 0.3) * sub
+                k += 1
+    nc = cand_t.size
+    if ns == 0 or nc == 0:
+        return np.empty(0, dtype=np.int64), w
+    # the nearest candidate of each slot, if within its window (the later one when as near)
+    best = np.empty(ns, dtype=np.int64)
+    nb = 0
+    for s in range(ns):
+        q = np.searchsorted(cand_t, tp[s])
+        d0 = tp[s] - cand_t[q - 1] if q >= 1 else np.inf
+        d1 = cand_t[q] - tp[s] if q < nc else np.inf
+        if d1 <= min(d0, w[s]):
+            best[nb] = q
+            nb += 1
+        elif d0 <= w[s]:
+            best[nb] = q - 1
+            nb += 1
+    return np.unique(best[:nb]), w
+
+
+@njit(cache=True, nogil=True)
 def _find_group(
     s: np.ndarray,
     code: int,
@@ -1530,30 +1815,38 @@ def _placed_sse(
 
 
 @njit(cache=True, nogil=True)
-def _lag_sse(
-    buf: np.ndarray, buf_start: int, s0: int, nk: int, step: int, base: float, tpl: np.ndarray, t_lo: int,
-    n_lags: int, xd: np.ndarray, rev: np.ndarray, out: np.ndarray,
-) -> None:
-    """:func:`_placed_sse` of ``tpl`` placed at ``t_lo + l * step`` for every lag
-    ``l < n_lags``, over the ``nk`` samples ``s0, s0 + step, ...``: ``out[l]``, bit for bit.
+def _lag_samples(buf: np.ndarray, buf_start: int, s0: int, nk: int, step: int, base: float, xd: np.ndarray) -> None:
+    """``xd[k]`` = raw sample ``s0 + k * step`` minus ``base``, for ``k < nk`` (for :func:`_lag_sse`)."""
+    for k in range(nk):
+        xd[k] = buf[s0 + k * step - buf_start] - base
 
-    All lags at once: the samples (minus ``base``) go to ``xd`` and the template, reversed
-    and zero outside, to ``rev`` (``rev[nk - 1 - k + l]`` meets sample ``k`` at lag ``l``),
-    so that each sample updates every lag's sum with one contiguous (vectorised) sweep;
-    every sum still adds its terms in sample order, as :func:`_placed_sse` does.
-    Workspaces: ``xd`` at least ``nk``, ``rev`` at least ``nk + n_lags - 1`` long.
+
+@njit(cache=True, nogil=True)
+def _lag_sse(
+    xd: np.ndarray, nk: int, s0: int, step: int, tpl: np.ndarray, scale: float, t_lo: int, n_lags: int,
+    rev: np.ndarray, out: np.ndarray,
+) -> None:
+    """:func:`_placed_sse` of the template ``tpl * scale`` placed at ``t_lo + l * step`` for
+    every lag ``l < n_lags``, over the ``nk`` samples ``s0, s0 + step, ...`` (given minus
+    the baseline in ``xd``, :func:`_lag_samples`): ``out[l]``, bit for bit.
+
+    All lags at once: the template, reversed and zero outside, goes to ``rev``
+    (``rev[nk - 1 - k + l]`` meets sample ``k`` at lag ``l``), so that each sample updates
+    every lag's sum with one contiguous (vectorised) sweep; every sum still adds its terms
+    in sample order, as :func:`_placed_sse` does.  The lags are computed in whole fours
+    (``out[n_lags:]`` up to the next multiple of 4 is scratch).  Workspaces: ``rev`` at
+    least ``nk + n_lags + 2`` long, ``out`` at least ``n_lags + 3``.
     """
     if n_lags <= 0:
         return
+    nl = (n_lags + 3) // 4 * 4
     nt = tpl.size
-    for k in range(nk):
-        xd[k] = buf[s0 + k * step - buf_start] - base
     j_top = s0 - t_lo + (nk - 1) * step
-    for q in range(nk + n_lags - 1):
+    for q in range(nk + nl - 1):
         j = j_top - q * step
-        rev[q] = tpl[j] if 0 <= j < nt else 0.0
-    o = out[:n_lags]
-    for lag in range(n_lags):
+        rev[q] = tpl[j] * scale if 0 <= j < nt else 0.0
+    o = out[:nl]
+    for lag in range(nl):
         o[lag] = 0.0
     k = 0
     while k + 4 <= nk:
@@ -1562,11 +1855,11 @@ def _lag_sse(
         x2 = xd[k + 2]
         x3 = xd[k + 3]
         b = nk - 1 - k
-        r0 = rev[b : b + n_lags]
-        r1 = rev[b - 1 : b - 1 + n_lags]
-        r2 = rev[b - 2 : b - 2 + n_lags]
-        r3 = rev[b - 3 : b - 3 + n_lags]
-        for lag in range(n_lags):
+        r0 = rev[b : b + nl]
+        r1 = rev[b - 1 : b - 1 + nl]
+        r2 = rev[b - 2 : b - 2 + nl]
+        r3 = rev[b - 3 : b - 3 + nl]
+        for lag in range(nl):
             s = o[lag]
             v = x0 - r0[lag]
             s += v * v
@@ -1581,8 +1874,8 @@ def _lag_sse(
     while k < nk:
         xk = xd[k]
         b = nk - 1 - k
-        r0 = rev[b : b + n_lags]
-        for lag in range(n_lags):
+        r0 = rev[b : b + nl]
+        for lag in range(nl):
             v = xk - r0[lag]
             o[lag] += v * v
         k += 1
@@ -1602,8 +1895,8 @@ def _divided_template(r_sum: np.ndarray, g: int, n_mem: int, tplc: np.ndarray, t
 @njit(cache=True, nogil=True)
 def _fit_own_templates(
     buf: np.ndarray, buf_start: int, c0: int, c1: int, base: float, t_lo: int, n_lags: int, group: int,
-    r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray, n_raw: int, n_mem: int, tpl: np.ndarray,
-    xd: np.ndarray, rev: np.ndarray, lsse: np.ndarray,
+    r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray, n_raw: int, n_mem: int, xd: np.ndarray,
+    rev: np.ndarray, lsse: np.ndarray,
 ) -> tuple[int, int, float, int, int, float, int]:
     """The raw templates of shape group ``group`` fitted to the raw samples ``c0..c1`` (minus
     ``base``) at the placements ``t_lo .. t_lo + n_lags - 1`` (residual energy,
@@ -1612,10 +1905,9 @@ def _fit_own_templates(
     Returns ``(use, use_t0, use_sse, acc, acc_t0, acc_sse, n_own)``: the complete template
     (at least ``n_mem`` members) and placement of least residual, the first in template
     and placement order among equal ones (-1, 0, inf if none), the same among the
-    templates still being made, and the number of templates of the group.  ``tpl`` (a
-    template's length), ``xd``, ``rev``, ``lsse``: workspaces (:func:`_lag_sse`).
+    templates still being made, and the number of templates of the group.  ``xd``,
+    ``rev``, ``lsse``: workspaces (:func:`_lag_sse`).
     """
-    lt = r_sum.shape[1]
     use = -1
     use_t0 = 0
     use_sse = np.inf
@@ -1623,21 +1915,13 @@ def _fit_own_templates(
     acc_t0 = 0
     acc_sse = np.inf
     n_own = 0
-    j0 = c0 - (t_lo + n_lags - 1)  # the template samples these placements use
-    j1 = c1 - t_lo
-    if j0 < 0:
-        j0 = 0
-    if j1 > lt:
-        j1 = lt
+    _lag_samples(buf, buf_start, c0, c1 - c0, 1, base, xd)
     for t in range(n_raw):
         if r_grp[t] != group:
             continue
         n_own += 1
         nm = r_n[t]
-        inv = 1.0 / nm
-        for i in range(j0, j1):
-            tpl[i] = r_sum[t, i] * inv
-        _lag_sse(buf, buf_start, c0, c1 - c0, 1, base, tpl, t_lo, n_lags, xd, rev, lsse)
+        _lag_sse(xd, c1 - c0, c0, 1, r_sum[t], 1.0 / nm, t_lo, n_lags, rev, lsse)
         for lag in range(n_lags):
             if nm >= n_mem and lsse[lag] < use_sse:
                 use_sse = lsse[lag]
@@ -1671,11 +1955,11 @@ def _fit_any_template(
     t_lo = s0 - t_before
     n_lags = (s1 - s0) // step + 1
     nk = (s1 - s0 + step - 1) // step
+    _lag_samples(buf, buf_start, s0, nk, step, base, xd)
     for g in range(n_raw):
         if r_n[g] < n_mem:
             continue
-        _lag_sse(buf, buf_start, s0, nk, step, base, _divided_template(r_sum, g, n_mem, tplc, tpl_ok), t_lo, n_lags,
-                 xd, rev, lsse)
+        _lag_sse(xd, nk, s0, step, _divided_template(r_sum, g, n_mem, tplc, tpl_ok), 1.0, t_lo, n_lags, rev, lsse)
         for lag in range(n_lags):
             if lsse[lag] < best:
                 best = lsse[lag]
@@ -1683,7 +1967,8 @@ def _fit_any_template(
                 t0 = t_lo + lag * step
     if use >= 0 and step > 1:
         a = t0 - step + 1
-        _lag_sse(buf, buf_start, s0, s1 - s0, 1, base, tplc[use], a, 2 * step - 1, xd, rev, lsse)
+        _lag_samples(buf, buf_start, s0, s1 - s0, 1, base, xd)
+        _lag_sse(xd, s1 - s0, s0, 1, tplc[use], 1.0, a, 2 * step - 1, rev, lsse)
         best = np.inf
         for lag in range(2 * step - 1):
             if lsse[lag] < best:
@@ -1708,12 +1993,23 @@ def _second_in_residual(
     sharp positive-negative transition of a fibrillation or PSW) must be at least ``need``.
     The template must be present away from the second potential: energy at least
     ``need² / 2`` there, and the raw samples' amplitude along it within 0.7-1.3 of it.  Writes ``[peak, start]``
-    (absolute) into ``out``; ``d``, ``cs``, ``rs`` are workspaces (``s1 - s0 + 2h + 1``)."""
+    (absolute) into ``out``; ``d``, ``rs`` are workspaces of ``s1 - s0 + 2h + 1`` values, ``cs``
+    of ``smooth_levels(h)`` times that (:func:`smooth_into`)."""
     nr = s1 - s0 + 2 * h
     _residual_into(buf, buf_start, s0 - h, s1 + h, tpl, t0, base, d)
     smooth_into(d, 0, nr, h, rs, cs)
     i0 = h
     i1 = nr - h
+    # no fall within the residual's range reaches need: nothing to look for (the search
+    # below would find a smaller drop, or none)
+    vmax = -np.inf
+    vmin = np.inf
+    for i in range(i0, i1):
+        v = rs[i]
+        vmax = v if v > vmax else vmax
+        vmin = v if v < vmin else vmin
+    if not (vmax - vmin >= need):
+        return False
     # the positive peak (local maximum above 2 SDs) followed by the largest fall within fast_win
     k = -1
     best_drop = 0.0
@@ -1780,16 +2076,23 @@ def _second_in_residual(
 
 
 @njit(cache=True, nogil=True)
-def _grow_raw(r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The raw-template arrays with twice the rows (at least 16), their contents kept."""
+def _grow_raw(
+    r_sum: np.ndarray, r_n: np.ndarray, r_grp: np.ndarray, tplc: np.ndarray, tpl_ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The raw-template arrays (and the cache of :func:`_divided_template`) with twice the
+    rows (at least 16), their contents kept."""
     cap = max(16, 2 * r_sum.shape[0])
     s = np.zeros((cap, r_sum.shape[1]))
     n = np.zeros(cap, dtype=np.int64)
     g = np.zeros(cap, dtype=np.int64)
+    c = np.zeros((cap, r_sum.shape[1]))
+    ok = np.zeros(cap, dtype=np.bool_)
     s[: r_sum.shape[0]] = r_sum
     n[: r_n.size] = r_n
     g[: r_grp.size] = r_grp
-    return s, n, g
+    c[: tplc.shape[0]] = tplc
+    ok[: tpl_ok.size] = tpl_ok
+    return s, n, g, c, ok
 
 
 @njit(cache=True, nogil=True)
@@ -1811,10 +2114,12 @@ def group_and_peel(
     r_sum: np.ndarray,
     r_n: np.ndarray,
     r_grp: np.ndarray,
+    tplc: np.ndarray,
+    tpl_ok: np.ndarray,
     feats_out: np.ndarray,
     gids_out: np.ndarray,
     counts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shape grouping (:func:`assign_groups`, in the order given) with template peel-off.
 
     Each fibrillation/PSW group keeps a full-rate template of the raw samples (baseline
@@ -1865,6 +2170,10 @@ def group_and_peel(
     r_sum, r_n, r_grp
         Raw templates: sums ``(capacity, G_BEFORE + G_AFTER)``, member counts and shape
         group; grown here when full (see Returns).
+    tplc, tpl_ok
+        The complete raw templates divided by their member count (:func:`_divided_template`),
+        rows made as needed and kept from call to call (a complete template never changes);
+        as many rows as ``r_sum``.
     feats_out, gids_out
         ``(2 * len(rows), ...)`` outputs: features and group of every event, in order.
     counts
@@ -1875,7 +2184,8 @@ def group_and_peel(
     Returns
     -------
     tuple of ndarray
-        ``(r_sum, r_n, r_grp)``: the arrays given, or larger copies when they filled up.
+        ``(r_sum, r_n, r_grp, tplc, tpl_ok)``: the arrays given, or larger copies when they
+        filled up.
     """
     min_corr = gp[0]
     max_ratio = gp[1]
@@ -1909,9 +2219,6 @@ def group_and_peel(
     cand = np.empty(n_sub, dtype=np.int64)
     sub = np.empty((n_sub, L))
     tpl = np.empty(lt)
-    # complete raw templates divided by their member count, made once per call when needed
-    tplc = np.empty((r_sum.shape[0], lt))
-    tpl_ok = np.zeros(r_sum.shape[0], dtype=np.bool_)
     row2 = np.empty((1, N_CAND))
     f2 = np.empty((1, N_FEATURES))
     s2 = np.empty((1, L))
@@ -1967,8 +2274,8 @@ def group_and_peel(
         if wide and s1 - s0 + 2 * max_shift + 2 > lcap:
             lcap = max(s1 - s0 + 2 * max_shift + 2, 2 * lcap, 256)
             xd = np.empty(lcap)
-            rev = np.empty(2 * lcap + 2 * snip_step)
-            lsse = np.empty(lcap + 2 * snip_step)
+            rev = np.empty(2 * lcap + 2 * snip_step + 8)
+            lsse = np.empty(lcap + 2 * snip_step + 8)
         # raw templates of the shape group: the best-fitting complete one (to peel) and
         # the best-fitting one still being made (to add the discharge to); the fit of a
         # template (and its lag) is judged around the discharge's peak
@@ -1985,7 +2292,7 @@ def group_and_peel(
         if best >= 0 and wide:
             use, best_t0, _, acc, acc_t0, acc_sse, n_own = _fit_own_templates(
                 buf, buf_start, c0, c1, base, align - t_before - max_shift, 2 * max_shift + 1, best, r_sum, r_n, r_grp,
-                n_raw, n_mem, tpl, xd, rev, lsse)
+                n_raw, n_mem, xd, rev, lsse)
         elif best < 0 and wide and (code == K_FIBRILLATION or code == K_PSW or code == K_MUP) and pp <= spike_max_pp:
             # the template (and lag) that explains most of the spike region
             use, best_t0 = _fit_any_template(buf, buf_start, s0, s1, base, t_before, snip_step, r_sum, r_n, n_raw,
@@ -1999,7 +2306,7 @@ def group_and_peel(
             if nr + 1 > cap:
                 cap = max(nr + 1, 2 * cap, 512)
                 d = np.empty(cap)
-                cs = np.empty(cap + 1)
+                cs = np.empty(smooth_levels(h) * cap)
                 rs = np.empty(cap)
             sig_w = sig_raw * math.sqrt(1.0 + 1.0 / n_mem) / math.sqrt(2.0 * h + 1.0)
             need = peel_snr * sig_w
@@ -2046,9 +2353,7 @@ def group_and_peel(
                     a0 = acc_t0
                 elif n_own < max_own and not (use >= 0 and best_sse <= lim * (1.0 + 1.0 / n_mem)):
                     if n_raw == r_sum.shape[0]:
-                        r_sum, r_n, r_grp = _grow_raw(r_sum, r_n, r_grp)
-                        tplc = np.empty((r_sum.shape[0], lt))
-                        tpl_ok = np.zeros(r_sum.shape[0], dtype=np.bool_)
+                        r_sum, r_n, r_grp, tplc, tpl_ok = _grow_raw(r_sum, r_n, r_grp, tplc, tpl_ok)
                     t = n_raw
                     n_raw += 1
                     r_n[t] = 0
@@ -2108,4 +2413,4 @@ def group_and_peel(
     counts[1] = n_groups
     counts[2] = n_raw
     counts[3] = last_align
-    return r_sum, r_n, r_grp
+    return r_sum, r_n, r_grp, tplc, tpl_ok

@@ -394,6 +394,8 @@ class _Engine:
         self.r_sum = np.zeros((16, self.peel_before + self.peel_after))
         self.r_n = np.zeros(16, dtype=np.int64)
         self.r_grp = np.zeros(16, dtype=np.int64)
+        self.tplc = np.zeros((16, self.peel_before + self.peel_after))  # complete ones / members, as needed
+        self.tpl_ok = np.zeros(16, dtype=bool)
         self.n_raw = 0
         self.gp = np.array([
             float(t["min_correlation"]), float(t["max_amplitude_ratio"]), float(self.max_lag), float(self.snip_before),
@@ -527,21 +529,22 @@ class _Engine:
         noise_w = feats[:, K.F_NOISE_V] / math.sqrt(smooth)
         need = self.n_groups + 2 * m
         if need > self.templates.shape[0]:
+            # room for the groups this call may start (rows past n_groups are written before
+            # they are read: left uninitialised, so that untouched pages cost nothing)
             cap = max(need, 2 * self.templates.shape[0])
-            grow = cap - self.templates.shape[0]
-            self.templates = np.concatenate([self.templates, np.zeros((grow, self.templates.shape[1]))])
-            self.t_count = np.concatenate([self.t_count, np.zeros(grow, dtype=np.int64)])
-            self.t_kind = np.concatenate([self.t_kind, np.zeros(grow, dtype=np.int64)])
-            self.t_amp = np.concatenate([self.t_amp, np.zeros(grow)])
+            ng = self.n_groups
+            self.templates, self.t_count, self.t_kind, self.t_amp = (
+                _grown(a, ng, cap) for a in (self.templates, self.t_count, self.t_kind, self.t_amp))
         fo = np.empty((2 * m, K.N_FEATURES))
         go = np.empty(2 * m, dtype=np.int64)
         # the kernel leaves out a row within the duplicate distance of the previous event
         # (the same potential found again by a later candidate)
         self.gp[14] = float(max(self.last_align, -(1 << 52)))
         cnt = np.array([0, 0, self.n_raw, 0], dtype=np.int64)
-        self.r_sum, self.r_n, self.r_grp = K.group_and_peel(
+        self.r_sum, self.r_n, self.r_grp, self.tplc, self.tpl_ok = K.group_and_peel(
             self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp, self.templates,
-            self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n, self.r_grp, fo, go, cnt)
+            self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n, self.r_grp, self.tplc,
+            self.tpl_ok, fo, go, cnt)
         self.last_align = int(cnt[3])
         m = int(cnt[0])
         self.n_groups = int(cnt[1])
@@ -589,6 +592,13 @@ class _Engine:
 _EVENT_SLOTS = tuple(getattr(SpontaneousEvent, f.name).__set__ for f in fields(SpontaneousEvent))
 
 
+def _grown(a: np.ndarray, n_used: int, cap: int) -> np.ndarray:
+    """``a`` with ``cap`` rows, the first ``n_used`` kept and the others uninitialised."""
+    out = np.empty((cap,) + a.shape[1:], dtype=a.dtype)
+    out[:n_used] = a[:n_used]
+    return out
+
+
 def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> list[SpontaneousEvent]:
     """Build the event objects of an event table in bulk (``train``: train per event, -1 none).
 
@@ -622,7 +632,7 @@ def _hum_uv(state: np.ndarray, K: Any) -> float:
     return max(a50, a60) * 1e6
 
 
-def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[list[int]]:
+def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[np.ndarray]:
     """Candidate chains of discharges at whole multiples of one period, longest first.
 
     Seeds: each of the first four discharges with each of the eight after it (their
@@ -630,19 +640,13 @@ def _chains(times: np.ndarray, tol: float, max_periods: int = 10) -> list[list[i
     whose distance from the last accepted one is ``k`` periods within ``tol * sqrt(k)``
     (``1 <= k <= max_periods``; missed discharges), the closest to the prediction when
     several are, and updates the period as the mean interval per period.  Discharges between (another source of the same shape, strays) are skipped.
+    Distinct chains only, equal lengths in lexicographic order (one numba call,
+    :func:`edx.kernels.spontaneous.seed_chains`); each an array of positions in ``times``.
     """
-    from ..kernels.spontaneous import chain_from
+    from ..kernels.spontaneous import seed_chains
 
-    n = times.size
-    found: dict[tuple[int, ...], None] = {}
-    t = np.ascontiguousarray(times, dtype=np.float64)
-    buf = np.empty(max(n, 2), dtype=np.int64)
-    for s0 in range(min(4, n)):
-        for s1 in range(s0 + 1, min(s0 + 9, n)):
-            m = chain_from(t, s0, s1, tol, max_periods, buf)
-            if m:
-                found[tuple(buf[:m].tolist())] = None
-    return sorted((list(c) for c in found), key=lambda c: (-len(c), c))
+    members, lens = seed_chains(np.ascontiguousarray(times, dtype=np.float64), tol, max_periods)
+    return [members[c, : lens[c]] for c in range(lens.size)]
 
 
 def _best_chain(
@@ -669,8 +673,19 @@ def _best_chain(
         chance = 1.0 - math.exp(-n_other / max(t1 - t0, 1e-9) * 2.0 * tol * period)
         if (math.isfinite(r_) and lo <= r_ <= hi and math.isfinite(cv_) and cv_ <= cv_reg
                 and coverage >= cov_min and chance <= max_chance):
-            return cand, r_, cv_
+            return cand.tolist(), r_, cv_
     return [], math.nan, math.nan
+
+
+def _on_grid(dist: np.ndarray, period: float, tol: float, max_k: int, d: int) -> np.ndarray:
+    """Distances that are a whole number ``k`` (``1 <= k <= max_k``, not a multiple of ``d``
+    when ``d > 1``) of periods, within ``tol * sqrt(k)`` periods."""
+    r = dist / period
+    k = np.floor(r + 0.5)
+    ok = (k >= 1) & (k <= max_k) & (np.abs(r - k) <= tol * np.sqrt(k))
+    if d > 1:
+        ok &= k % d != 0
+    return ok
 
 
 def _merge_trains(
@@ -715,14 +730,13 @@ def _merge_trains(
                 amp_b = float(np.mean(ev_amp[ib]))
                 if max(amp_a, amp_b) > 1.5 * min(amp_a, amp_b):
                     continue
-                grid: list[int] = []
-                for i in ib:
-                    t = tl[i]
-                    j = int(np.argmin(np.abs(ta - t)))
-                    r = abs(t - ta[j]) / pa
-                    k = math.floor(r + 0.5)
-                    if 1 <= k <= max_k and abs(r - k) <= tol * math.sqrt(k):
-                        grid.append(i)
+                # each of B's discharges: distance to A's nearest
+                tb = ev_t[ib]
+                tas = np.sort(ta)
+                q = np.searchsorted(tas, tb)
+                dist = np.minimum(np.abs(tas[np.maximum(q - 1, 0)] - tb), np.abs(tas[np.minimum(q, ta.size - 1)] - tb))
+                on = _on_grid(dist, pa, tol, max_k, 1)
+                grid = [i for i, o in zip(ib, on.tolist()) if o]
                 on_grid = len(grid)
                 ta0, ta1 = ta[0], ta[-1]
                 tb0, tb1 = tl[ib[0]], tl[ib[-1]]
@@ -733,15 +747,7 @@ def _merge_trains(
                     # the same source split into groups that each hold every d-th discharge:
                     # B lies between A's discharges on a grid of A's period / d
                     for d in (2, 3, 4):
-                        sub = pa / d
-                        hits = 0
-                        for i in ib:
-                            t = tl[i]
-                            j = int(np.argmin(np.abs(ta - t)))
-                            r = abs(t - ta[j]) / sub
-                            k = math.floor(r + 0.5)
-                            if 1 <= k <= max_k and k % d != 0 and abs(r - k) <= tol * math.sqrt(k):
-                                hits += 1
+                        hits = int(np.count_nonzero(_on_grid(dist, pa / d, tol, max_k, d)))
                         if hits >= 0.9 * len(ib):
                             split = d
                             break
@@ -766,8 +772,7 @@ def _merge_trains(
 def _train(
     tid: int, idx: list[int], ev: Mapping[str, Any], rate: float, cv: float, regular: bool
 ) -> SpontaneousTrain:
-    tl = ev["time_list"]
-    times = [tl[i] for i in idx]
+    times = ev["time_s"][idx].tolist()
     kinds = [_KIND_BY_CODE[c] for c in ev["code"][idx].tolist()]
     return SpontaneousTrain(
         train_id=tid,
@@ -780,7 +785,7 @@ def _train(
         duration_ms=float(np.mean(ev["duration_ms"][idx])),
         first_s=float(times[0]),
         last_s=float(times[-1]),
-        times_s=tuple(float(v) for v in times),
+        times_s=tuple(times),
     )
 
 
@@ -834,38 +839,11 @@ def _fill_slots(
     Returns the candidate positions filling slots, the number of slots and the total
     window width (s) over all slots (for the chance of filling them at random).
     """
-    sub = period / d
-    parts_t: list[np.ndarray] = []
-    parts_j: list[np.ndarray] = []
-    if times.size >= 2:
-        lo_t, span = times[:-1], np.diff(times)
-        n_sub = np.maximum(1, np.floor(span / period + 0.5)).astype(np.int64) * d
-        cnt = n_sub - 1
-        g = np.repeat(np.arange(cnt.size), cnt)
-        j = np.arange(g.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + 1
-        parts_t.append(lo_t[g] + j * (span[g] / n_sub[g]))
-        parts_j.append(np.minimum(j, n_sub[g] - j))
-        if d > 1:
-            keep = np.gcd(j, d) == 1 if primitive else j % d != 0
-            parts_t[-1], parts_j[-1] = parts_t[-1][keep], parts_j[-1][keep]
-    if ends:
-        j = np.arange(1, 10 * d + 1)
-        before = times[0] - j * sub
-        after = times[-1] + j * sub
-        parts_t += [before[before >= 0.0], after[after <= t_end]]
-        parts_j += [j[before >= 0.0], j[after <= t_end]]
-    if not parts_t:
-        return [], 0, 0.0
-    tp = np.concatenate(parts_t)
-    w = np.minimum(tol * np.sqrt(np.concatenate(parts_j)), 0.3) * sub
-    if tp.size == 0 or cand_t.size == 0:
-        return [], int(tp.size), float(2.0 * w.sum())
-    q = np.searchsorted(cand_t, tp)
-    d0 = np.where(q >= 1, tp - cand_t[np.maximum(q - 1, 0)], np.inf)
-    d1 = np.where(q < cand_t.size, cand_t[np.minimum(q, cand_t.size - 1)] - tp, np.inf)
-    best = np.where(d1 <= np.minimum(d0, w), q, np.where(d0 <= w, q - 1, -1))
-    hits = np.unique(best[best >= 0])
-    return hits.tolist(), int(tp.size), float(2.0 * w.sum())
+    from ..kernels.spontaneous import fill_slots
+
+    hits, w = fill_slots(np.ascontiguousarray(times, dtype=np.float64), float(period), int(d), float(tol),
+                         np.ascontiguousarray(cand_t, dtype=np.float64), bool(ends), float(t_end), bool(primitive))
+    return hits.tolist(), int(w.size), float(2.0 * w.sum())
 
 
 def _complete_train(
@@ -965,8 +943,18 @@ def _judge_trains(
     groups: dict[int, list[int]] = {}
     gid = ev["group"]
     sel = np.flatnonzero((gid >= 0) & ~excluded)
-    for i, g in zip(sel.tolist(), gid[sel].tolist()):
-        groups.setdefault(merged.get(g, g), []).append(i)
+    if sel.size:
+        # events by merged group, each group's in time order
+        root = np.arange(int(gid[sel].max()) + 1)
+        for g, r in merged.items():
+            if g < root.size:
+                root[g] = r
+        rg = root[gid[sel]]
+        order = np.argsort(rg, kind="stable")
+        rg, idx_sorted = rg[order], sel[order]
+        cut = np.flatnonzero(np.diff(rg)) + 1
+        for part, g in zip(np.split(idx_sorted, cut), rg[np.concatenate([[0], cut])].tolist()):
+            groups[g] = part.tolist()
     trains: list[SpontaneousTrain] = []
     member: dict[int, int] = {}
     found: list[tuple[list[int], float, float, bool]] = []

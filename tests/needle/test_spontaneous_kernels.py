@@ -388,7 +388,7 @@ def test_median_of_many_sizes_ties_and_nan(seed):
 def test_smooth_into_equals_smooth_window(x, h, a):
     a = min(a, x.size - 1)
     out = np.full(x.size + 3, np.nan)
-    K.smooth_into(np.ascontiguousarray(x), a, x.size, h, out, np.empty(x.size + 1))
+    K.smooth_into(np.ascontiguousarray(x), a, x.size, h, out, np.full(K.smooth_levels(h) * x.size, np.nan))
     assert np.array_equal(out[: x.size - a], K.smooth_window(np.ascontiguousarray(x), a, x.size, h))
     np.testing.assert_allclose(out[: x.size - a], ref_smooth(x[a:], h), rtol=1e-9,
                                atol=1e-18 + 8 * x.size * np.finfo(float).eps * np.abs(x).sum())
@@ -439,14 +439,17 @@ def test_lag_sse_equals_placed_sse_at_every_lag(seed, nk, step, n_lags, t_lo, nt
     base = float(rng.normal(0, 1e-6))
     s0 = x0 + 100
     s1 = s0 + (nk - 1) * step + 1
-    xd, rev, out = np.empty(nk), np.empty(nk + n_lags - 1), np.full(n_lags + 2, np.nan)
-    K._lag_sse(x, x0, s0, nk, step, base, tpl, x0 + t_lo, n_lags, xd, rev, out)
+    xd, rev, out = np.full(nk + 1, np.nan), np.empty(nk + n_lags + 2), np.full(n_lags + 5, np.nan)
+    K._lag_samples(x, x0, s0, nk, step, base, xd)
+    assert np.array_equal(xd[:nk], x[s0 - x0 : s1 - x0 : step] - base) and np.isnan(xd[nk])
+    scale = float(rng.choice([1.0, 1.0 / 3.0]))
+    K._lag_sse(xd, nk, s0, step, tpl, scale, x0 + t_lo, n_lags, rev, out)
     for lag in range(n_lags):
         t0 = x0 + t_lo + lag * step
-        assert out[lag] == K._placed_sse(x, x0, s0, s1, tpl, t0, base, step)
-        ref = _placed_ref(x, x0, s0, s1, tpl, t0, base)[::step]
+        assert out[lag] == K._placed_sse(x, x0, s0, s1, tpl * scale, t0, base, step)
+        ref = _placed_ref(x, x0, s0, s1, tpl * scale, t0, base)[::step]
         assert out[lag] == pytest.approx(float(np.sum(ref**2)), rel=1e-12, abs=1e-30)
-    assert np.isnan(out[n_lags:]).all()
+    assert np.isnan(out[(n_lags + 3) // 4 * 4 :]).all()  # scratch only up to the next four
 
 
 def _raw_templates(rng, n_raw, lt, n_groups, n_mem):
@@ -475,9 +478,8 @@ def test_fit_own_templates_matches_brute_force(seed):
     base = float(rng.normal(0, 1e-6))
     group = int(r_grp[src])
     c0, c1, t_lo, n_lags = x0 + 210, x0 + 260, x0 + 195, 11
-    ws = (np.empty(c1 - c0), np.empty(c1 - c0 + n_lags), np.empty(n_lags))
-    got = K._fit_own_templates(x, x0, c0, c1, base, t_lo, n_lags, group, r_sum, r_n, r_grp, n_raw, n_mem,
-                               np.empty(lt), *ws)
+    ws = (np.empty(c1 - c0), np.empty(c1 - c0 + n_lags + 2), np.empty(n_lags + 3))
+    got = K._fit_own_templates(x, x0, c0, c1, base, t_lo, n_lags, group, r_sum, r_n, r_grp, n_raw, n_mem, *ws)
     # brute force: every template of the group at every placement, the first least per kind
     best = {True: (-1, 0, math.inf), False: (-1, 0, math.inf)}
     for t in range(n_raw):
@@ -511,7 +513,7 @@ def test_fit_any_template_matches_brute_force(seed, step):
     base = 0.0
     s0, s1, t_before = 280, 280 + int(rng.integers(40, 120)), 15
     cache, ok = np.empty((n_raw, lt)), np.zeros(n_raw, dtype=np.bool_)
-    n = s1 - s0 + 2 * step + 2
+    n = s1 - s0 + 2 * step + 5
     ws = (np.empty(n), np.empty(2 * n), np.empty(n))
     got = K._fit_any_template(x, x0, s0, s1, base, t_before, step, r_sum, r_n, n_raw, n_mem, cache, ok, *ws)
     # brute force: coarse grid of placements on every step-th sample, then every placement
@@ -535,12 +537,13 @@ def test_fit_any_template_matches_brute_force(seed, step):
 
 def test_grow_raw_keeps_the_templates():
     r_sum = np.arange(12.0).reshape(3, 4)
-    s, n, g = K._grow_raw(r_sum, np.array([1, 2, 3]), np.array([0, 0, 1]))
-    assert s.shape == (16, 4) and n.shape == g.shape == (16,)
-    assert np.array_equal(s[:3], r_sum) and not s[3:].any()
-    assert n[:3].tolist() == [1, 2, 3] and g[:3].tolist() == [0, 0, 1]
-    s2, _, _ = K._grow_raw(s, n, g)
-    assert s2.shape == (32, 4) and np.array_equal(s2[:16], s)
+    tplc, ok = r_sum / 2.0, np.array([True, False, True])
+    s, n, g, c, o = K._grow_raw(r_sum, np.array([1, 2, 3]), np.array([0, 0, 1]), tplc, ok)
+    assert s.shape == c.shape == (16, 4) and n.shape == g.shape == o.shape == (16,)
+    assert np.array_equal(s[:3], r_sum) and not s[3:].any() and np.array_equal(c[:3], tplc)
+    assert n[:3].tolist() == [1, 2, 3] and g[:3].tolist() == [0, 0, 1] and o.tolist() == [True, False, True] + [False] * 13
+    s2, _, _, c2, _ = K._grow_raw(s, n, g, c, o)
+    assert s2.shape == (32, 4) and np.array_equal(s2[:16], s) and np.array_equal(c2[:16], c)
 
 
 def test_second_in_residual_finds_a_hidden_potential_and_nothing_in_noise():
@@ -562,7 +565,7 @@ def test_second_in_residual_finds_a_hidden_potential_and_nothing_in_noise():
     h, fw = 2, 30
     s0, s1 = t0 + 20, t0 + 200
     m = s1 - s0 + 2 * h + 1
-    d, cs, rs, out = np.empty(m), np.empty(m + 1), np.empty(m), np.zeros(2, dtype=np.int64)
+    d, cs, rs, out = np.empty(m), np.empty(K.smooth_levels(h) * m), np.empty(m), np.zeros(2, dtype=np.int64)
     sig_w = sig / math.sqrt(2 * h + 1)
     args = (h, tpl, t0, 0.0, t0 + 60, sig_w, 7 * sig_w, 4, fw, 2.0, d, cs, rs, out)
     assert K._second_in_residual(x, 0, s0, s1, *args)
@@ -580,21 +583,22 @@ def _engine_inputs(fs: float = 20_000.0, seed: int = 7):
 
     x, _ = simulate_rest(6.0, fs, fibrillation_trains=3, psw_trains=2, end_plate=True, noise_rms_v=8e-6, seed=seed)
     calls: dict[str, list] = {"measure": [], "group_and_peel": []}
-    real = {k: getattr(K, k) for k in calls}
 
-    def spy(name):
-        def f(*a):
-            calls[name].append(tuple(v.copy() if isinstance(v, np.ndarray) else v for v in a))
-            return real[name](*a)
-        return f
+    class Spy:  # the kernel module as the engine sees it, with the two calls recorded
+        def __getattr__(self, name):
+            f = getattr(K, name)
+            if name not in calls:
+                return f
 
-    try:
-        for k in calls:
-            setattr(K, k, spy(k))
-        S.detect_spontaneous(x, fs)
-    finally:
-        for k, f in real.items():
-            setattr(K, k, f)
+            def g(*a):
+                calls[name].append(tuple(v.copy() if isinstance(v, np.ndarray) else v for v in a))
+                return f(*a)
+            return g
+
+    eng = S._Engine(fs, load_config(), None)
+    eng.K = Spy()
+    eng.push(x, build=False)
+    eng.flush(build=False)
     return calls
 
 
@@ -615,27 +619,33 @@ def test_measure_decimated_snippets_are_every_step_th_sample():
 
 def _peel(args, r_cap=None, rows_sel=None):
     a = [v.copy() if isinstance(v, np.ndarray) else v for v in args]
-    (buf, b0, n, rows, feats, sn, noise_w, p, gp, tpl, t_count, t_kind, t_amp, n_groups, r_sum, r_n, r_grp, fo, go,
-     cnt) = a
+    (buf, b0, n, rows, feats, sn, noise_w, p, gp, tpl, t_count, t_kind, t_amp, n_groups, r_sum, r_n, r_grp, tplc,
+     tpl_ok, fo, go, cnt) = a
     if rows_sel is not None:
         rows, feats, sn, noise_w = (np.ascontiguousarray(v[rows_sel]) for v in (rows, feats, sn, noise_w))
     if r_cap is not None:
         r_sum, r_n, r_grp = r_sum[:r_cap].copy(), r_n[:r_cap].copy(), r_grp[:r_cap].copy()
+        tplc, tpl_ok = tplc[:r_cap].copy(), tpl_ok[:r_cap].copy()
     out = K.group_and_peel(buf, b0, n, rows, feats, sn, noise_w, p, gp, tpl, t_count, t_kind, t_amp, n_groups, r_sum,
-                           r_n, r_grp, fo, go, cnt)
+                           r_n, r_grp, tplc, tpl_ok, fo, go, cnt)
     m = int(cnt[0])
     return fo[:m], go[:m], cnt, out, tpl
 
 
 def test_group_and_peel_grows_its_raw_templates():
     args = _engine_inputs()["group_and_peel"][0]
-    fo, go, cnt, (r_sum, r_n, r_grp), tpl = _peel(args)
+    fo, go, cnt, (r_sum, r_n, r_grp, tplc, ok), tpl = _peel(args)
     assert cnt[2] > 2  # raw templates were made
-    fo1, go1, cnt1, (r_sum1, r_n1, r_grp1), tpl1 = _peel(args, r_cap=1)
+    fo1, go1, cnt1, (r_sum1, r_n1, r_grp1, tplc1, ok1), tpl1 = _peel(args, r_cap=1)
     assert np.array_equal(fo, fo1) and np.array_equal(go, go1) and np.array_equal(cnt, cnt1)
     k = int(cnt[2])
     assert r_sum1.shape[0] >= k and np.array_equal(r_sum[:k], r_sum1[:k]) and np.array_equal(r_n[:k], r_n1[:k])
     assert np.array_equal(r_grp[:k], r_grp1[:k]) and np.array_equal(tpl, tpl1)
+    assert tplc1.shape == r_sum1.shape and ok1.size == r_sum1.shape[0]
+    # the cache holds complete templates divided by their members, rows made as needed
+    n_mem = int(args[8][6])
+    for t in np.flatnonzero(ok1[:k]):
+        assert r_n1[t] >= n_mem and np.array_equal(tplc1[t], r_sum1[t] / n_mem)
 
 
 def test_group_and_peel_leaves_out_a_potential_found_again():
@@ -675,3 +685,111 @@ def test_events_are_the_objects_the_constructor_makes():
         (getattr(e, n) for n in e.__slots__), (getattr(f, n) for n in f.__slots__)))
     assert not hasattr(S.SpontaneousEvent, "__post_init__")  # bulk building skips nothing
     assert S._events_from(cols, None)[0].train_id is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 300), elements=finite), st.integers(0, 15), st.integers(0, 40),
+       st.integers(0, 40))
+def test_smooth_value_depends_only_on_its_samples(x, h, cut_a, cut_b):
+    # the same sample smoothed in two windows: the same number wherever its full window fits
+    # in both (the edges shrink the average to the window); the NumPy mean within rounding
+    x = np.ascontiguousarray(x)
+    n = x.size
+    a, b = min(cut_a, n - 1), max(n - cut_b, min(cut_a, n - 1) + 1)
+    whole = K.smooth_window(x, 0, n, h)
+    part = K.smooth_window(x, a, b, h)
+    for i in range(a + h, b - h):
+        assert part[i - a] == whole[i]
+    np.testing.assert_allclose(whole, ref_smooth(x, h), rtol=1e-12, atol=1e-18 + 4 * np.finfo(float).eps * np.abs(x).max())
+    assert K.smooth_levels(h) * n >= 1
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 48_000.0])
+def test_scan_hum_projection_matches_numpy(fs):
+    # the 50/60 Hz projection of every dec-th sample, in chunks of any size, against NumPy's
+    # cos/sin of the exact phases (the kernel rotates the phases between exact anchors)
+    p = _params(fs)
+    dec = int(p[K.P_HUM_DECIMATE])
+    rng = np.random.default_rng(1)
+    n = int(3.3 * fs)
+    t = np.arange(n) / fs
+    x = rng.normal(0, 5e-6, n) + 20e-6 * np.sin(2 * np.pi * 50 * t + 0.3) + 7e-6 * np.cos(2 * np.pi * 60 * t)
+    st_ = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
+    K.init_state(st_)
+    for c in np.array_split(x, 17):
+        K.scan(np.ascontiguousarray(c), st_, p, np.empty((c.size // int(p[K.P_GAP]) + 2, K.N_CAND)))
+    i = np.arange(0, n, dec)
+    for f, kc, ks in ((50.0, K.S_H50C, K.S_H50S), (60.0, K.S_H60C, K.S_H60S)):
+        w = 2.0 * math.pi * f / fs
+        for key, ref in ((kc, np.sum(x[i] * np.cos(w * i))), (ks, np.sum(x[i] * np.sin(w * i)))):
+            assert st_[key] == pytest.approx(ref, rel=1e-9, abs=1e-12 * np.abs(x[i]).sum())
+    assert st_[K.S_HN] == i.size
+    amp = 2.0 * math.hypot(st_[K.S_H50C], st_[K.S_H50S]) / st_[K.S_HN]
+    assert amp == pytest.approx(20e-6, rel=0.05)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=0, max_size=40), st.floats(0.03, 0.2), st.integers(1, 12))
+def test_seed_chains_matches_reference(iv, tol, max_periods):
+    # every seed pair (s0 < 4, s0 < s1 < s0 + 9), distinct chains, longest first then lexicographic
+    t = np.concatenate([[0.0], np.cumsum(iv)]) if iv else np.zeros(0)
+    want = {}
+    for s0 in range(min(4, t.size)):
+        for s1 in range(s0 + 1, min(s0 + 9, t.size)):
+            c = ref_chain(t, s0, s1, tol, max_periods)
+            if c:
+                want[tuple(c)] = None
+    want = sorted((list(c) for c in want), key=lambda c: (-len(c), c))
+    members, lens = K.seed_chains(np.ascontiguousarray(t), tol, max_periods)
+    assert [members[c, : lens[c]].tolist() for c in range(lens.size)] == want
+
+
+def ref_fill_slots(times, period, d, tol, cand_t, ends, t_end, primitive):
+    """Sub-grid slots of a train and the candidates filling them, in NumPy."""
+    sub = period / d
+    parts_t, parts_j = [], []
+    if times.size >= 2:
+        lo_t, span = times[:-1], np.diff(times)
+        n_sub = np.maximum(1, np.floor(span / period + 0.5)).astype(np.int64) * d
+        cnt = n_sub - 1
+        g = np.repeat(np.arange(cnt.size), cnt)
+        j = np.arange(g.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + 1
+        parts_t.append(lo_t[g] + j * (span[g] / n_sub[g]))
+        parts_j.append(np.minimum(j, n_sub[g] - j))
+        if d > 1:
+            keep = np.gcd(j, d) == 1 if primitive else j % d != 0
+            parts_t[-1], parts_j[-1] = parts_t[-1][keep], parts_j[-1][keep]
+    if ends:
+        j = np.arange(1, 10 * d + 1)
+        before, after = times[0] - j * sub, times[-1] + j * sub
+        parts_t += [before[before >= 0.0], after[after <= t_end]]
+        parts_j += [j[before >= 0.0], j[after <= t_end]]
+    if not parts_t:
+        return [], 0, 0.0
+    tp = np.concatenate(parts_t)
+    w = np.minimum(tol * np.sqrt(np.concatenate(parts_j)), 0.3) * sub
+    if tp.size == 0 or cand_t.size == 0:
+        return [], int(tp.size), float(2.0 * w.sum())
+    q = np.searchsorted(cand_t, tp)
+    d0 = np.where(q >= 1, tp - cand_t[np.maximum(q - 1, 0)], np.inf)
+    d1 = np.where(q < cand_t.size, cand_t[np.minimum(q, cand_t.size - 1)] - tp, np.inf)
+    best = np.where(d1 <= np.minimum(d0, w), q, np.where(d0 <= w, q - 1, -1))
+    return np.unique(best[best >= 0]).tolist(), int(tp.size), float(2.0 * w.sum())
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), d=st.integers(1, 6), n_cand=st.integers(0, 60),
+       ends=st.booleans(), primitive=st.booleans())
+def test_fill_slots_matches_reference(seed, n, d, n_cand, ends, primitive):
+    from edx.needle.spontaneous import _fill_slots
+
+    rng = np.random.default_rng(seed)
+    period = float(rng.uniform(0.05, 1.0))
+    k = rng.integers(1, 4, size=max(n - 1, 0))  # members k periods apart, jittered
+    times = np.concatenate([[rng.uniform(0.0, 2.0)], rng.uniform(0.0, 2.0) + np.cumsum(k * period)])[:n]
+    times = times + rng.normal(0, 0.01 * period, times.size)
+    times.sort()
+    cand_t = np.sort(rng.uniform(0.0, float(times[-1]) + 3 * period, n_cand))
+    t_end = float(times[-1]) + 2.5 * period
+    args = (times, period, d, 0.1, cand_t, ends, t_end, primitive)
+    assert _fill_slots(*args) == ref_fill_slots(*args)
