@@ -31,8 +31,10 @@ The steps for one sweep (:func:`measure_response`):
    flowing into the negative one moves the onset to its start when it stands out of
    the noise (a matched half-sine lobe, :func:`initial_positive_onset`);
 8. end of the negative phase: the upward zero crossing after the negative peak
-   (linear interpolation); total end: the last excursion beyond
-   max(``end_fraction`` x amplitude, 3 noise SDs); areas by the trapezoid rule.
+   (linear interpolation on the smoothed trace), refined to the root of a parabola
+   fitted to the raw trace around it (:func:`crossing_refine`); total end: the last
+   excursion beyond max(``end_fraction`` x amplitude, 3 noise SDs); areas by the
+   trapezoid rule.
 
 All kernels are ``@njit(cache=True, nogil=True)`` and allocate only small scratch
 arrays, so several threads can measure at once.
@@ -716,11 +718,10 @@ def hinge_onset(d: np.ndarray, lo: int, hi: int, fit_end: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hinge_sums(d: np.ndarray, lo: int, k: int,
-                fit_end: int) -> tuple[float, float, float, float, float, float, float, float, float, float]:
-    """Sums for a take-off between samples ``k`` and ``k + 1``: the window is ``d[k+1:fit_end]``
-    with v = i - (k + 1) and y = -d.  Returns (S0..S4 = sum v^p, T0..T2 = sum v^p y,
-    yy = sum y^2 over the window, pre = sum y^2 over ``d[lo:k+1]``)."""
+def _power_sums(d: np.ndarray, a: int, b: int, origin: float,
+                sign: float) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """Over ``d[a:b]`` with u = i - origin and y = sign * d[i]: (S0..S4 = sum u^p, T0..T2 =
+    sum u^p y, yy = sum y^2), the sums of a least-squares polynomial fit up to u^2."""
     s0 = 0.0
     s1 = 0.0
     s2 = 0.0
@@ -730,13 +731,10 @@ def _hinge_sums(d: np.ndarray, lo: int, k: int,
     t1 = 0.0
     t2 = 0.0
     yy = 0.0
-    pre = 0.0
-    for i in range(lo, k + 1):
-        pre += d[i] * d[i]
-    for i in range(k + 1, fit_end):
-        v = float(i - k - 1)
+    for i in range(a, b):
+        v = i - origin
         v2 = v * v
-        yv = -d[i]
+        yv = sign * d[i]
         s0 += 1.0
         s1 += v
         s2 += v2
@@ -746,6 +744,19 @@ def _hinge_sums(d: np.ndarray, lo: int, k: int,
         t1 += v * yv
         t2 += v2 * yv
         yy += yv * yv
+    return s0, s1, s2, s3, s4, t0, t1, t2, yy
+
+
+@njit(cache=True, nogil=True)
+def _hinge_sums(d: np.ndarray, lo: int, k: int,
+                fit_end: int) -> tuple[float, float, float, float, float, float, float, float, float, float]:
+    """Sums for a take-off between samples ``k`` and ``k + 1``: the window is ``d[k+1:fit_end]``
+    with v = i - (k + 1) and y = -d.  Returns (S0..S4 = sum v^p, T0..T2 = sum v^p y,
+    yy = sum y^2 over the window, pre = sum y^2 over ``d[lo:k+1]``)."""
+    pre = 0.0
+    for i in range(lo, k + 1):
+        pre += d[i] * d[i]
+    s0, s1, s2, s3, s4, t0, t1, t2, yy = _power_sums(d, k + 1, fit_end, float(k + 1), -1.0)
     return s0, s1, s2, s3, s4, t0, t1, t2, yy, pre
 
 
@@ -1073,6 +1084,66 @@ def initial_positive_onset(d: np.ndarray, fs: float, stim: int, search_start: in
     return s - 0.5
 
 
+#: the negative phase's end is refined over +- this fraction of the peak-to-crossing interval
+NEG_END_SPAN = 0.3
+
+
+@njit(cache=True, nogil=True)
+def crossing_refine(d: np.ndarray, t_c: float, h: float) -> float:
+    """Upward zero crossing of ``d`` near ``t_c`` from a least-squares parabola over ``|i - t_c| <= h``.
+
+    The parabola ``c0 + c1 u + c2 u^2`` (``u = i - t_c``) is fitted to the samples within
+    the window and its root nearest ``t_c`` returned when it lies inside the window and
+    the parabola rises there; NaN otherwise (fewer than 5 samples, a singular fit, no
+    such root, a non-finite sample).
+    """
+    n = d.size
+    a = int(math.ceil(t_c - h))
+    b = int(math.floor(t_c + h)) + 1
+    if a < 0:
+        a = 0
+    if b > n:
+        b = n
+    if b - a < 5 or not (h > 0.0):
+        return np.nan
+    # normal equations from scalar sums, solved by Cramer's rule (no allocation: this runs
+    # on every response)
+    s0, s1, s2, s3, s4, t0, t1, t2, _ = _power_sums(d, a, b, t_c, 1.0)
+    if not (math.isfinite(t0) and math.isfinite(t1) and math.isfinite(t2)):
+        return np.nan
+    # | s0 s1 s2 | |c0|   |t0|
+    # | s1 s2 s3 | |c1| = |t1|
+    # | s2 s3 s4 | |c2|   |t2|
+    m00 = s2 * s4 - s3 * s3
+    m01 = s1 * s4 - s3 * s2
+    m02 = s1 * s3 - s2 * s2
+    det = s0 * m00 - s1 * m01 + s2 * m02
+    if not (abs(det) > 1e-12 * (s0 * s2 * s4 + 1e-300)):
+        return np.nan
+    c0 = (t0 * m00 - s1 * (t1 * s4 - s3 * t2) + s2 * (t1 * s3 - s2 * t2)) / det
+    c1 = (s0 * (t1 * s4 - s3 * t2) - t0 * m01 + s2 * (s1 * t2 - t1 * s2)) / det
+    c2 = (s0 * (s2 * t2 - t1 * s3) - s1 * (s1 * t2 - t1 * s2) + t0 * m02) / det
+    best = np.nan
+    if c2 == 0.0:
+        if c1 > 0.0:
+            best = -c0 / c1
+    else:
+        disc = c1 * c1 - 4.0 * c2 * c0
+        if disc >= 0.0:
+            sq = math.sqrt(disc)
+            # the two roots without cancellation
+            q = -0.5 * (c1 + sq) if c1 >= 0.0 else -0.5 * (c1 - sq)
+            r1 = q / c2
+            r2 = c0 / q if q != 0.0 else np.nan
+            for r in (r1, r2):
+                if math.isfinite(r) and c1 + 2.0 * c2 * r > 0.0:
+                    if np.isnan(best) or abs(r) < abs(best):
+                        best = r
+    if np.isnan(best) or abs(best) > h:
+        return np.nan
+    return t_c + best
+
+
 @njit(cache=True, nogil=True)
 def _smooth_width(fs: float, p: np.ndarray) -> int:
     """Odd width (samples) of the moving average the markers are placed on."""
@@ -1218,6 +1289,13 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
             y1 = y[i]
             ne = (i - 1) + (-y0) / (y1 - y0) if y1 != y0 else float(i)
             break
+    if ne > 0:
+        # a slow crossing (myopathic) is moved by the noise of the few samples at it: the zero
+        # of a parabola fitted to the raw trace around it, over +-NEG_END_SPAN of the
+        # peak-to-crossing interval, is steadier
+        ne_q = crossing_refine(d, ne, NEG_END_SPAN * (ne - ip))
+        if not np.isnan(ne_q):
+            ne = ne_q
     if ne < 0:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_NEG_END_NOT_PLACED
     else:
@@ -1524,11 +1602,12 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             if np.isnan(end):
                 end = float(search_end)
             a2 = int(end) + int(round(2e-3 * fs))
-            # a slow, long response (myopathic) in a short sweep may leave too little after
-            # that guess to see the mains hum: then allow the response twice its onset-to-
-            # zero-crossing time after the crossing (total duration about three times the
-            # negative-peak duration), and let pass 3 move the window back if needed
-            if (p[P_MAINS_HZ] != 0.0 and n - a2 < int(round(4e-3 * fs))
+            # a slow, long response (myopathic) in a short sweep may leave less than a mains
+            # period after that guess, too little to see the hum: then allow the response
+            # twice its onset-to-zero-crossing time after the crossing (total duration about
+            # three times the negative-peak duration), and let pass 3 move the window if needed
+            period = int(round(fs / (p[P_MAINS_HZ] if p[P_MAINS_HZ] > 0.0 else 50.0)))
+            if (p[P_MAINS_HZ] != 0.0 and n - a2 < period
                     and not np.isnan(out[R_ONSET]) and not np.isnan(out[R_NEG_END])):
                 alt = int(out[R_NEG_END] + 2.0 * (out[R_NEG_END] - out[R_ONSET])) + int(round(2e-3 * fs))
                 if alt < a2:
@@ -1593,7 +1672,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                     if tmp[R_STATUS] == S_OK and not np.isnan(tmp[R_NEG_END]) and not np.isnan(tmp[R_NEG_PEAK]):
                         g = tmp[R_NEG_END] + 4.0 * (tmp[R_NEG_END] - tmp[R_NEG_PEAK])
                         a2b = int(g) + int(round(2e-3 * fs))
-                        if a2b > a2 and b2 - a2b >= int(round(4e-3 * fs)):
+                        if a2b != a2 and b2 - a2b >= int(round(4e-3 * fs)):
                             a2 = a2b
                             model = fit_baseline_model(d, a1, b1, a2, b2, fs, hum_f, ncol)
                 if not np.isnan(model[0]):

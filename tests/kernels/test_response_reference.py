@@ -297,6 +297,25 @@ def ref_lobe_null_sd(d, a1, b1, a2, b2, m):
     return np.sqrt(np.mean(c**2)) if c.size >= 3 * m else np.nan
 
 
+def ref_crossing_refine(d, t_c, h):
+    """Rising root nearest t_c of the parabola fitted by np.polyfit over |i - t_c| <= h (None: none)."""
+    if not h > 0:
+        return None
+    i = np.arange(d.size)
+    sel = np.abs(i - t_c) <= h
+    if sel.sum() < 5:
+        return None
+    u = i[sel] - t_c
+    c2, c1, c0 = np.polyfit(u, d[sel], 2)
+    roots = np.roots([c2, c1, c0]) if c2 != 0 else np.roots([c1, c0])
+    roots = roots[np.isreal(roots)].real
+    roots = roots[c1 + 2 * c2 * roots > 0]
+    if roots.size == 0:
+        return None
+    r = roots[np.argmin(np.abs(roots))]
+    return t_c + r if abs(r) <= h else None, (c0, c1, c2)
+
+
 @st.composite
 def signal_and_window(draw, max_size=120):
     x = draw(signals(0, max_size))
@@ -965,6 +984,73 @@ def test_hinge_refine_edges():
     y = d.copy()
     y[20] = np.nan
     assert np.isnan(K.hinge_refine(y, 2, 25, 35, 10))
+
+# ================================================================ crossing_refine (end of the negative phase)
+
+
+@st.composite
+def crossing_case(draw):
+    n = draw(st.integers(5, 80))
+    t_c = draw(st.floats(0.0, n - 1.0))
+    h = draw(st.floats(0.5, 15.0))
+    k = np.arange(n) - t_c
+    # a rising trace through zero near t_c (slope, curvature, offset) plus drawn noise
+    slope = draw(st.floats(1e-7, 1e-4))
+    curv = draw(st.floats(-2e-6, 2e-6))
+    off = draw(st.floats(-5.0, 5.0)) * slope
+    noise = draw(arrays(np.float64, n, elements=st.floats(-1.0, 1.0))) * draw(st.floats(0.0, 2.0)) * slope
+    return off + slope * k + curv * k * k + noise, t_c, h
+
+
+@FAST
+@given(crossing_case())
+def test_crossing_refine_matches_polyfit(case):
+    d, t_c, h = case
+    got = K.crossing_refine(d, t_c, h)
+    want = ref_crossing_refine(d, t_c, h)
+    if want is None:
+        assert np.isnan(got)
+        return
+    r, (c0, c1, c2) = want
+    # normal equations against polyfit's QR: the fitted values agree to ~1e-10 of the data
+    # (|u| <= 15); a root moves by that over the parabola's slope there
+    err = 1e-9 * (np.abs(d).max() + 1e-300)
+    if r is None:
+        roots = np.roots([c2, c1, c0]) if c2 != 0 else np.roots([c1, c0])
+        near = [z.real for z in roots if abs(z.imag) <= 1e-6 * (abs(z.real) + 1)]
+        if not np.isnan(got):  # only on a decision edge: a root just outside or a slope ~ 0
+            u = got - t_c
+            slope = abs(c1 + 2 * c2 * u)
+            assert any(abs(z - u) <= 1e3 * err / max(slope, 1e-300) + 1e-9 for z in near)
+            assert abs(u) >= h - 1e3 * err / max(slope, 1e-300) - 1e-9 or slope <= 1e3 * err
+        return
+    slope = abs(c1 + 2 * c2 * (r - t_c))
+    tol = 1e3 * err / max(slope, 1e-300) + 1e-9 * (h + 1)
+    if np.isnan(got):  # the root sits on the window's edge, or a near-double root
+        assert abs(abs(r - t_c) - h) <= tol or slope <= 1e3 * err * (1 + h)
+        return
+    assert got == pytest.approx(r, abs=tol)
+
+
+def test_crossing_refine_exact_on_a_parabola():
+    k = np.arange(60.0)
+    d = 2e-6 * (k - 31.3) + 4e-8 * (k - 31.3) ** 2  # rising through zero at 31.3
+    assert K.crossing_refine(d, 30.0, 8.0) == pytest.approx(31.3, abs=1e-9)
+    assert K.crossing_refine(d, 33.0, 8.0) == pytest.approx(31.3, abs=1e-9)
+
+
+def test_crossing_refine_edges():
+    d = 1e-6 * (np.arange(40.0) - 20.0)
+    assert np.isnan(K.crossing_refine(d, 20.0, 1.5))  # fewer than 5 samples
+    assert np.isnan(K.crossing_refine(d, 20.0, 0.0))
+    assert np.isnan(K.crossing_refine(-d, 20.0, 6.0))  # a falling crossing
+    assert np.isnan(K.crossing_refine(d + 1e-5, 20.0, 6.0))  # its root (10) outside the window
+    assert np.isnan(K.crossing_refine(np.zeros(40), 20.0, 6.0))  # flat: no crossing
+    y = d.copy()
+    y[21] = np.nan
+    assert np.isnan(K.crossing_refine(y, 20.0, 6.0))
+    assert np.isnan(K.crossing_refine(d, 1.0, 6.0))  # the crossing (20) outside the window
+
 
 # ================================================================ initial positive phase (SNAP)
 

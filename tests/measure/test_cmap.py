@@ -38,18 +38,16 @@ CONDITIONS = {
 # Cases where the algorithm does not yet meet a tolerance (measured over SEEDS; open work of
 # issue 4).  Strict: when one starts passing the suite says so and the entry must go.
 KNOWN = {
-    # 10 kHz, 0.5 mV myopathic CMAP (slow, dispersed take-off: about 1 noise SD 0.2 ms after the
-    # first unit, one sample per 0.1 ms): the onset is 0.11-0.14 ms late on average and the
-    # onset-to-zero-crossing duration short accordingly (figures over seeds 0-9)
-    (10_000.0, "myopathic_0.5mV", "noise"): "onset error up to 0.201 ms, negative-peak duration 0.307 ms short",
-    (10_000.0, "myopathic_0.5mV", "artifact3mV"): "onset error up to 0.201 ms, negative-peak duration 0.307 ms short",
-    (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.213 ms, duration 0.374 ms, amplitude 3.7 %, "
-                                           "area 5.1 % (hum fit on a short post-response window)",
-    (10_000.0, "myopathic_0.5mV", "hum60_drift_offset"): "negative-peak duration 0.304 ms short (onset within "
-                                                        "0.185 ms)",
-    (10_000.0, "myopathic_0.5mV", "all"): "negative-peak duration 0.304 ms short (onset within 0.185 ms)",
-    (48_000.0, "myopathic_0.5mV", "hum50"): "seed 8: negative-peak duration 0.325 ms short (onset 0.13 ms late, the "
-                                             "slow myopathic zero crossing 0.19 ms early after the hum fit)",
+    # 10 kHz, 0.5 mV myopathic CMAP: a slow take-off (4 µV 0.1 ms and 14 µV 0.2 ms after the first
+    # unit, against 10 µV of noise per sample, one sample per 0.1 ms) is found late: the onset is
+    # +0.09 +- 0.09 ms over seeds 0-99 (the line-and-hinge mean; the hinge alone is less biased,
+    # +0.05, but twice as variable), more than 0.2 ms late in 6-8 % of sweeps.  The negative-phase
+    # end (parabola at the slow crossing) and the hum fit on a window of at least a mains period
+    # are no longer the cause.
+    (10_000.0, "myopathic_0.5mV", "noise"): "onset error up to 0.201 ms (seed 8; +0.055..+0.201 ms)",
+    (10_000.0, "myopathic_0.5mV", "artifact3mV"): "onset error up to 0.201 ms (seed 8; +0.055..+0.201 ms)",
+    (10_000.0, "myopathic_0.5mV", "hum50"): "onset error up to 0.221 ms (seeds 8, 9: +0.211, +0.221), negative-peak "
+                                           "duration 0.317 ms short (seed 8, its onset)",
 }
 
 
