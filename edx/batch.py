@@ -96,6 +96,7 @@ item)`` (called once with ``done=0`` and ``item=None`` before the first study) a
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -902,21 +903,32 @@ def _write_table(out_dir: Path, items: Sequence[BatchItem]) -> Path | None:
 
     from .report.outputs import OUTPUT_FILES
 
-    frames = []
+    rows: list[dict[str, str]] = []
+    columns: dict[str, None] = {}  # every study's columns, in order of first appearance
+    n_studies = 0
     for it in items:
         p = out_dir / str(it.output) / OUTPUT_FILES["measurements"]
         try:
-            frames.append(pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""]))
-        except pd.errors.EmptyDataError:
-            continue
+            with open(p, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                got = list(reader)
         except OSError as exc:
             log.warning("%s: not in the table: %s", p, exc)
+            continue
+        if reader.fieldnames:
+            columns.update(dict.fromkeys(reader.fieldnames))
+        if got:
+            rows.extend(got)
+            n_studies += 1
     parquet = importlib.util.find_spec("pyarrow") is not None
     target = out_dir / ("measurements.parquet" if parquet else "measurements.csv")
-    if not frames:
+    if not rows:
         return None
+    # one CSV text of all rows, parsed once: column types are inferred over the whole table
     text = io.StringIO()
-    pd.concat(frames, ignore_index=True, sort=False).to_csv(text, index=False)
+    w = csv.DictWriter(text, fieldnames=list(columns), restval="")
+    w.writeheader()
+    w.writerows(rows)
     text.seek(0)
     table = pd.read_csv(text, keep_default_na=False, na_values=[""], low_memory=False)
     with atomic_path(target) as tmp:
@@ -924,6 +936,6 @@ def _write_table(out_dir: Path, items: Sequence[BatchItem]) -> Path | None:
             table.to_parquet(tmp, index=False, engine="pyarrow")
         else:
             table.to_csv(tmp, index=False)
-    log.info("table of %d rows from %d studies: %s", len(table), len(frames), target)
+    log.info("table of %d rows from %d studies: %s", len(table), n_studies, target)
     return target
 

@@ -80,8 +80,6 @@ def analyze_paths(paths: list[Path], *, out: Path | None, html: bool = True, ano
     from edx.report import analyze_study, write_study_outputs
 
     salt = os.environ.get(SALT_ENV, "")
-    if out is not None and html:
-        _prewarm_report()
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     used: set[str] = set()
@@ -118,24 +116,6 @@ def analyze_paths(paths: list[Path], *, out: Path | None, html: bool = True, ano
         if store_obj is not None:
             store_obj.close()
     return results, code
-
-
-def _prewarm_report() -> None:
-    """Import the report's plotting and templating in a background thread while the study is measured:
-    matplotlib's import (about 0.3 s) then overlaps the measuring instead of following it."""
-    import threading
-
-    def work() -> None:
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.backends.backend_svg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-
-            import edx.report.html  # noqa: F401
-        except Exception:  # noqa: BLE001 -- the report's own import reports any real problem later
-            pass
-
-    threading.Thread(target=work, name="edx-report-import", daemon=True).start()
 
 
 def _open_store(path: Path) -> Any:
