@@ -439,7 +439,8 @@ def _output_names(found: Sequence[_Found], anonymize: bool, salt: str, root: Pat
 # ----------------------------------------------------------------------------- bare recordings
 
 
-def bare_study(path: str | Path, kind: str = "motor", *, patient_id: str | None = None) -> Study:
+def bare_study(path: str | Path, kind: str = "motor", *, patient_id: str | None = None,
+               test_id: str | None = None) -> Study:
     """A one-test study of a bare recording (no manifest), measured like ``edx measure --type``.
 
     Parameters
@@ -454,6 +455,9 @@ def bare_study(path: str | Path, kind: str = "motor", *, patient_id: str | None 
         The study's patient id; default the file name.  Nerve, muscle, side and distances
         are unknown, so no conduction velocity is computed and the interpretation is
         limited to what one unlabelled test can say.
+    test_id : str, optional
+        The test's id; default the file name without its extension (``edx batch --anonymize``
+        names it by its type instead: file names can carry names and dates).
 
     Returns
     -------
@@ -480,15 +484,16 @@ def bare_study(path: str | Path, kind: str = "motor", *, patient_id: str | None 
     else:
         date = _dt.datetime.fromtimestamp(p.stat().st_mtime, tz=_dt.timezone.utc).date()
     patient = Patient(id=patient_id or p.name)
+    tid = test_id or p.stem
 
     def study(sites: tuple[StimulationSite, ...]) -> Study:
         return Study(patient=patient, date=date, context=ClinicalContext(),
-                     tests=(TestSpec(id=p.stem, type=ttype, sites=sites),))
+                     tests=(TestSpec(id=tid, type=ttype, sites=sites),))
 
     whole = study((StimulationSite(name="needle" if ttype.is_needle else "sweeps", data=DataRef(file=p)),))
     if ttype.is_needle:
         return whole
-    n = len(load_site(whole, p.stem, 0).sweeps)
+    n = len(load_site(whole, tid, 0).sweeps)
     return study(tuple(StimulationSite(name=f"sweep {i}", data=DataRef(file=p, sweeps=(i,))) for i in range(n)))
 
 
@@ -523,7 +528,9 @@ def _analyse_and_write(task: _Task) -> BatchItem:
 
         study = read_manifest(task.path)
     else:
-        study = bare_study(task.path, task.bare_type or "motor", patient_id=task.rel)
+        # anonymized: the test is named by its type, not by the file (file names carry names and dates)
+        study = bare_study(task.path, task.bare_type or "motor", patient_id=task.rel,
+                           test_id=f"{task.bare_type or 'motor'}-recording" if task.anonymize else None)
         extra.append(f"edx batch bare recording, type {task.bare_type}")
     # the hash analyze_study records, computed here when needed before the analysis (resume) or
     # when it must also cover the bare recording's type
@@ -804,6 +811,11 @@ def run_batch(
     for name, lab in (("reference", reference), ("criteria", criteria)):
         if lab is not None and not Path(lab).is_file():
             raise MissingFileError(f"{lab}: {name} file not found")
+    # a malformed laboratory file is one error before any work, not the same error for every study
+    from .interpretation.reference import load_criteria, load_reference
+
+    load_reference(reference)
+    load_criteria(criteria)
     if bare_type is not None and bare_type not in BARE_TYPES:
         raise ValueError(f"bare_type must be one of {', '.join(BARE_TYPES)} or None, got {bare_type!r}")
     if jobs is not None and jobs < 1:
@@ -923,6 +935,8 @@ def _write_table(out_dir: Path, items: Sequence[BatchItem]) -> Path | None:
     parquet = importlib.util.find_spec("pyarrow") is not None
     target = out_dir / ("measurements.parquet" if parquet else "measurements.csv")
     if not rows:
+        for stale in (out_dir / "measurements.parquet", out_dir / "measurements.csv"):
+            stale.unlink(missing_ok=True)  # a table of an earlier batch would pass for this one's
         return None
     # one CSV text of all rows, parsed once: column types are inferred over the whole table
     text = io.StringIO()

@@ -288,8 +288,24 @@ class ResultsStore:
     # ------------------------------------------------------------------ opening and schema
 
     def _open(self, create: bool) -> None:
+        # a store being created by another process is briefly locked in ways SQLite's busy
+        # timeout does not cover (switching a new file to WAL needs an exclusive lock): retry
+        for attempt in range(1, 4 * self._retries + 1):
+            try:
+                self._open_once(create)
+                return
+            except _LockedOnOpen as exc:
+                if attempt == 4 * self._retries:
+                    raise StoreError(f"{self.path}: cannot open the results store: {exc.__cause__}") from exc
+                time.sleep(random.uniform(0.05, 0.25) * min(attempt, 8))
+
+    def _open_once(self, create: bool) -> None:
         try:
             version, app, n_objects = self._identity()
+        except sqlite3.OperationalError as exc:
+            if _locked(exc):
+                raise _LockedOnOpen() from exc
+            raise StoreError(f"{self.path}: not an SQLite database, or a damaged one ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not an SQLite database, or a damaged one ({exc})") from exc
         self._check_identity(version, app, n_objects)
@@ -298,6 +314,10 @@ class ResultsStore:
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.OperationalError as exc:
+            if _locked(exc):
+                raise _LockedOnOpen() from exc
+            raise StoreError(f"{self.path}: cannot open the results store: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the results store: {exc}") from exc
         if str(mode).lower() != "wal":
@@ -306,10 +326,19 @@ class ResultsStore:
             self._write(self._migrate)
 
     def _identity(self) -> tuple[int, int, int]:
+        """Schema version, application id and number of schema objects, read from one snapshot
+        (another process may be creating or migrating the store between three separate reads)."""
         c = self._conn
-        version = int(c.execute("PRAGMA user_version").fetchone()[0])
-        app = int(c.execute("PRAGMA application_id").fetchone()[0])
-        n_objects = int(c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        own = not c.in_transaction
+        if own:
+            c.execute("BEGIN")
+        try:
+            version = int(c.execute("PRAGMA user_version").fetchone()[0])
+            app = int(c.execute("PRAGMA application_id").fetchone()[0])
+            n_objects = int(c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        finally:
+            if own and c.in_transaction:
+                c.execute("COMMIT")
         return version, app, n_objects
 
     def _check_identity(self, version: int, app: int, n_objects: int) -> None:
@@ -736,9 +765,15 @@ def _name(path: str | None) -> str | None:
     return None if path is None else Path(path).name
 
 
+class _LockedOnOpen(Exception):
+    """The database was locked while the store was being opened (retried by ``_open``)."""
+
+
 def _study_key(doc: Mapping[str, Any]) -> str | None:
-    """What identifies a study across re-analyses: patient, date, ICU day, manifest file name."""
+    """What identifies a study across re-analyses: patient, date, ICU day and which manifest
+    (``source.manifest_id``, a salted hash of its path; the file name in older documents)."""
     st = doc["study"]
-    if st["date"] is None and st["icu_day"] is None:
+    manifest = doc["source"].get("manifest_id") or _name(doc["source"]["manifest"])
+    if st["date"] is None and st["icu_day"] is None and not doc["source"].get("manifest_id"):
         return None  # anonymized without ICU day: nothing tells two studies of one patient apart
-    return json.dumps([doc["patient"]["id"], st["date"], st["icu_day"], _name(doc["source"]["manifest"])])
+    return json.dumps([doc["patient"]["id"], st["date"], st["icu_day"], manifest])

@@ -176,3 +176,66 @@ def test_batch_appends_every_finished_study_to_the_store(tmp_path):
     assert res.exit_code == 0, res.output
     with ResultsStore(store) as s:
         assert len(s.studies("SIM-CRIMYNE-01")) == before == 7
+
+
+def test_anonymize_withholds_biopsy_text_file_names_and_folders_wherever_they_appear(tmp_path):
+    study = tmp_path / "Doe_John_19650412"
+    shutil.copytree(CIM, study)
+    (study / "Doe_John_raw").mkdir()
+    text = (study / "study.toml").read_text()
+    # a data file named with the id, one moved into a folder named after the patient (and then missing)
+    (study / "median-motor-R.edf").rename(study / "MRN12345678_median-motor-R.edf")
+    text = text.replace('file = "median-motor-R.edf"', 'file = "MRN12345678_median-motor-R.edf"')
+    text = text.replace('file = "ulnar-motor-R.edf"', 'file = "Doe_John_raw/ulnar-motor-R.edf"')
+    text = text.replace('id = "SIM-CIM-01"', 'id = "MRN12345678"')
+    text = text.replace("[study]", '[study]\nbiopsy = "Muscle biopsy of John Doe: loss of myosin, myopathic"', 1)
+    (study / "study.toml").write_text(text)
+    res = runner.invoke(app, ["analyze", str(study), "--out", str(tmp_path / "out"), "--anonymize", "--json"])
+    assert res.exit_code == 0, res.output
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"results.json", "measurements.csv", "evidence.csv", "report.html"}
+    doc = json.loads(next(p for p in files if p.name == "results.json").read_text())
+    assert any("ulnar-motor-R.edf" in (t["error"] or "") for t in doc["tests"])  # the error is kept ...
+    for content in [p.read_text() for p in files] + [res.stdout]:
+        for secret in ("MRN12345678", "John Doe", "Doe_John", "2026-03-03"):
+            assert secret not in content  # ... without the folder, the id, the name or the date
+
+
+def test_two_manifests_of_one_patient_and_day_are_both_current_in_the_store(tmp_path):
+    from edx.store import ResultsStore
+
+    for part in ("ncs", "other"):
+        shutil.copytree(CIM, tmp_path / "in" / part)
+    other = tmp_path / "in" / "other" / "study.toml"  # another manifest of the same patient and day
+    text = other.read_text()
+    assert "temperature_c = 33.0" in text
+    other.write_text(text.replace("temperature_c = 33.0", "temperature_c = 33.5", 1))
+    store = tmp_path / "s.sqlite"
+    res = runner.invoke(app, ["analyze", str(tmp_path / "in" / "ncs"), str(tmp_path / "in" / "other"),
+                              "--no-files", "--store", str(store), "--json"])
+    assert res.exit_code == 0, res.output
+    with ResultsStore(store) as s:
+        assert len(s.studies("SIM-CIM-01")) == 2
+
+
+def test_outputs_get_the_umask_permissions_not_private_temp_file_ones(tmp_path):
+    import os
+
+    from edx._atomic import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        p = write_text_atomic(tmp_path / "x.txt", "x")
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+
+
+def test_batch_json_reports_a_fatal_error_as_json(tmp_path):
+    (tmp_path / "in").mkdir()
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["batch", str(tmp_path / "in"), "--out", str(blocker), "--json"])
+    assert res.exit_code == 3
+    out = json.loads(res.stdout)
+    assert out["exit_code"] == 3 and "outputs could not be written" in out["error"]

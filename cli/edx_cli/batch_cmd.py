@@ -106,9 +106,7 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
         try:
             store_obj = ResultsStore(store)
         except (OSError, EdxError) as exc:  # before any work: a store that cannot take the results
-            err.print(f"[bold red]error[/] results store not usable: {escape(str(exc))}", soft_wrap=True,
-                      highlight=False)
-            return EXIT_OUTPUT_ERROR
+            return _fatal(err, as_json, f"results store not usable: {exc}", exc, EXIT_OUTPUT_ERROR)
     store_errors: list[str] = []
 
     def on_result(results_json: Path) -> None:
@@ -127,16 +125,13 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
             summary = run_batch(folder, out, jobs=jobs, scheduler=scheduler, resume=resume, anonymize=anonymize,
                                 salt=salt, html=html, reference=reference, criteria=criteria,
                                 bare_type=bare_type, on_progress=on_progress, on_result=on_result)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: finished studies are complete; run again with --resume to go on")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _fatal(err, as_json, "interrupted: finished studies are complete; run again with --resume to go on",
+                      exc, EXIT_INTERRUPTED)
     except EdxError as exc:
-        err.print(f"[bold red]error[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
-        return EXIT_INPUT_ERROR
+        return _fatal(err, as_json, str(exc), exc, EXIT_INPUT_ERROR)
     except OSError as exc:
-        err.print(f"[bold red]error[/] outputs could not be written: {escape(str(exc))}", soft_wrap=True,
-                  highlight=False)
-        return EXIT_OUTPUT_ERROR
+        return _fatal(err, as_json, f"outputs could not be written: {exc}", exc, EXIT_OUTPUT_ERROR)
     finally:
         if store_obj is not None:
             store_obj.close()
@@ -157,6 +152,17 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
         err.print(f"no study manifests or recordings found under {escape(str(folder))}", highlight=False)
         return EXIT_INPUT_ERROR
     return EXIT_OK if summary.ok else EXIT_INPUT_ERROR
+
+
+def _fatal(err: Any, as_json: bool, message: str, exc: BaseException, code: int) -> int:
+    """A batch that could not run (or was stopped): one line on stderr, and with ``--json`` the same
+    as a JSON object on stdout; return the exit code."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error[/] {escape(message)}", soft_wrap=True, highlight=False)
+    if as_json:
+        typer.echo(json.dumps({"error": message, "error_type": type(exc).__name__, "exit_code": code}, indent=2))
+    return code
 
 
 def _progress(console: Any, *, enabled: bool) -> tuple[Any, Any]:

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             "--store", help="Read the patients' studies from this results store (written by `edx analyze --store` "
                             "or `edx batch --store`); the arguments are then patient ids.")] = None,
         out: Annotated[Path, typer.Option(
-            "--out", help="Folder for the plot crimyne_<patient>.png (created if missing).")] = Path("."),
+            "--out", help="Folder for the plot crimyne_PATIENT.png (created if missing).")] = Path("."),
         no_plot: Annotated[bool, typer.Option("--no-plot", help="Do not write the plot.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
         reference: Annotated[Path | None, _REFERENCE_OPT] = None,

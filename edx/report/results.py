@@ -199,6 +199,10 @@ class StudyAnalysis:
             "content_sha256": self.content_sha256,
             "source": {
                 "manifest": None if st.manifest_path is None else str(st.manifest_path),
+                # which manifest, without saying where it is: tells apart two studies of one
+                # patient and day (an NCS and a needle manifest) in anonymized outputs too
+                "manifest_id": None if st.manifest_path is None
+                else pseudonym(str(Path(st.manifest_path).resolve()), salt)[5:],
                 "files": [str(f) for f in study_files(st)],
                 "reference": self.reference,
                 "criteria": self.criteria,
@@ -371,7 +375,8 @@ def _anonymize(doc: dict[str, Any], st: Study, salt: str) -> dict[str, Any]:
     doc["study_id"] = _study_id(alias, None, st.context.icu_day)
     src = doc["source"]
     src["manifest"] = None if src["manifest"] is None else Path(src["manifest"]).name
-    src["files"] = [Path(f).name for f in src["files"]]
+    # data file names can carry names, ids and dates: neutral names, the extension kept
+    src["files"] = [f"file{k}{Path(f).suffix}" for k, f in enumerate(src["files"], 1)]
     for key in ("reference", "criteria"):
         if src[key] is not None:
             src[key] = Path(src[key]).name
@@ -401,9 +406,11 @@ def _anonymize(doc: dict[str, Any], st: Study, salt: str) -> dict[str, Any]:
         folder = str(Path(st.manifest_path).resolve().parent)
         secrets[folder] = "."
         secrets[str(Path(st.manifest_path).parent)] = "."
+    if st.context.biopsy:  # the biopsy report, wherever the interpretation quotes it
+        secrets[st.context.biopsy] = _WITHHELD
     if not _scrubbable(pid):
         del secrets[pid]  # a short number would also hit measurements ("42 mV"); replaced where it is a field
-    pattern = re.compile("|".join(rf"(?<![\w.]){re.escape(s)}(?![\w])" if s == pid else re.escape(s)
+    pattern = re.compile("|".join(rf"(?<![A-Za-z0-9.]){re.escape(s)}(?![A-Za-z0-9])" if s == pid else re.escape(s)
                                   for s in sorted(secrets, key=len, reverse=True)))  # longest first
     return _scrub(doc, pattern, secrets)
 
@@ -419,8 +426,12 @@ def _scrub(obj: Any, pattern: re.Pattern[str], secrets: Mapping[str, str]) -> An
     if isinstance(obj, list):
         return [_scrub(v, pattern, secrets) for v in obj]
     if isinstance(obj, str):
-        return pattern.sub(lambda m: secrets[m.group(0)], obj)
+        return _PATH.sub(r"\1", pattern.sub(lambda m: secrets[m.group(0)], obj))
     return obj
+
+
+#: a file path in free text ("./Doe_Jane_raw/ulnar.edf", "/data/x/y.edf"): only its last part is kept
+_PATH = re.compile(r"(?<![\w.])\.{0,2}/(?:[^\s/:'\"]+/)*([^\s/:'\"]+)")
 
 
 def _error_document(path: str | Path, exc: EdxError) -> dict[str, Any]:

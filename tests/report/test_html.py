@@ -201,7 +201,8 @@ def _tampered(folder: Path) -> edx.Study:
     text = text.replace('temperature_c = 33.0\n  [[tests.sites]]\n  name = "wrist"',
                         f'temperature_c = 33.0\nnotes = {p}\nrecording_site = {p}\n  [[tests.sites]]\n'
                         f'  name = {_toml_string("wrist " + PAYLOAD)}', 1)
-    text = text.replace("handgrip_kg = 5.0", f"handgrip_kg = 5.0\nbiopsy = {p}")
+    # the biopsy text differs from the other payloads: anonymization withholds it wherever it appears
+    text = text.replace("handgrip_kg = 5.0", f"handgrip_kg = 5.0\nbiopsy = {_toml_string(PAYLOAD + ' (biopsy)')}")
     m.write_text(text)
     study = edx.read_manifest(m)
     assert study.tests[0].notes == PAYLOAD and study.tests[0].sites[0].name.endswith(PAYLOAD)
