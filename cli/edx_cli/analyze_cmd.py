@@ -15,17 +15,15 @@ from .common import (
     _REFERENCE_OPT,
     EXIT_INPUT_ERROR,
     EXIT_OK,
+    DEFAULT_OUT,
     EXIT_OUTPUT_ERROR,
+    SALT_ENV,
     _check_files,
     emit_json,
 )
 from .measure_cmd import _f, _needle_text
 from .render import without_errors
 
-#: where outputs go when ``--out`` is not given
-DEFAULT_OUT = Path("edx-results")
-#: environment variable holding the laboratory's secret for pseudonyms (``--anonymize``)
-SALT_ENV = "EDX_ANON_SALT"
 
 
 def register(app: typer.Typer) -> None:

@@ -13,20 +13,18 @@ import typer
 from .common import (
     _CRITERIA_OPT,
     _REFERENCE_OPT,
+    DEFAULT_OUT,
     EXIT_INPUT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_OUTPUT_ERROR,
+    SALT_ENV,
     _check_files,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from edx.batch import BatchItem, BatchSummary
 
-#: where outputs go when ``--out`` is not given (as for ``edx analyze``)
-DEFAULT_OUT = Path("edx-results")
-#: environment variable holding the laboratory's secret for pseudonyms (``--anonymize``)
-SALT_ENV = "EDX_ANON_SALT"
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,11 @@ EXIT_USAGE = 2  #: bad option or argument (typer/click's own code)
 EXIT_OUTPUT_ERROR = 3  #: results could not be written (output folder, results store)
 EXIT_INTERRUPTED = 130  #: stopped by Ctrl-C; finished outputs are complete, unfinished ones absent
 
+#: where ``edx analyze`` and ``edx batch`` write when ``--out`` is not given
+DEFAULT_OUT = Path("edx-results")
+#: environment variable holding the laboratory's secret for pseudonyms (``--anonymize``)
+SALT_ENV = "EDX_ANON_SALT"
+
 
 def emit_json(results: Any) -> None:
     """Print ``results`` as JSON on stdout (NaN never appears: it is null in every document)."""
