@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from . import analyze_cmd, demo_cmd, trend_cmd
+from . import analyze_cmd, demo_cmd, trend_cmd, warmup_cmd
 from . import batch_cmd
 from .common import _each, _finish
 
@@ -93,6 +93,7 @@ analyze_cmd.register(app)
 trend_cmd.register(app)
 batch_cmd.register(app)
 demo_cmd.register(app)
+warmup_cmd.register(app)
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 # ----------------------------------------------------------------- measure_mup result vector
 M_STATUS = 0  # 0 ok, 1 nothing above threshold, 2 empty

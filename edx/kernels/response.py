@@ -45,8 +45,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import njit
 from .stats import median_inplace
 
 # ----------------------------------------------------------------- parameter vector
