@@ -16,6 +16,9 @@ Public API (heavy dependencies load on first use, never at ``import edx``):
   :func:`load_criteria`, :func:`summarize`
 * outputs: :func:`analyze_study` (load + measure + interpret -> :class:`StudyAnalysis`,
   the ``results.json`` document and tidy tables), :func:`write_study_outputs`
+* plots (matplotlib Axes, for notebooks; :mod:`edx.plot`): :func:`plot_response`,
+  :func:`plot_responses`, :func:`plot_test`, :func:`plot_spontaneous`,
+  :func:`plot_mup_templates`, :func:`plot_interference`, :func:`plot_crimyne`
 * errors: :class:`EdxError` and its subclasses.
 """
 
@@ -94,6 +97,14 @@ _LAZY = {
     "analyze_study": "edx.report",
     "StudyAnalysis": "edx.report",
     "write_study_outputs": "edx.report",
+    # plots: the module is edx.plot, so no public name may be "plot"
+    "plot_response": "edx.plot",
+    "plot_responses": "edx.plot",
+    "plot_test": "edx.plot",
+    "plot_spontaneous": "edx.plot",
+    "plot_mup_templates": "edx.plot",
+    "plot_interference": "edx.plot",
+    "plot_crimyne": "edx.plot",
     "run_batch": "edx.batch",
     "ResultsStore": "edx.store",
 }
@@ -120,6 +131,15 @@ if TYPE_CHECKING:  # pragma: no cover
         two_nerve_screen,
     )
     from .report import StudyAnalysis, analyze_study, write_study_outputs
+    from .plot import (
+        plot_crimyne,
+        plot_interference,
+        plot_mup_templates,
+        plot_response,
+        plot_responses,
+        plot_spontaneous,
+        plot_test,
+    )
     from .batch import run_batch
     from .store import ResultsStore
 

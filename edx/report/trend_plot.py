@@ -1,9 +1,11 @@
 """The CRIMYNE trend as a figure: peroneal CMAP per side and ICU day against its baseline.
 
-:func:`crimyne_figure` draws a :class:`edx.interpretation.CrimyneResult` on a matplotlib
-:class:`~matplotlib.figure.Figure` (object-oriented API with the Agg canvas, never pyplot,
-so it holds no global state and works without a display); :func:`plot_crimyne` writes it
-as PNG atomically.  matplotlib is imported only when a figure is drawn.
+:func:`draw_crimyne` draws a :class:`edx.interpretation.CrimyneResult` on a matplotlib Axes
+(:func:`edx.plot.plot_crimyne` uses it for notebooks); :func:`crimyne_figure` makes the
+command line's :class:`~matplotlib.figure.Figure` with it (object-oriented API with the
+Agg canvas, never pyplot, so it holds no global state and works without a display);
+:func:`plot_crimyne` writes that figure as PNG atomically.  matplotlib is imported only
+when a figure is drawn.
 
 What the figure shows, per side (one colour each):
 
@@ -32,13 +34,14 @@ from typing import TYPE_CHECKING, Any
 from .._atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from ..interpretation.serial import CrimyneResult
 
 log = logging.getLogger("edx.report")
 
-__all__ = ["crimyne_figure", "plot_crimyne"]
+__all__ = ["draw_crimyne", "crimyne_figure", "plot_crimyne", "fall_threshold_pct"]
 
 _SIDE_COLOURS = {"L": "tab:blue", "R": "tab:orange"}
 _SIDE_NAMES = {"L": "left", "R": "right"}
@@ -46,35 +49,29 @@ _SIDE_NAMES = {"L": "left", "R": "right"}
 _USABLE = frozenset({"baseline", "ok", "fall", "below_2sd"})
 
 
-def crimyne_figure(result: CrimyneResult, *, criteria: Any = None, fall_pct: float | None = None) -> Figure:
-    """Draw a CRIMYNE result.
+def fall_threshold_pct(criteria: Any = None, fall_pct: float | None = None) -> float:
+    """The criterion A threshold in %: ``fall_pct`` when given, else read from ``criteria``
+    (:func:`edx.load_criteria`; 25 % by default)."""
+    if fall_pct is not None:
+        return float(fall_pct)
+    from ..interpretation.reference import load_criteria
+
+    return load_criteria(criteria).number("crimyne", "fall_pct")
+
+
+def draw_crimyne(ax: Axes, result: CrimyneResult, *, fall_pct: float = 25.0) -> None:
+    """Draw a CRIMYNE result on ``ax`` (no legend: the caller places it).
 
     Parameters
     ----------
+    ax : matplotlib.axes.Axes
     result : CrimyneResult
         The result of :func:`edx.crimyne` or :meth:`edx.store.ResultsStore.crimyne`.
-    criteria : path or mapping, optional
-        The criteria the result was computed with; the fall threshold of criterion A is
-        read from it (25 % by default).
-    fall_pct : float, optional
-        The criterion A threshold in %, overriding ``criteria``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        With an Agg canvas attached (``figure.savefig`` works).
+    fall_pct : float
+        The criterion A threshold in % (:func:`fall_threshold_pct`).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    if fall_pct is None:
-        from ..interpretation.reference import load_criteria
-
-        fall_pct = load_criteria(criteria).number("crimyne", "fall_pct")
-    fig = Figure(figsize=(10.5, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
     # days with a study: every studied day has its screens entry, and a row on each side
     all_days = sorted(set(result.screens) | {d.icu_day for s in result.sides.values() for d in s.days})
     first, last = (all_days[0], all_days[-1]) if all_days else (1, 1)
@@ -122,8 +119,9 @@ def crimyne_figure(result: CrimyneResult, *, criteria: Any = None, fall_pct: flo
         day = result.alert_icu_day
         ax.axvline(day, color="tab:red", linewidth=2.0, alpha=0.8, gid="alert",
                    label=f"CRIMYNE alert, ICU day {day}")
-        ax.text(day, 0.98, f" alert: ICU day {day} ({result.alert_side})", color="tab:red", fontweight="bold",
-                ha="left", va="top", transform=ax.get_xaxis_transform(), gid="alert-label")
+        right_half = day > 0.5 * (first + last)  # the label goes where the axes have room for it
+        ax.text(day, 0.98, f" alert: ICU day {day} ({result.alert_side}) ", color="tab:red", fontweight="bold",
+                ha="right" if right_half else "left", va="top", transform=ax.get_xaxis_transform(), gid="alert-label")
     ax.set_xlim(first - 0.5, last + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("ICU day")
@@ -131,6 +129,33 @@ def crimyne_figure(result: CrimyneResult, *, criteria: Any = None, fall_pct: flo
     state = f"alert on ICU day {result.alert_icu_day}" if result.alert else "no alert"
     ax.set_title(f"CRIMYNE: patient {result.patient}, {state}", loc="left")
     ax.grid(True, axis="y", alpha=0.3)
+
+
+def crimyne_figure(result: CrimyneResult, *, criteria: Any = None, fall_pct: float | None = None) -> Figure:
+    """Draw a CRIMYNE result (:func:`draw_crimyne`) on a figure of its own, legend beside it.
+
+    Parameters
+    ----------
+    result : CrimyneResult
+        The result of :func:`edx.crimyne` or :meth:`edx.store.ResultsStore.crimyne`.
+    criteria : path or mapping, optional
+        The criteria the result was computed with; the fall threshold of criterion A is
+        read from it (25 % by default).
+    fall_pct : float, optional
+        The criterion A threshold in %, overriding ``criteria``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With an Agg canvas attached (``figure.savefig`` works).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.5, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    draw_crimyne(ax, result, fall_pct=fall_threshold_pct(criteria, fall_pct))
     if ax.get_legend_handles_labels()[0]:
         fig.legend(loc="outside right upper", fontsize=8)  # beside the axes: never hides a low amplitude
     return fig

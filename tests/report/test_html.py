@@ -292,7 +292,7 @@ def test_a_figure_that_fails_to_draw_does_not_cost_the_report(cim, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("drawing <b>failed</b>")
 
-    monkeypatch.setattr(F, "response_figure", broken)
+    monkeypatch.setattr(F, "draw_responses", broken)
     html = render_html(cim)
     page = Page(html)
     drawn = [f for f in page.figures if f["svg"]]
