@@ -418,6 +418,24 @@ def result_from_row(row: np.ndarray, fs_hz: float, kind: Literal["cmap", "snap"]
     return _from_vector(row, fs_hz, -1 if math.isnan(stim) else int(stim), kind)
 
 
+def _integral(v: np.ndarray, a: float, b: float, fs: float) -> float:
+    """Integral (V·s) of the piecewise-linear trace ``v`` from fractional sample ``a`` to ``b``
+    (negative when ``b < a``)."""
+    if b < a:
+        return -_integral(v, b, a, fs)
+    n = v.size
+    a, b = min(max(a, 0.0), n - 1.0), min(max(b, 0.0), n - 1.0)
+    ia, ib = math.ceil(a), math.floor(b)
+    if ib < ia:  # a and b within one sample interval
+        va, vb = np.interp([a, b], np.arange(n), v)
+        return float(0.5 * (va + vb) * (b - a)) / fs
+    va, vb = np.interp([a, b], np.arange(n), v)
+    total = 0.5 * (va + v[ia]) * (ia - a) + 0.5 * (v[ib] + vb) * (b - ib)
+    if ib > ia:
+        total += float(np.trapezoid(v[ia:ib + 1]))
+    return float(total) / fs
+
+
 def override_markers(
     result: CmapResult | SnapResult,
     x: Any,
@@ -428,14 +446,37 @@ def override_markers(
     end: float | None = None,
     stimulus: int | None = None,
 ) -> CmapResult | SnapResult:
-    """Recompute a result after the user moved markers (sample indices).
+    """Recompute a result after the user moved markers (fractional sample indices).
 
-    Every value that depends on a moved marker is recomputed from the samples with
-    the result's baseline: latencies, amplitude at the (new) negative peak,
-    durations and areas.  The result carries the ``markers_overridden`` flag.
+    Parameters
+    ----------
+    result : CmapResult or SnapResult
+        The machine's measurement.
+    x : array_like, Sweep or Response
+        The samples it was measured on (volts).  A multi-sweep Response given with a SNAP
+        result is averaged first, as :func:`measure_snap` does.
+    onset, neg_peak, neg_end, end, stimulus : float or int, optional
+        The moved markers; the others stay where they were.
+
+    Returns
+    -------
+    CmapResult or SnapResult
+        A copy carrying the ``markers_overridden`` flag.  Latencies and durations follow
+        the markers.  A value whose markers did not move is kept exactly as measured.  A
+        value whose markers moved changes by what the samples add or remove between the
+        old and the new position (baseline-corrected trace): the amplitude by the trace's
+        difference between the old and the new negative peak, an area by the integral
+        over the stretch a bound moved across.  The measurement's own corrections (hum,
+        drift, artifact tail, smoothing at the peak) are thereby kept for the unchanged
+        part of the response.  A marker the machine could not place and the user places
+        gets its value from the baseline-corrected samples alone.
     """
-    arr = np.asarray(x.sweeps[0].samples_v if isinstance(x, Response) else (x.samples_v if isinstance(x, Sweep) else x),
-                     dtype=np.float64)
+    if isinstance(x, (Response, Sweep)):
+        arr, _, _, _ = _samples(x, result.fs_hz, None, CMAP_CONFIG, average=isinstance(result, SnapResult))
+    else:
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim == 2:
+            arr = arr.mean(axis=0) if isinstance(result, SnapResult) else arr[0]
     fs = result.fs_hz
     mk = result.markers
     new = Markers(
@@ -449,21 +490,43 @@ def override_markers(
     base = (result.baseline_mv or 0.0) * 1e-3
     sign = -1.0 if result.polarity == "inverted" else 1.0
     d = sign * (arr - base)
+    neg_part, abs_part = np.maximum(-d, 0.0), np.abs(d)  # the negative phase's magnitude, |trace|
+    grid = np.arange(d.size)
+    is_cmap = isinstance(result, CmapResult)
+    scale = 1e3 if is_cmap else 1e6  # V -> mV or µV
+    old_amp = result.amplitude_mv if is_cmap else result.amplitude_uv  # type: ignore[union-attr]
+    old_p2p = result.peak_to_peak_mv if is_cmap else result.peak_to_peak_uv  # type: ignore[union-attr]
+    old_neg_area = result.neg_area_mvms if is_cmap else result.neg_area_uvms  # type: ignore[union-attr]
+    old_total_area = result.total_area_mvms if is_cmap else result.total_area_uvms  # type: ignore[union-attr]
 
     def at(i: float) -> float:
-        return float(np.interp(i, np.arange(d.size), d))
+        return float(np.interp(i, grid, d))
 
-    def area(a: float | None, b: float | None, neg_only: bool) -> float | None:
+    amp, p2p = old_amp, old_p2p
+    if new.neg_peak != mk.neg_peak:
+        if new.neg_peak is None:
+            amp = p2p = None
+        elif mk.neg_peak is not None and old_amp is not None:
+            amp = old_amp - (at(new.neg_peak) - at(mk.neg_peak)) * scale
+            p2p = None if old_p2p is None else old_p2p + (amp - old_amp)
+        else:
+            amp = -at(new.neg_peak) * scale
+            pos = at(new.pos_peak) if new.pos_peak is not None else None
+            p2p = amp + max(pos, 0.0) * scale if pos is not None else amp
+
+    def area(part: np.ndarray, old: float | None, a0: float | None, b0: float | None, a: float | None,
+             b: float | None) -> float | None:
         if a is None or b is None or b <= a:
             return None
-        grid = np.arange(math.ceil(a), math.floor(b) + 1)
-        vals = d[grid]
-        vals = np.minimum(vals, 0.0) if neg_only else np.abs(vals)
-        return float(abs(np.trapezoid(vals, dx=1.0 / fs)))
+        if (a, b) == (a0, b0):
+            return old
+        if old is not None and a0 is not None and b0 is not None:
+            # what the bounds moved across, added or removed, on top of the measured area
+            return old + (_integral(part, a, a0, fs) + _integral(part, b0, b, fs)) * scale * 1e3
+        return _integral(part, a, b, fs) * scale * 1e3
 
-    amp = -at(new.neg_peak) if new.neg_peak is not None else None
-    pos = at(new.pos_peak) if new.pos_peak is not None else None
-    p2p = (amp + max(pos, 0.0)) if amp is not None and pos is not None else amp
+    neg_area = area(neg_part, old_neg_area, mk.onset, mk.neg_end, new.onset, new.neg_end)
+    total_area = area(abs_part, old_total_area, mk.onset, mk.end, new.onset, new.end)
     values: dict[str, Any] = dict(
         markers=new,
         quality=result.quality | {"markers_overridden"},
@@ -473,20 +536,10 @@ def override_markers(
         neg_duration_ms=_interval_ms(new.onset, new.neg_end, fs),
         total_duration_ms=_interval_ms(new.onset, new.end, fs),
     )
-    if isinstance(result, CmapResult):
-        values.update(
-            amplitude_mv=None if amp is None else amp * 1e3,
-            peak_to_peak_mv=None if p2p is None else p2p * 1e3,
-            neg_area_mvms=None if (a := area(new.onset, new.neg_end, True)) is None else a * 1e6,
-            total_area_mvms=None if (a := area(new.onset, new.end, False)) is None else a * 1e6,
-        )
+    if is_cmap:
+        values.update(amplitude_mv=amp, peak_to_peak_mv=p2p, neg_area_mvms=neg_area, total_area_mvms=total_area)
     else:
-        values.update(
-            amplitude_uv=None if amp is None else amp * 1e6,
-            peak_to_peak_uv=None if p2p is None else p2p * 1e6,
-            neg_area_uvms=None if (a := area(new.onset, new.neg_end, True)) is None else a * 1e9,
-            total_area_uvms=None if (a := area(new.onset, new.end, False)) is None else a * 1e9,
-        )
+        values.update(amplitude_uv=amp, peak_to_peak_uv=p2p, neg_area_uvms=neg_area, total_area_uvms=total_area)
     if new.onset is not None or new.neg_peak is not None:
         values["present"] = True if result.present is not False or neg_peak is not None else result.present
     return replace(result, **values)

@@ -54,6 +54,42 @@ class TestMeasurement:
 
     __test__ = False  # not a pytest test class
 
+    def with_site(self, site: str, result: CmapResult | SnapResult) -> TestMeasurement:
+        """A copy with one site's result replaced and the segments that touch it recomputed.
+
+        For a corrected measurement, typically ``override_markers(tm.sites[site], ...)``.
+
+        Parameters
+        ----------
+        site : str
+            A site of this motor or sensory test.
+        result : CmapResult or SnapResult
+            Its new result.
+
+        Returns
+        -------
+        TestMeasurement
+
+        Raises
+        ------
+        KeyError
+            ``site`` is not a site of this test.
+        ValueError
+            The test is not a motor or sensory test (an F-wave, RNS or DMS result is
+            derived from its sweeps: measure it again instead).
+        """
+        if self.test.type not in (TestType.MOTOR, TestType.SENSORY):
+            raise ValueError(f"test {self.test.id}: only motor and sensory sites can be replaced, "
+                             f"not {self.test.type.value}")
+        if site not in self.sites:
+            raise KeyError(f"test {self.test.id} has no site {site!r} (sites: {', '.join(self.sites)})")
+        sites = {**self.sites, site: result}
+        segments = tuple(
+            (a, b, conduction_velocity(sites[a], sites[b], seg.distance_mm) if site in (a, b) else seg)
+            for a, b, seg in self.segments
+        )
+        return dataclasses.replace(self, sites=sites, segments=segments)
+
 
 @dataclass(frozen=True)
 class StudyMeasurements:
@@ -61,6 +97,21 @@ class StudyMeasurements:
 
     study: Study
     tests: tuple[TestMeasurement, ...]
+
+    def with_site(self, test_id: str, site: str, result: CmapResult | SnapResult) -> StudyMeasurements:
+        """A copy with one site's result replaced (see :meth:`TestMeasurement.with_site`);
+        interpret the copy to see what the correction changes.
+
+        Raises
+        ------
+        KeyError
+            No test ``test_id`` (or no such site in it).
+        """
+        if not any(tm.test.id == test_id for tm in self.tests):
+            ids = ", ".join(tm.test.id for tm in self.tests)
+            raise KeyError(f"no test {test_id!r} in this study (tests: {ids})")
+        return dataclasses.replace(
+            self, tests=tuple(tm.with_site(site, result) if tm.test.id == test_id else tm for tm in self.tests))
 
     def rows(self) -> list[dict[str, Any]]:
         """One tidy row per site (and per segment), units in the column names."""

@@ -10,6 +10,8 @@ failures with the measured reason, so that they are visible and flagged when fix
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -162,18 +164,59 @@ def test_inverted_export_is_detected_and_overridable():
 def test_marker_override_recomputes_dependent_values():
     fs = 20_000.0
     (r,), t = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=5), seed=3)
-    m = measure_cmap(r.samples_v[0], fs, r.stim_index)
+    x = r.samples_v[0]
+    m = measure_cmap(x, fs, r.stim_index)
     later = m.markers.onset + 0.5e-3 * fs
-    o = override_markers(m, r.samples_v[0], onset=later)
+    o = override_markers(m, x, onset=later)
     assert o.onset_latency_ms == pytest.approx(m.onset_latency_ms + 0.5)
     assert o.neg_duration_ms == pytest.approx(m.neg_duration_ms - 0.5)
-    assert o.neg_area_mvms < m.neg_area_mvms
     assert "markers_overridden" in o.quality
+    # the area loses exactly what the trace holds between the old and the new onset
+    d = -(x - m.baseline_mv * 1e-3)
+    grid = np.arange(m.markers.onset, later + 1e-9, 0.01)
+    lost = np.trapezoid(np.maximum(np.interp(grid, np.arange(x.size), d), 0.0), grid) / fs * 1e6
+    assert o.neg_area_mvms == pytest.approx(m.neg_area_mvms - lost, rel=1e-3)
+    # values whose markers did not move stay as measured
+    assert (o.amplitude_mv, o.peak_to_peak_mv, o.neg_peak_latency_ms) == (m.amplitude_mv, m.peak_to_peak_mv,
+                                                                          m.neg_peak_latency_ms)
     peak = m.markers.neg_peak + 1.0e-3 * fs  # 1 ms after the peak: a smaller value
-    o2 = override_markers(m, r.samples_v[0], neg_peak=peak)
+    o2 = override_markers(m, x, neg_peak=peak)
+    x_mv = (x - m.baseline_mv * 1e-3) * 1e3
+    moved = np.interp(peak, np.arange(x_mv.size), x_mv) - np.interp(m.markers.neg_peak, np.arange(x_mv.size), x_mv)
+    assert o2.amplitude_mv == pytest.approx(m.amplitude_mv - moved, rel=1e-9)
     assert o2.amplitude_mv < m.amplitude_mv
-    x_mv = (r.samples_v[0] - m.baseline_mv * 1e-3) * 1e3
-    assert o2.amplitude_mv == pytest.approx(-np.interp(peak, np.arange(x_mv.size), x_mv), rel=1e-9)
+    assert o2.peak_to_peak_mv - m.peak_to_peak_mv == pytest.approx(o2.amplitude_mv - m.amplitude_mv, rel=1e-9)
+    assert (o2.neg_area_mvms, o2.onset_latency_ms) == (m.neg_area_mvms, m.onset_latency_ms)
+    # moving the onset away and back gives the measurement again
+    back = override_markers(o, x, onset=m.markers.onset)
+    assert back.neg_area_mvms == pytest.approx(m.neg_area_mvms, rel=1e-12)
+    assert back.total_area_mvms == pytest.approx(m.total_area_mvms, rel=1e-12)
+
+
+@pytest.mark.parametrize("realism", [Realism(noise_uv_rms=5), Realism(noise_uv_rms=10, hum_uv=50, drift_uv=100,
+                                                                      artifact_mv=3.0)], ids=["clean", "hum-drift-artifact"])
+def test_override_with_no_marker_moved_changes_nothing_but_the_flag(realism):
+    fs = 20_000.0
+    (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], fs, realism=realism, seed=5)
+    m = measure_cmap(r.samples_v[0], fs, r.stim_index)
+    same = override_markers(m, r.samples_v[0], onset=m.markers.onset, neg_peak=m.markers.neg_peak)
+    assert same == replace(m, quality=m.quality | {"markers_overridden"})
+
+
+def test_snap_override_from_a_response_uses_the_average():
+    from edx.measure.ncs import measure_snap
+
+    study = edx.read_manifest("sample_data/studies/normal/study.toml")
+    resp = edx.load_site(study, "median-sensory-R", 0)
+    assert len(resp.sweeps) > 1
+    avg = np.mean([s.samples_v for s in resp.sweeps], axis=0)
+    m = measure_snap(resp)
+    peak = m.markers.neg_peak + 0.1e-3 * m.fs_hz
+    o_avg = override_markers(m, avg, neg_peak=peak)
+    o_resp = override_markers(m, resp, neg_peak=peak)  # the sweeps are averaged as measure_snap does
+    assert o_resp.amplitude_uv == pytest.approx(o_avg.amplitude_uv, rel=1e-12)
+    first_only = override_markers(m, resp.sweeps[0].samples_v, neg_peak=peak)
+    assert first_only.amplitude_uv != pytest.approx(o_avg.amplitude_uv, rel=1e-3)
 
 
 def test_batch_equals_single_and_config_defaults():
@@ -190,3 +233,26 @@ def test_batch_equals_single_and_config_defaults():
             single = measure_cmap(rows[k], fs, 100)
             assert result_from_row(row, fs) == single
     assert CMAP_CONFIG.mains_hz == 50.0
+
+
+def test_a_corrected_site_goes_back_into_the_study_with_its_segments():
+    study = edx.read_manifest("sample_data/studies/demyelinating/study.toml")
+    m = edx.measure_study(study)
+    tm = next(t for t in m.tests if t.test.id == "ulnar-motor-R")
+    prox = tm.sites["below elbow"]
+    earlier = override_markers(prox, edx.load_site(study, "ulnar-motor-R", "below elbow"),
+                               onset=prox.markers.onset - 0.3e-3 * prox.fs_hz)
+    m2 = m.with_site("ulnar-motor-R", "below elbow", earlier)
+    tm2 = next(t for t in m2.tests if t.test.id == "ulnar-motor-R")
+    assert tm2.sites["below elbow"] is earlier and tm2.sites["wrist"] is tm.sites["wrist"]
+    (a, b, seg), = [s for s in tm2.segments if "below elbow" in s[:2]][:1]
+    assert seg.cv_m_s > next(s for s in tm.segments if s[:2] == (a, b))[2].cv_m_s  # an earlier onset: faster
+    assert [t for t in m2.tests if t.test.id != "ulnar-motor-R"] == [t for t in m.tests if t.test.id != "ulnar-motor-R"]
+    assert edx.interpret(m2).pattern is not None
+    with pytest.raises(KeyError):
+        m.with_site("nope", "wrist", earlier)
+    with pytest.raises(KeyError):
+        m.with_site("ulnar-motor-R", "nowhere", earlier)
+    f_test = next(t for t in m.tests if t.test.type.value == "f_wave")
+    with pytest.raises(ValueError):
+        f_test.with_site(next(iter(f_test.sites)), earlier)
