@@ -405,7 +405,29 @@ class _Engine:
             float(max(1, int(round(float(m["duplicate_ms"]) * 1e-3 * fs)))), 0.0, float(m["peel_fit_sd"]),
             float(int(m["peel_templates_per_group"])),
         ])
-        self.back = self.pre + int(p[K.P_SPIKE_MARGIN]) + 8
+        margin = int(p[K.P_SPIKE_MARGIN])
+        h = int(p[K.P_SMOOTH_HALF])
+        peel_shift = int(self.gp[9])
+        # Streaming equals batch by construction: a candidate is measured and grouped only
+        # once every sample any of that may read is known, and in one global order.
+        # * reach: samples after a scanned candidate's end (C_END) that measure and
+        #   group_and_peel may read.  A second potential split off by measure has its peak
+        #   and end within the spike region (< C_END + margin + 1), hence its own spike region
+        #   ends before C_END + 2 * margin + 1 and so do the alignment samples of every row;
+        #   measure reads up to a row's peak + post, the peel-off's residual up to
+        #   max(end, second peak) + post + 4 and the raw templates up to the alignment sample
+        #   + peel_after + peel_lag.  The windows are clipped at the samples known so far
+        #   (n_total), which would otherwise depend on where the chunks end.
+        # * lead: samples an alignment sample may lie before its scanned candidate's start
+        #   (every row lies in its measure window, which starts base_from + h + 1 before the
+        #   row's start, and a split row starts at most margin before its candidate).
+        # * back: samples kept before the earliest pending candidate's start (measure
+        #   windows, the peel-off residual and the raw templates around alignment samples
+        #   up to lead before it).
+        self.reach = 2 * margin + max(self.post + 5, self.peel_after + peel_shift + 2) + 8
+        self.lead = margin + int(p[K.P_BASE_FROM]) + h + 2
+        self.back = max(self.pre + margin + 8, self.lead + self.peel_before + peel_shift + h + 8,
+                        self.pre + 2 * margin + h + 8)
         self.n_groups = 0
         self.last_align = -(1 << 62)
         self._chunks: list[dict[str, np.ndarray]] = []  # event columns, one dict per confirmation
@@ -478,12 +500,16 @@ class _Engine:
         if final:
             ready = np.ones(self.pending.shape[0], dtype=bool)
         else:
-            ready = self.pending[:, K.C_END] + self.post + 8 <= n_total
+            # every sample the candidate's measurement and peel-off may read is known
+            ready = self.pending[:, K.C_END] + self.reach <= n_total
         if not ready.any():
             return []
-        rows = np.ascontiguousarray(self.pending[ready])
-        self.pending = self.pending[~ready]
+        source = np.ascontiguousarray(self.pending[ready])
+        later = self.pending[~ready]
+        rows = source.copy()
         m = rows.shape[0]
+        src = np.arange(m)  # the scanned candidate (row of source) each row comes from
+        split = np.zeros(m, dtype=np.int64)  # 1: the second potential split off it
         ls = self.templates.shape[1]
         feats = np.empty((m, K.N_FEATURES))
         snips = np.empty((m, ls))
@@ -510,8 +536,37 @@ class _Engine:
             feats = np.concatenate([feats, f2[idx.size :]])
             snips = np.concatenate([snips, s2[idx.size :]])
             rows = np.concatenate([rows, extra[idx.size :]])
-            order = np.argsort(feats[:, K.F_ALIGN], kind="stable")
-            feats, snips, rows = feats[order], snips[order], rows[order]
+            src = np.concatenate([src, idx])
+            split = np.concatenate([split, np.ones(idx.size, dtype=np.int64)])
+        # one total order of all rows, whatever the chunks: alignment sample, then the
+        # scanned candidates' own rows before the potentials split off them, then the
+        # candidate's start (the order matters: of two rows with the same potential, within
+        # the duplicate distance, the first is kept)
+        order = np.lexsort((source[src, K.C_START], split, feats[:, K.F_ALIGN]))
+        feats, snips, rows, src = feats[order], snips[order], rows[order], src[order]
+        if not final:
+            # grouping is sequential: a row is grouped only when no row still to come can
+            # precede it in that order (the candidates not ready, the one being scanned
+            # and those not yet begun start at or after `first`, their rows align at or
+            # after first - lead); the candidates of the rows held back wait whole
+            first = n_total
+            if later.size:
+                first = min(first, int(later[:, K.C_START].min()))
+            if self.state[K.S_IN] != 0.0:
+                first = min(first, int(self.state[K.S_CSTART]))
+            held = np.zeros(m, dtype=bool)
+            held[src[feats[:, K.F_ALIGN] >= first - self.lead]] = True
+            cut = feats.shape[0]
+            while True:  # the rows before the first of a held candidate's; theirs held too
+                hit = np.flatnonzero(held[src[:cut]])
+                if not hit.size:
+                    break
+                cut = int(hit[0])
+                held[src[cut:]] = True
+            if cut < feats.shape[0]:
+                later = np.concatenate([source[held], later]) if later.size else source[held]
+                feats, snips, rows = feats[:cut], snips[:cut], rows[:cut]
+        self.pending = later
         return self._make_events(rows, feats, snips, build)
 
     # -- grouping ----------------------------------------------------------------------
@@ -1176,10 +1231,12 @@ class SpontaneousDetector:
     """Streaming detector of spontaneous activity (for acquisition software).
 
     Push chunks of any size with :meth:`push`; it returns the discharges confirmed so far
-    (each once, in time order, about 50 ms after they happened; ``train_id`` is None
-    because trains are judged at the end).  :meth:`flush` ends the recording and
-    :meth:`result` then returns exactly what :func:`detect_spontaneous` returns on the
-    whole signal.
+    (each once, in time order, about 50 ms after they happened -- the measurement's
+    look-ahead; a few ms more when the next candidate follows within a few ms, as rows
+    are grouped in one order whatever the chunks; ``train_id`` is None because trains
+    are judged at the end).  :meth:`flush` ends the recording and :meth:`result` then
+    returns exactly what :func:`detect_spontaneous` returns on the whole signal, for
+    every chunking.
 
     Parameters
     ----------

@@ -366,6 +366,76 @@ def test_streaming_events_arrive_as_they_are_confirmed(stream_signal):
         det.push(x[:10])
 
 
+def _stream_blocks(x: np.ndarray, fs: float, bounds) -> SpontaneousResult:
+    det = SpontaneousDetector(fs)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        det.push(x[a:b])
+    det.flush()
+    return det.result()
+
+
+@lru_cache(maxsize=1)
+def _long_rest() -> tuple[np.ndarray, float]:
+    fs = 48_000.0
+    x, _ = simulate_rest(60.0, fs, fibrillation_trains=2, psw_trains=1, noise_rms_v=8e-6, seed=11)
+    return np.ascontiguousarray(x), fs
+
+
+@pytest.mark.parametrize("block", [48, 480, 4800])
+def test_streaming_keeps_the_batch_row_of_a_potential_found_twice(block):
+    # 0.2 s of a recording where a candidate holds two potentials: the second, split off it,
+    # is also the start of the next candidate (the same alignment sample).  Of the two rows
+    # the first in order is kept; that order was the order within each confirmation (the
+    # batch sorted all rows at once, the stream only those confirmed together), so blocks of
+    # 48 or 480 samples kept the split-off row (90.70 µV, 1.73 ms) where the batch kept the
+    # candidate's (90.85 µV, 1.71 ms).
+    x, fs = _long_rest()
+    y = np.ascontiguousarray(x[int(46.9 * fs) : int(47.1 * fs)])
+    batch = detect_spontaneous(y, fs)
+    assert len(batch.events) >= 2
+    assert _stream_blocks(y, fs, list(range(0, y.size, block)) + [y.size]) == batch
+
+
+def _candidate_ends(x: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
+    """The end sample of every scanned candidate and the detector's look-ahead after it."""
+    from edx.kernels import spontaneous as K
+    from edx.needle.spontaneous import _Engine
+
+    eng = _Engine(fs, load_config(), None)
+    cand = np.empty((x.size // int(eng.p[K.P_GAP]) + 2, K.N_CAND))
+    n = K.scan(x, eng.state, eng.p, cand)
+    n += K.close_candidate(eng.state, cand[n:])
+    return cand[:n, K.C_END].astype(np.int64), eng.reach
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_streaming_with_chunks_ending_where_candidates_are_confirmed(fs):
+    # the most adverse chunking for windows clipped at the samples known so far: every
+    # candidate is confirmed at the first sample that allows it, and candidates near each
+    # other are confirmed by different pushes
+    x, _ = simulate_rest(20.0, fs, fibrillation_trains=3, psw_trains=2, noise_rms_v=10e-6, seed=200)
+    x = np.ascontiguousarray(x)
+    ends, reach = _candidate_ends(x, fs)
+    cuts = np.unique(np.concatenate([ends + reach, ends + reach + 1]))
+    cuts = cuts[(cuts > 0) & (cuts < x.size)]
+    assert cuts.size > 100
+    assert _stream_blocks(x, fs, [0, *cuts.tolist(), x.size]) == detect_spontaneous(x, fs)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_streaming_equals_batch_random_chunks_of_a_long_recording(seed):
+    x, fs = _long_rest()
+    batch = detect_spontaneous(x, fs)
+    assert len(batch.trains) >= 2
+    rng = np.random.default_rng(seed)
+    top = (600, 6000)[seed]  # mean chunks of 6 ms, 60 ms
+    sizes = rng.integers(1, top, size=2 * x.size // top + 100)
+    bounds = np.minimum(np.concatenate([[0], np.cumsum(sizes)]), x.size)
+    bounds = np.unique(bounds)
+    assert bounds[-1] == x.size
+    assert _stream_blocks(x, fs, bounds.tolist()) == batch
+
+
 # ----------------------------------------------------------------------------- inputs
 
 
