@@ -427,7 +427,7 @@ def plot_crimyne(result: CrimyneResult, *, criteria: Any = None, fall_pct: float
         Each side's amplitude per day (gaps where a day has no usable measurement,
         never bridged), its baseline (solid), the criterion A line ``fall_pct`` below it
         (dashed), criterion B's limit when known (dotted) and the alert day (red). The
-        command line's PNG (:func:`edx.report.trend_plot.plot_crimyne`) is the same drawing.
+        command line's PNG (:func:`edx.report.trend_plot.save_crimyne_plot`) is the same drawing.
     """
     from .report.trend_plot import draw_crimyne, fall_threshold_pct
 

@@ -116,11 +116,11 @@ def _with_plot(entry: dict[str, Any], result: CrimyneResult, plot_dir: Path | No
     (``plot``), or why it could not be written (``plot_error``)."""
     if plot_dir is None:
         return entry
-    from edx.report.trend_plot import plot_crimyne
+    from edx.report.trend_plot import save_crimyne_plot
 
     target = plot_dir / plot_file_name(result.patient)
     try:
-        entry["plot"] = str(plot_crimyne(result, target, criteria=criteria))
+        entry["plot"] = str(save_crimyne_plot(result, target, criteria=criteria))
     except OSError as exc:
         entry["plot_error"] = f"{target}: {exc.strerror or exc}"
     return entry

@@ -988,7 +988,6 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
                    "or a motor neuronopathy")
         else:
             why = "low CMAPs with too few judged SNAPs to separate CIP from CIM"
-        r.need("direct muscle stimulation of tibialis anterior (nCMAP/mCMAP) to separate CIM from CIP")
     elif r.abnormal:
         pattern = _P.INDETERMINATE
         why = "abnormal findings that do not make a pattern: " + "; ".join(r.abnormal[:6])
@@ -1016,8 +1015,9 @@ def _conclude(r: _Reader, s: StudySummary) -> Interpretation:
         if not s.rns:
             r.need("repetitive nerve stimulation at 2-3 Hz to exclude a neuromuscular-junction disorder (the CIP "
                    "criteria require no decrement)")
-        if not s.dms:
-            r.need("direct muscle stimulation (nCMAP/mCMAP) separates CIM (ratio > 0.5, mCMAP < 3 mV) from CIP")
+        if not s.dms and not any("direct muscle stimulation" in m for m in r.missing):  # asked once, not twice
+            r.need("direct muscle stimulation of tibialis anterior (nCMAP/mCMAP) separates CIM (ratio > 0.5, "
+                   "mCMAP < 3 mV) from CIP")
         if not s.needle_rest:
             r.need("needle EMG at rest (fibrillations, positive sharp waves)")
         if not s.needle_effort and not s.context.sedated:

@@ -4,7 +4,7 @@
 (:func:`edx.plot.plot_crimyne` uses it for notebooks); :func:`crimyne_figure` makes the
 command line's :class:`~matplotlib.figure.Figure` with it (object-oriented API with the
 Agg canvas, never pyplot, so it holds no global state and works without a display);
-:func:`plot_crimyne` writes that figure as PNG atomically.  matplotlib is imported only
+:func:`save_crimyne_plot` writes that figure as PNG atomically.  matplotlib is imported only
 when a figure is drawn.
 
 What the figure shows, per side (one colour each):
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("edx.report")
 
-__all__ = ["draw_crimyne", "crimyne_figure", "plot_crimyne", "fall_threshold_pct"]
+__all__ = ["draw_crimyne", "crimyne_figure", "save_crimyne_plot", "fall_threshold_pct"]
 
 _SIDE_COLOURS = {"L": "tab:blue", "R": "tab:orange"}
 _SIDE_NAMES = {"L": "left", "R": "right"}
@@ -161,7 +161,7 @@ def crimyne_figure(result: CrimyneResult, *, criteria: Any = None, fall_pct: flo
     return fig
 
 
-def plot_crimyne(result: CrimyneResult, path: str | os.PathLike[str], *, criteria: Any = None,
+def save_crimyne_plot(result: CrimyneResult, path: str | os.PathLike[str], *, criteria: Any = None,
                  fall_pct: float | None = None, dpi: int = 120) -> Path:
     """Write the CRIMYNE figure (:func:`crimyne_figure`) as a PNG file, atomically.
 

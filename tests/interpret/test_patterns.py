@@ -320,3 +320,11 @@ def test_dms_ratio_at_the_limit_is_neither_side():
 def test_nmj_without_snaps_says_so():
     it = interpret(replace(normal_study(), sensory=(), rns=(rns(25.0),)))
     assert it.pattern is Pattern.NMJ and "SNAPs not measured" in it.summary
+
+
+def test_direct_muscle_stimulation_is_asked_for_once():
+    s = scale_motor(normal_study(), 0.3)  # low CMAPs, SNAPs preserved, no DMS, no needle: indeterminate
+    it = interpret(s)
+    assert it.pattern is Pattern.INDETERMINATE
+    asks = [m for m in it.missing if "direct muscle stimulation" in m]
+    assert len(asks) == 1 and "tibialis anterior" in asks[0] and "0.5" in asks[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edx
-from edx.report.trend_plot import crimyne_figure, plot_crimyne
+from edx.report.trend_plot import crimyne_figure, save_crimyne_plot
 
 from ._data import SERIES, series_analyses
 
@@ -66,7 +66,7 @@ def test_missing_day_is_a_gap_and_no_alert_draws_no_alert_line():
 def test_png_is_written_and_not_blank(result, tmp_path):
     from matplotlib.image import imread
 
-    path = plot_crimyne(result, tmp_path / "new" / "crimyne.png")
+    path = save_crimyne_plot(result, tmp_path / "new" / "crimyne.png")
     assert path == tmp_path / "new" / "crimyne.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = imread(path)[..., :3]
@@ -80,14 +80,14 @@ def test_unwritable_target_raises_and_leaves_nothing(result, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OSError):
-        plot_crimyne(result, blocker / "crimyne.png")
+        save_crimyne_plot(result, blocker / "crimyne.png")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 def test_drawing_does_not_import_pyplot(tmp_path):
     code = ("import sys, edx\n"
-            "from edx.report.trend_plot import plot_crimyne\n"
-            f"plot_crimyne(edx.crimyne({str(SERIES)!r}), {str(tmp_path / 'c.png')!r})\n"
+            "from edx.report.trend_plot import save_crimyne_plot\n"
+            f"save_crimyne_plot(edx.crimyne({str(SERIES)!r}), {str(tmp_path / 'c.png')!r})\n"
             "print('matplotlib.pyplot' in sys.modules, 'matplotlib' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -104,4 +104,4 @@ def test_series_without_peroneal_tests_still_draws(tmp_path):
     assert not [g for g in _by_gid(fig) if g.startswith(("cmap", "baseline", "fall"))]
     texts = _by_gid(fig, "texts")
     assert set(texts) == {"no-study-2", "no-peroneal"}
-    assert plot_crimyne(r, tmp_path / "p9.png").stat().st_size > 1000
+    assert save_crimyne_plot(r, tmp_path / "p9.png").stat().st_size > 1000
