@@ -607,18 +607,48 @@ def explain_template(
 
 
 @njit(cache=True, nogil=True)
+def _select_inplace(a: np.ndarray, k: int) -> None:
+    """Reorder ``a`` in place so that ``a[k]`` is its k-th smallest value, every value
+    before it at most and every value after it at least that (Wirth's selection: no
+    allocation; equal values are swapped past each other, so ties cost no extra passes)."""
+    lo = 0
+    hi = a.size - 1
+    while lo < hi:
+        piv = a[k]
+        i = lo
+        j = hi
+        while True:
+            while a[i] < piv:
+                i += 1
+            while piv < a[j]:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+            if i > j:
+                break
+        if j < k:
+            lo = i
+        if k < i:
+            hi = j
+
+
+@njit(cache=True, nogil=True)
 def _median_inplace(a: np.ndarray) -> float:
-    """Median of ``a`` by partial sorting (``a`` is reordered)."""
+    """Median of ``a`` by selection in place (``a`` is reordered; no allocation)."""
     n = a.size
     m = n // 2
-    p = np.partition(a, m)
+    _select_inplace(a, m)
     if n % 2 == 1:
-        return p[m]
-    lo = p[0]
+        return a[m]
+    lo = a[0]
     for i in range(1, m):
-        if p[i] > lo:
-            lo = p[i]
-    return 0.5 * (lo + p[m])
+        if a[i] > lo:
+            lo = a[i]
+    return 0.5 * (lo + a[m])
 
 
 @njit(cache=True, nogil=True)
