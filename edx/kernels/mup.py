@@ -35,6 +35,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .stats import median_inplace
+
 # ----------------------------------------------------------------- measure_mup result vector
 M_STATUS = 0  # 0 ok, 1 nothing above threshold, 2 empty
 M_ONSET = 1
@@ -607,48 +609,10 @@ def explain_template(
 
 
 @njit(cache=True, nogil=True)
-def _select_inplace(a: np.ndarray, k: int) -> None:
-    """Reorder ``a`` in place so that ``a[k]`` is its k-th smallest value, every value
-    before it at most and every value after it at least that (Wirth's selection: no
-    allocation; equal values are swapped past each other, so ties cost no extra passes)."""
-    lo = 0
-    hi = a.size - 1
-    while lo < hi:
-        piv = a[k]
-        i = lo
-        j = hi
-        while True:
-            while a[i] < piv:
-                i += 1
-            while piv < a[j]:
-                j -= 1
-            if i <= j:
-                t = a[i]
-                a[i] = a[j]
-                a[j] = t
-                i += 1
-                j -= 1
-            if i > j:
-                break
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
-
-
-@njit(cache=True, nogil=True)
 def _median_inplace(a: np.ndarray) -> float:
-    """Median of ``a`` by selection in place (``a`` is reordered; no allocation)."""
-    n = a.size
-    m = n // 2
-    _select_inplace(a, m)
-    if n % 2 == 1:
-        return a[m]
-    lo = a[0]
-    for i in range(1, m):
-        if a[i] > lo:
-            lo = a[i]
-    return 0.5 * (lo + a[m])
+    """Median of ``a`` by quickselect in place (``a`` is reordered; no allocation, unlike
+    ``np.partition``, which copies): :func:`edx.kernels.stats.median_inplace`."""
+    return median_inplace(a)
 
 
 @njit(cache=True, nogil=True)
