@@ -35,6 +35,8 @@ import math
 import numpy as np
 from ._jit import njit
 
+from .stats import median_inplace
+
 # ----------------------------------------------------------------- measure_mup result vector
 M_STATUS = 0  # 0 ok, 1 nothing above threshold, 2 empty
 M_ONSET = 1
@@ -608,17 +610,9 @@ def explain_template(
 
 @njit(cache=True, nogil=True)
 def _median_inplace(a: np.ndarray) -> float:
-    """Median of ``a`` by partial sorting (``a`` is reordered)."""
-    n = a.size
-    m = n // 2
-    p = np.partition(a, m)
-    if n % 2 == 1:
-        return p[m]
-    lo = p[0]
-    for i in range(1, m):
-        if p[i] > lo:
-            lo = p[i]
-    return 0.5 * (lo + p[m])
+    """Median of ``a`` by quickselect in place (``a`` is reordered; no allocation, unlike
+    ``np.partition``, which copies): :func:`edx.kernels.stats.median_inplace`."""
+    return median_inplace(a)
 
 
 @njit(cache=True, nogil=True)

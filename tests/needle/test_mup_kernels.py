@@ -208,6 +208,13 @@ def test_partition_median_matches_numpy(a):
     assert K._median_inplace(a.copy()) == pytest.approx(np.median(a), rel=1e-12, abs=1e-18)
 
 
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 300), elements=st.integers(-3, 3).map(float)))
+def test_median_with_ties_equals_numpy(a):
+    """Quantised samples (many ties) as in integer-coded recordings."""
+    assert K._median_inplace(a.copy()) == np.median(a)
+
+
 # --------------------------------------------------------------------------- overlap kernels
 
 
