@@ -33,8 +33,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ._jit import njit
 
+from ._jit import njit
 from .stats import median_inplace
 
 # ----------------------------------------------------------------- measure_mup result vector
