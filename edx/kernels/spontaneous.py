@@ -673,32 +673,18 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
-    """Median of ``a[lo:hi]`` (NaN if empty or if a value is NaN), using ``scratch`` (at
-    least ``2 * (hi - lo)`` long) as workspace; ``a`` is not changed.
+def _kth_smallest(src: np.ndarray, k: int, scratch: np.ndarray) -> float:
+    """The ``k``-th smallest (from 0) of ``src`` (no NaN), using ``scratch`` (at least
+    ``2 * src.size`` long).
 
-    The same value as ``np.median``: the middle value, or for an even count the mean
-    ``(a + b) / 2`` of the two middle ones.  Quickselect with a branch-free partition
-    (every value is written to both ends of the other half of ``scratch`` and only the
-    counts move, so the comparisons cost no mispredicted branches) around a
-    median-of-three pivot, three ways (below, equal, above); small rests are
-    insertion-sorted.  For an even count the lower middle value is then the largest value
-    below the upper one, unless enough values equal it.
+    Quickselect with a branch-free partition (every value is written to both ends of the
+    other half of ``scratch`` and only the counts move, so the comparisons cost no
+    mispredicted branches) around a median-of-three pivot, three ways (below, equal,
+    above); small rests are insertion-sorted.  Views throughout (indices provably in range).
     """
-    n = hi - lo
-    if n <= 0:
-        return np.nan
-    x = a[lo:hi]
-    nan = 0
-    for i in range(n):
-        nan += x[i] != x[i]
-    if nan:
-        return np.nan
-    k = n // 2
+    n = src.size
     m = n
-    src = x  # the values still in play (views throughout: indices provably in range)
     half = 0  # the half of scratch written next
-    upper = 0.0
     while True:
         d = scratch[half * n : half * n + m]
         if m <= 12:
@@ -709,8 +695,7 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
                     d[j] = d[j - 1]
                     j -= 1
                 d[j] = v
-            upper = d[k]
-            break
+            return d[k]
         p0 = src[0]
         p2 = src[m - 1]
         p1 = max(min(p0, p2), min(max(p0, p2), src[m // 2]))  # median of three
@@ -731,21 +716,103 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
             src = d[m - ng :]
             m = ng
         else:
-            upper = p1
-            break
+            return p1
         half = 1 - half
-    if n % 2 == 1:
-        return upper
-    below = 0
+
+
+@njit(cache=True, nogil=True)
+def _even_median(vals: np.ndarray, upper: float, below: int, n: int) -> float:
+    """Median of ``n`` (even) values whose upper middle value is ``upper``: the lower middle
+    value is the largest value below ``upper`` (of ``vals``, which hold it; ``below`` values
+    below ``upper`` are not in ``vals``) unless fewer than ``n / 2`` values are below it."""
     lmax = -np.inf
-    for i in range(n):
-        v = x[i]
+    for i in range(vals.size):
+        v = vals[i]
         b = v < upper
         below += b
         c = v if b else -np.inf
         lmax = c if c > lmax else lmax
     lower = lmax if below >= n // 2 else upper
     return (lower + upper) / 2.0
+
+
+@njit(cache=True, nogil=True)
+def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
+    """Median of ``a[lo:hi]`` (NaN if empty or if a value is NaN), using ``scratch`` (at
+    least ``2 * (hi - lo)`` long) as workspace; ``a`` is not changed.
+
+    The same value as ``np.median``: the middle value, or for an even count the mean
+    ``(a + b) / 2`` of the two middle ones.  First a bracket: the values within 0.2 SD of
+    the mean (four partial sums each, so that no pass waits on one chain of additions)
+    are gathered; when the middle ranks lie among them (counted: fewer values below and
+    above the bracket than the middle rank leaves room for) and they are at most half of
+    all, the middle values are selected among those only (:func:`_kth_smallest`), else
+    among all.  The bracket only decides where to look: the values are exact either way.
+    """
+    n = hi - lo
+    if n <= 0:
+        return np.nan
+    x = a[lo:hi]
+    n4 = n - n % 4
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for i in range(0, n4, 4):
+        s0 += x[i]
+        s1 += x[i + 1]
+        s2 += x[i + 2]
+        s3 += x[i + 3]
+    for i in range(n4, n):
+        s0 += x[i]
+    s = (s0 + s1) + (s2 + s3)
+    if not (s - s == 0.0):  # a NaN or inf somewhere
+        nan = 0
+        for i in range(n):
+            nan += x[i] != x[i]
+        if nan:
+            return np.nan
+    k = n // 2
+    klo = k - 1 if n % 2 == 0 else k
+    mu = s / n
+    q0 = 0.0
+    q1 = 0.0
+    q2 = 0.0
+    q3 = 0.0
+    for i in range(0, n4, 4):
+        d0 = x[i] - mu
+        d1 = x[i + 1] - mu
+        d2 = x[i + 2] - mu
+        d3 = x[i + 3] - mu
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+    w = 0.2 * math.sqrt(((q0 + q1) + (q2 + q3)) / n)
+    plo = mu - w
+    phi = mu + w
+    if plo == plo and phi == phi:
+        cl = 0
+        ch = 0
+        for i in range(n):
+            cl += x[i] < plo
+            ch += x[i] > phi
+        mm = n - cl - ch
+        if cl <= klo and k < n - ch and 2 * mm <= n:
+            c = scratch[:n]
+            mm = 0
+            for i in range(n):
+                v = x[i]
+                c[mm] = v
+                mm += (v >= plo) & (v <= phi)
+            upper = _kth_smallest(c[:mm], k - cl, scratch[n : n + 2 * mm])
+            if n % 2 == 1:
+                return upper
+            return _even_median(c[:mm], upper, cl, n)
+    upper = _kth_smallest(x, k, scratch)
+    if n % 2 == 1:
+        return upper
+    return _even_median(x, upper, 0, n)
 
 
 @njit(cache=True, nogil=True)
