@@ -674,80 +674,146 @@ def close_candidate(state: np.ndarray, cand: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
-    """Median of ``a[lo:hi]`` (NaN if empty or if a value is NaN), using ``scratch`` (at
-    least ``2 * (hi - lo)`` long) as workspace; ``a`` is not changed.
+def _kth_smallest(src: np.ndarray, k: int, scratch: np.ndarray) -> float:
+    """The ``k``-th smallest (from 0) of ``src`` (no NaN), using ``scratch`` (at least
+    ``2 * src.size`` long).
 
-    The same value as ``np.median``: the middle value, or for an even count the mean
-    ``(a + b) / 2`` of the two middle ones.  Quickselect with a branch-free partition
-    (every value is written to both ends of the other half of ``scratch`` and only the
-    counts move, so the comparisons cost no mispredicted branches) around a
-    median-of-three pivot, three ways (below, equal, above); small rests are
-    insertion-sorted.  For an even count the lower middle value is then the largest value
-    below the upper one, unless enough values equal it.
+    Quickselect with a branch-free partition (every value is written to both ends of the
+    other half of ``scratch`` and only the counts move, so the comparisons cost no
+    mispredicted branches) around a median-of-three pivot, three ways (below, equal,
+    above); small rests are insertion-sorted.  Views throughout (indices provably in range).
     """
-    n = hi - lo
-    if n <= 0:
-        return np.nan
-    nan = 0
-    for i in range(lo, hi):
-        nan += a[i] != a[i]
-    if nan:
-        return np.nan
-    k = n // 2
+    n = src.size
     m = n
-    dst = 0
-    src = a
-    s_lo = lo
-    upper = 0.0
+    half = 0  # the half of scratch written next
     while True:
-        o = dst * n
+        d = scratch[half * n : half * n + m]
         if m <= 12:
             for i in range(m):
-                v = src[s_lo + i]
+                v = src[i]
                 j = i
-                while j > 0 and scratch[o + j - 1] > v:
-                    scratch[o + j] = scratch[o + j - 1]
+                while j > 0 and d[j - 1] > v:
+                    d[j] = d[j - 1]
                     j -= 1
-                scratch[o + j] = v
-            upper = scratch[o + k]
-            break
-        p0 = src[s_lo]
-        p2 = src[s_lo + m - 1]
-        p1 = max(min(p0, p2), min(max(p0, p2), src[s_lo + m // 2]))  # median of three
+                d[j] = v
+            return d[k]
+        p0 = src[0]
+        p2 = src[m - 1]
+        p1 = max(min(p0, p2), min(max(p0, p2), src[m // 2]))  # median of three
         nl = 0
         ng = 0
-        top = o + m - 1
+        top = m - 1
         for i in range(m):
-            v = src[s_lo + i]
-            scratch[o + nl] = v
-            scratch[top - ng] = v
+            v = src[i]
+            d[nl] = v
+            d[top - ng] = v
             nl += v < p1
             ng += v > p1
         if k < nl:
             m = nl
-            s_lo = o
+            src = d[:nl]
         elif k >= m - ng:
             k -= m - ng
-            s_lo = o + m - ng
+            src = d[m - ng :]
             m = ng
         else:
-            upper = p1
-            break
-        src = scratch
-        dst = 1 - dst
-    if n % 2 == 1:
-        return upper
-    below = 0
+            return p1
+        half = 1 - half
+
+
+@njit(cache=True, nogil=True)
+def _even_median(vals: np.ndarray, upper: float, below: int, n: int) -> float:
+    """Median of ``n`` (even) values whose upper middle value is ``upper``: the lower middle
+    value is the largest value below ``upper`` (of ``vals``, which hold it; ``below`` values
+    below ``upper`` are not in ``vals``) unless fewer than ``n / 2`` values are below it."""
     lmax = -np.inf
-    for i in range(lo, hi):
-        v = a[i]
+    for i in range(vals.size):
+        v = vals[i]
         b = v < upper
         below += b
         c = v if b else -np.inf
         lmax = c if c > lmax else lmax
     lower = lmax if below >= n // 2 else upper
     return (lower + upper) / 2.0
+
+
+@njit(cache=True, nogil=True)
+def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
+    """Median of ``a[lo:hi]`` (NaN if empty or if a value is NaN), using ``scratch`` (at
+    least ``2 * (hi - lo)`` long) as workspace; ``a`` is not changed.
+
+    The same value as ``np.median``: the middle value, or for an even count the mean
+    ``(a + b) / 2`` of the two middle ones.  First a bracket: the values within 0.2 SD of
+    the mean (four partial sums each, so that no pass waits on one chain of additions)
+    are gathered; when the middle ranks lie among them (counted: fewer values below and
+    above the bracket than the middle rank leaves room for) and they are at most half of
+    all, the middle values are selected among those only (:func:`_kth_smallest`), else
+    among all.  The bracket only decides where to look: the values are exact either way.
+    """
+    n = hi - lo
+    if n <= 0:
+        return np.nan
+    x = a[lo:hi]
+    n4 = n - n % 4
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for i in range(0, n4, 4):
+        s0 += x[i]
+        s1 += x[i + 1]
+        s2 += x[i + 2]
+        s3 += x[i + 3]
+    for i in range(n4, n):
+        s0 += x[i]
+    s = (s0 + s1) + (s2 + s3)
+    if not (s - s == 0.0):  # a NaN or inf somewhere
+        nan = 0
+        for i in range(n):
+            nan += x[i] != x[i]
+        if nan:
+            return np.nan
+    k = n // 2
+    klo = k - 1 if n % 2 == 0 else k
+    mu = s / n
+    q0 = 0.0
+    q1 = 0.0
+    q2 = 0.0
+    q3 = 0.0
+    for i in range(0, n4, 4):
+        d0 = x[i] - mu
+        d1 = x[i + 1] - mu
+        d2 = x[i + 2] - mu
+        d3 = x[i + 3] - mu
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+    w = 0.2 * math.sqrt(((q0 + q1) + (q2 + q3)) / n)
+    plo = mu - w
+    phi = mu + w
+    if plo == plo and phi == phi:
+        cl = 0
+        ch = 0
+        for i in range(n):
+            cl += x[i] < plo
+            ch += x[i] > phi
+        mm = n - cl - ch
+        if cl <= klo and k < n - ch and 2 * mm <= n:
+            c = scratch[:n]
+            mm = 0
+            for i in range(n):
+                v = x[i]
+                c[mm] = v
+                mm += (v >= plo) & (v <= phi)
+            upper = _kth_smallest(c[:mm], k - cl, scratch[n : n + 2 * mm])
+            if n % 2 == 1:
+                return upper
+            return _even_median(c[:mm], upper, cl, n)
+    upper = _kth_smallest(x, k, scratch)
+    if n % 2 == 1:
+        return upper
+    return _even_median(x, upper, 0, n)
 
 
 @njit(cache=True, nogil=True)
@@ -811,13 +877,16 @@ def smooth_into(buf: np.ndarray, a: int, b: int, h: int, out: np.ndarray, ws: np
     for k in range(1, top + 1):
         cnt = n - 2 * span + 1
         dst = ws[(k - 1) * n : (k - 1) * n + cnt]
+        # (views, so that every index is provably in range and the loops vectorise)
         if k == 1:
+            x1 = x[1:]
             for i in range(cnt):
-                dst[i] = x[i] + x[i + 1]
+                dst[i] = x[i] + x1[i]
         else:
-            src = ws[(k - 2) * n : (k - 2) * n + cnt + span]
+            src = ws[(k - 2) * n : (k - 2) * n + cnt]
+            src2 = ws[(k - 2) * n + span : (k - 2) * n + span + cnt]
             for i in range(cnt):
-                dst[i] = src[i] + src[i + span]
+                dst[i] = src[i] + src2[i]
         span *= 2
     # the window's sum: the widest level first, then the narrower ones of width's digits
     o = out[i_in0 : i_in0 + m]
@@ -1331,44 +1400,111 @@ def match_template(snip: np.ndarray, templates: np.ndarray, n_templates: int, ma
     -------
     ndarray
         ``(n_templates, 2)``: best correlation (-1..1; 0 if undefined) and its lag.
+
+    Notes
+    -----
+    The snippet's sums at a lag are taken once for all templates, and four templates are
+    correlated in one loop (independent sums, each in the order of the one-template loop:
+    the same numbers, without waiting on one chain of additions).
     """
     L = snip.size
     out = np.zeros((n_templates, 2))
     for t in range(n_templates):
-        best = -2.0
-        best_lag = 0
-        for lag in range(-max_lag, max_lag + 1):
-            i0 = 0 if lag >= 0 else -lag
-            i1 = L if lag <= 0 else L - lag
-            m = i1 - i0
-            if m < 3:
-                continue
-            sa = 0.0
+        out[t, 0] = -2.0
+    for lag in range(-max_lag, max_lag + 1):
+        i0 = 0 if lag >= 0 else -lag
+        i1 = L if lag <= 0 else L - lag
+        m = i1 - i0
+        if m < 3:
+            continue
+        sa = 0.0
+        for i in range(i0, i1):
+            sa += snip[i]
+        ma = sa / m
+        saa = 0.0
+        for i in range(i0, i1):
+            da = snip[i] - ma
+            saa += da * da
+        t = 0
+        while t + 4 <= n_templates:
+            ra = templates[t]
+            rb = templates[t + 1]
+            rc = templates[t + 2]
+            rd = templates[t + 3]
+            sb0 = 0.0
+            sb1 = 0.0
+            sb2 = 0.0
+            sb3 = 0.0
+            for i in range(i0, i1):
+                j = i + lag
+                sb0 += ra[j]
+                sb1 += rb[j]
+                sb2 += rc[j]
+                sb3 += rd[j]
+            mb0 = sb0 / m
+            mb1 = sb1 / m
+            mb2 = sb2 / m
+            mb3 = sb3 / m
+            x0 = 0.0
+            x1 = 0.0
+            x2 = 0.0
+            x3 = 0.0
+            y0 = 0.0
+            y1 = 0.0
+            y2 = 0.0
+            y3 = 0.0
+            for i in range(i0, i1):
+                j = i + lag
+                da = snip[i] - ma
+                d0 = ra[j] - mb0
+                d1 = rb[j] - mb1
+                d2 = rc[j] - mb2
+                d3 = rd[j] - mb3
+                x0 += da * d0
+                x1 += da * d1
+                x2 += da * d2
+                x3 += da * d3
+                y0 += d0 * d0
+                y1 += d1 * d1
+                y2 += d2 * d2
+                y3 += d3 * d3
+            _best_correlation(out, t, lag, x0, saa, y0)
+            _best_correlation(out, t + 1, lag, x1, saa, y1)
+            _best_correlation(out, t + 2, lag, x2, saa, y2)
+            _best_correlation(out, t + 3, lag, x3, saa, y3)
+            t += 4
+        while t < n_templates:
+            ra = templates[t]
             sb = 0.0
             for i in range(i0, i1):
-                sa += snip[i]
-                sb += templates[t, i + lag]
-            ma = sa / m
+                sb += ra[i + lag]
             mb = sb / m
             sab = 0.0
-            saa = 0.0
             sbb = 0.0
             for i in range(i0, i1):
                 da = snip[i] - ma
-                db = templates[t, i + lag] - mb
+                db = ra[i + lag] - mb
                 sab += da * db
-                saa += da * da
                 sbb += db * db
-            if saa > 0.0 and sbb > 0.0:
-                c = sab / math.sqrt(saa * sbb)
-            else:
-                c = 0.0
-            if c > best:
-                best = c
-                best_lag = lag
-        out[t, 0] = best if best > -2.0 else 0.0
-        out[t, 1] = best_lag
+            _best_correlation(out, t, lag, sab, saa, sbb)
+            t += 1
+    for t in range(n_templates):
+        if out[t, 0] == -2.0:  # no lag with an overlap of 3 samples
+            out[t, 0] = 0.0
     return out
+
+
+@njit(cache=True, nogil=True)
+def _best_correlation(out: np.ndarray, t: int, lag: int, sab: float, saa: float, sbb: float) -> None:
+    """Keep in ``out[t]`` the correlation ``sab / sqrt(saa * sbb)`` (0 if undefined) and ``lag``
+    when it beats the best so far (the first of equal ones: lags in increasing order)."""
+    if saa > 0.0 and sbb > 0.0:
+        c = sab / math.sqrt(saa * sbb)
+    else:
+        c = 0.0
+    if c > out[t, 0]:
+        out[t, 0] = c
+        out[t, 1] = lag
 
 
 @njit(cache=True, nogil=True)
