@@ -102,6 +102,7 @@ def ncs_samples() -> str:
 
     motor_err = {"onset": [], "amp": [], "negdur": [], "area": [], "cv": []}
     sens_err = {"onset": [], "peak": [], "amp": []}
+    snap_amp_outside = 0  # beyond 3 % and beyond two noise SDs of the average (the tests' tolerance)
     n_absent_ok = n_absent = 0
     worst_where: dict[str, tuple[float, str]] = {}
 
@@ -140,6 +141,8 @@ def ncs_samples() -> str:
                 else:
                     if st["amplitude_uv"] < 3.0 * m.noise_uv:
                         continue  # below three noise SDs of the average (as the tests)
+                    tol_uv = max(0.03 * st["amplitude_uv"], 2.0 * m.noise_uv)
+                    snap_amp_outside += abs(m.amplitude_uv - st["amplitude_uv"]) > tol_uv
                     for key, got, want, rel in (("onset", m.onset_latency_ms, st["onset_latency_ms"], False),
                                                 ("peak", m.neg_peak_latency_ms, st["neg_peak_latency_ms"], False),
                                                 ("amp", m.amplitude_uv, st["amplitude_uv"], True)):
@@ -178,12 +181,13 @@ def ncs_samples() -> str:
         row("SNAP negative-peak latency", sens_err["peak"], "ms", "speak", "0.1 ms"),
         row("SNAP amplitude", sens_err["amp"], "%", "samp", "3 % or 2 noise SD"),
     ]
+    rows[-1][6] = str(snap_amp_outside)
     text = _table(["measure", "n", "median abs. error", "worst abs. error", "unit", "tolerance", "outside",
                    "worst case (signed)"], rows)
     text += (f"\n\nAbsent responses (truth: no response): {n_absent_ok} of {n_absent} reported absent. Clipped sites "
              "and SNAPs below three noise SDs of their average are left out, as in the tests. SNAP amplitude "
-             "tolerance: 3 % or two noise SDs of the averaged trace, whichever is larger (the 'outside' count uses "
-             "3 %).")
+             "tolerance: 3 % or two noise SDs of the averaged trace, whichever is larger (small SNAPs: the relative error "
+             "of a 5 µV SNAP with 1 µV of averaged noise is large by nature).")
     return text
 
 

@@ -259,3 +259,57 @@ def test_a_corrected_site_goes_back_into_the_study_with_its_segments():
     f_test = next(t for t in m.tests if t.test.type.value == "f_wave")
     with pytest.raises(ValueError):
         f_test.with_site(next(iter(f_test.sites)), earlier)
+
+
+# --------------------------------------------------------------------------- sample studies
+
+
+def _sample_motor_misses() -> list[str]:
+    """Every present, unclipped motor response of the sample studies against its truth.json with
+    the issue's tolerances (onset 0.2 ms, amplitude 3 %, negative duration 0.3 ms, negative area
+    5 %, velocity 2 %); returns the misses."""
+    import json
+    from pathlib import Path
+
+    misses = []
+    for folder in sorted(Path("sample_data/studies").glob("*/study.toml")):
+        study = edx.read_manifest(folder)
+        truth = json.loads((folder.parent / "truth.json").read_text())["tests"]
+        for test in study.tests:
+            if test.type.value != "motor":
+                continue
+            tt, res = truth[test.id], {}
+            for site in test.sites:
+                st, m = tt["sites"][site.name], measure_cmap(edx.load_site(study, test.id, site.name))
+                res[site.name] = m
+                if not st["present"] or site.name in tt.get("clipped_sites", []):
+                    continue
+                where = f"{folder.parent.name} {test.id} {site.name}"
+                if not (m.status == "ok" and m.present):
+                    misses.append(f"{where}: {m.status}")
+                    continue
+                errs = (abs(m.onset_latency_ms - st["onset_latency_ms"]) / ONSET_MS,
+                        abs(m.amplitude_mv / st["amplitude_mv"] - 1) * 100 / AMP_PCT,
+                        abs(m.neg_duration_ms - st["neg_duration_ms"]) / NEGDUR_MS,
+                        abs(m.neg_area_mvms / st["neg_area_mvms"] - 1) * 100 / AREA_PCT)
+                if max(errs) > 1:
+                    misses.append(f"{where}: onset {m.onset_latency_ms - st['onset_latency_ms']:+.3f} ms")
+            for seg in tt.get("segments", []):
+                a, b = res[seg["from"]], res[seg["to"]]
+                if a.present and b.present:
+                    want = seg["distance_mm"] / (tt["sites"][seg["to"]]["onset_latency_ms"]
+                                                 - tt["sites"][seg["from"]]["onset_latency_ms"])
+                    err = 100 * (conduction_velocity(a, b, seg["distance_mm"]).cv_m_s / want - 1)
+                    if abs(err) > 2.0:
+                        misses.append(f"{folder.parent.name} {test.id} {seg['from']}-{seg['to']}: velocity {err:+.2f} %")
+    return misses
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "proximal sites of temporally dispersed CMAPs (measured): onsets demyelinating median elbow +0.230 ms and "
+    "ulnar below elbow +0.228 ms; velocities cim median -2.44 %, cip ulnar -2.57 %, demyelinating median -2.59 % and "
+    "ulnar -3.00 % (64 of 66 responses and 29 of 33 velocities within). The truth's onset is the fastest unit's "
+    "first departure; at a dispersed proximal site that unit leads the others by 0.1-0.2 ms with a few µV "
+    "(open work of issue 4)"))
+def test_sample_motor_responses_within_tolerances():
+    assert _sample_motor_misses() == []
