@@ -245,23 +245,32 @@ def emgdb() -> str:
     from edx.needle.spontaneous import detect_spontaneous
 
     rows = []
+    notes: list[str] = []
     for name in ("emg_healthy", "emg_myopathy", "emg_neuropathy"):
-        tr = edx.load(EMGDB / f"{name}.hea").traces[0]
-        res = analyze_mups(tr.samples_v, tr.fs_hz)
+        rec = edx.load(EMGDB / f"{name}.hea")
+        tr = rec.traces[0]
+        age = re.search(r"<age>:\s*(\d+)", str(rec.metadata.get("comments", "")))
+        # the header: tibialis anterior, the subject's age; compared with the TA reference values
+        res = analyze_mups(tr.samples_v, tr.fs_hz, muscle="tibialis anterior",
+                           age_years=float(age.group(1)) if age else None)
         sp = detect_spontaneous(tr)
         s, rc = res.summary, res.recruitment
         rows.append([name.removeprefix("emg_"), f"{tr.duration_s:.1f}", str(s.n_mups), _fmt(s.mean_duration_ms),
                      _fmt(float(np.median([u.duration_ms for u in res.units if u.accepted]))
                           if any(u.accepted for u in res.units) else None),
                      _fmt(s.mean_amplitude_uv, ".0f"), _fmt(s.polyphasic_pct, ".0f"),
-                     str(getattr(res.comparison.classification, "value", res.comparison.classification)),
-                     str(rc.pattern), f"{len(sp.trains)} ({sp.status})"])  # noqa: E501
+                     str(getattr(res.comparison.classification, "value", res.comparison.classification)
+                         or "not classified"),
+                     str(rc.pattern), f"{len(sp.trains)} ({sp.status})"])
+        if res.comparison.classification is None:
+            notes.append(f"{name.removeprefix('emg_')}: " + "; ".join(res.comparison.findings + res.comparison.reasons))
     return _table(["record", "length (s)", "MUPs", "mean duration (ms)", "median duration (ms)",
                    "mean amplitude (µV)", "polyphasic (%)", "vs reference", "recruitment",
                    "fibrillation/PSW trains"], rows) + (
         "\n\nPhysioNet EMG examples (tibialis anterior, 4 kHz, 25 mm concentric needle; Goldberger et al. 2000, ODC-By "
-        "licence, `sample_data/physionet_emgdb/`). Issue 5 asks: myopathy shorter and more polyphasic than healthy, "
-        "neuropathy longer and larger, no trains in the healthy record.")
+        "licence, `sample_data/physionet_emgdb/`), compared with the tibialis-anterior reference at the age in each "
+        "header. Issue 5 asks: myopathy shorter and more polyphasic than healthy, neuropathy longer and larger, no "
+        "trains in the healthy record.\n\nNot classified against the reference:\n\n" + "\n".join(f"- {n}" for n in notes))
 
 
 # ------------------------------------------------------------------------------ interpreter
