@@ -190,8 +190,13 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
     if b <= a:
         return np.nan
     s = 0.0
-    for i in range(a, b):
-        s += x[i]
+    if a >= 0:
+        xv = x[a:]  # a view from index 0: no negative-index wraparound code in the loop
+        for k in range(b - a):
+            s += xv[k]
+    else:
+        for i in range(a, b):
+            s += x[i]
     return s / (b - a)
 
 
@@ -242,10 +247,16 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
     # interior: full windows of w samples (a multiplication by 1/w: a division per sample
     # would cost more than the rest of the loop)
     inv = 1.0 / w
-    while i + h + 1 <= n:
-        s += x[i + h] - x[i - h - 1]
-        out[i] = s * inv
-        i += 1
+    if i + h + 1 <= n:
+        # over views from index 0: no negative-index wraparound code in the loop
+        cnt = n - h - i
+        xa = x[i + h:]
+        xb = x[i - h - 1:]
+        o = out[i:]
+        for k in range(cnt):
+            s += xa[k] - xb[k]
+            o[k] = s * inv
+        i += cnt
     # right edge
     while i < n:
         s = _ma_edge_step(x, out, s, i, h)
@@ -537,12 +548,14 @@ def _tone_sum(x: np.ndarray, a: int, b: int, base: float, w: float) -> tuple[flo
     q2 = 0.0
     p3 = 0.0
     q3 = 0.0
-    i = a
-    while i + 4 <= b:
-        t0 = c4 * p0 + ((x[i] - base) - q0)  # short dependency chain: p -> t
-        t1 = c4 * p1 + ((x[i + 1] - base) - q1)  # short dependency chain: p -> t
-        t2 = c4 * p2 + ((x[i + 2] - base) - q2)  # short dependency chain: p -> t
-        t3 = c4 * p3 + ((x[i + 3] - base) - q3)  # short dependency chain: p -> t
+    nk = (b - a) // 4  # samples in each lane
+    xv = x[a:]  # a view from index 0: no negative-index wraparound code in the loop
+    for k in range(nk):
+        j = 4 * k
+        t0 = c4 * p0 + ((xv[j] - base) - q0)  # short dependency chain: p -> t
+        t1 = c4 * p1 + ((xv[j + 1] - base) - q1)  # short dependency chain: p -> t
+        t2 = c4 * p2 + ((xv[j + 2] - base) - q2)  # short dependency chain: p -> t
+        t3 = c4 * p3 + ((xv[j + 3] - base) - q3)  # short dependency chain: p -> t
         q0 = p0
         q1 = p1
         q2 = p2
@@ -551,8 +564,7 @@ def _tone_sum(x: np.ndarray, a: int, b: int, base: float, w: float) -> tuple[flo
         p1 = t1
         p2 = t2
         p3 = t3
-        i += 4
-    nk = (i - a) // 4  # samples in each lane so far
+    i = a + 4 * nk
     # lane r: Y_r = p - exp(-j 4w) q = sum_k v[a + r + 4k] exp(j 4w (nk - 1 - k)), so its
     # contribution is exp(-j w (a + r)) exp(-j 4w (nk - 1)) Y_r
     if nk > 0:
@@ -1488,15 +1500,52 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         base = window_mean(x, ba, bb)
     # one pass: the baseline-corrected copy, non-finite samples, the range (flat sweep)
     d = np.empty(n)
+    # four lanes (independent dependency chains; min, max and the NaN probe do not depend on
+    # the order, so the result is that of one lane)
     lo = x[0]
     hi = x[0]
+    lo1, lo2, lo3 = lo, lo, lo
+    hi1, hi2, hi3 = hi, hi, hi
     nan_probe = 0.0  # v - v is 0 for a finite sample and NaN for NaN or +-inf
-    for i in range(n):
+    p1 = 0.0
+    p2 = 0.0
+    p3 = 0.0
+    n4 = n // 4
+    for k in range(n4):
+        i = 4 * k
+        v0 = x[i]
+        v1 = x[i + 1]
+        v2 = x[i + 2]
+        v3 = x[i + 3]
+        d[i] = v0 - base
+        d[i + 1] = v1 - base
+        d[i + 2] = v2 - base
+        d[i + 3] = v3 - base
+        nan_probe += v0 - v0
+        p1 += v1 - v1
+        p2 += v2 - v2
+        p3 += v3 - v3
+        lo = v0 if v0 < lo else lo
+        lo1 = v1 if v1 < lo1 else lo1
+        lo2 = v2 if v2 < lo2 else lo2
+        lo3 = v3 if v3 < lo3 else lo3
+        hi = v0 if v0 > hi else hi
+        hi1 = v1 if v1 > hi1 else hi1
+        hi2 = v2 if v2 > hi2 else hi2
+        hi3 = v3 if v3 > hi3 else hi3
+    for i in range(4 * n4, n):
         v = x[i]
         d[i] = v - base
         nan_probe += v - v
         lo = v if v < lo else lo
         hi = v if v > hi else hi
+    nan_probe += (p1 + p2) + p3
+    lo = lo1 if lo1 < lo else lo
+    lo = lo2 if lo2 < lo else lo
+    lo = lo3 if lo3 < lo else lo
+    hi = hi1 if hi1 > hi else hi
+    hi = hi2 if hi2 > hi else hi
+    hi = hi3 if hi3 > hi else hi
     if nan_probe != 0.0:
         out[R_STATUS] = S_NONFINITE
         return empty
@@ -1720,6 +1769,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             ncol = 2
             hum_f = 0.0
             mains = p[P_MAINS_HZ]
+            m1 = window_mean(d, a1, b1)  # the pre-stimulus level (d is not changed until the fit)
             if mains != 0.0 and n2 >= int(round(4e-3 * fs)) and m >= int(round(8e-3 * fs)):
                 thr_h = 6.0 * sigma * math.sqrt(2.0 / m)
                 if thr_h < 3e-6:
@@ -1730,7 +1780,6 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                     if mains > 0.0 and f != mains:
                         continue
                     # cheap screen: a projection far below the threshold means no hum worth a fit
-                    m1 = window_mean(d, a1, b1)
                     proj = tone_amplitude(d, a1, b1, a2, b2, fs, f, m1)
                     if proj < 0.6 * thr_h:
                         continue
@@ -1751,7 +1800,6 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                 else:
                     hum_f = 0.0
             # drift: only when the pre- and post-response levels differ beyond the noise
-            m1 = window_mean(d, a1, b1)
             m2 = window_mean(d, a2, b2)
             se = sigma * math.sqrt(1.0 / n1 + 1.0 / n2)
             drift = abs(m2 - m1) > 5.0 * se
