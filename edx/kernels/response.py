@@ -201,6 +201,54 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _minmax(x: np.ndarray, a: int, b: int) -> tuple[float, float]:
+    """(min, max) of ``x[a:b]`` (``a >= 0``; NaNs are passed over; (inf, -inf) when empty).
+
+    Four lanes (independent dependency chains) over a view from index 0; the minimum and
+    maximum of a set do not depend on the order they are met in.
+    """
+    lo0 = np.inf
+    lo1 = np.inf
+    lo2 = np.inf
+    lo3 = np.inf
+    hi0 = -np.inf
+    hi1 = -np.inf
+    hi2 = -np.inf
+    hi3 = -np.inf
+    if b > x.size:
+        b = x.size
+    if b <= a:
+        return lo0, hi0
+    xv = x[a:]
+    m = b - a
+    for k in range(m // 4):
+        j = 4 * k
+        v0 = xv[j]
+        v1 = xv[j + 1]
+        v2 = xv[j + 2]
+        v3 = xv[j + 3]
+        lo0 = v0 if v0 < lo0 else lo0
+        lo1 = v1 if v1 < lo1 else lo1
+        lo2 = v2 if v2 < lo2 else lo2
+        lo3 = v3 if v3 < lo3 else lo3
+        hi0 = v0 if v0 > hi0 else hi0
+        hi1 = v1 if v1 > hi1 else hi1
+        hi2 = v2 if v2 > hi2 else hi2
+        hi3 = v3 if v3 > hi3 else hi3
+    for j in range(4 * (m // 4), m):
+        v0 = xv[j]
+        lo0 = v0 if v0 < lo0 else lo0
+        hi0 = v0 if v0 > hi0 else hi0
+    lo0 = lo1 if lo1 < lo0 else lo0
+    lo2 = lo3 if lo3 < lo2 else lo2
+    lo0 = lo2 if lo2 < lo0 else lo0
+    hi0 = hi1 if hi1 > hi0 else hi0
+    hi2 = hi3 if hi3 > hi2 else hi2
+    hi0 = hi2 if hi2 > hi0 else hi0
+    return lo0, hi0
+
+
+@njit(cache=True, nogil=True)
 def _ma_edge_step(x: np.ndarray, out: np.ndarray, s: float, i: int, h: int) -> float:
     """One step of the moving average where the window ``[i - h, i + h]`` may be cut by an
     edge: update the running sum ``s`` (the window of ``i - 1``) and write ``out[i]``."""
@@ -1663,6 +1711,19 @@ def _restore_tail(d: np.ndarray, out: np.ndarray, sigma: float) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _has_repeat(x: np.ndarray, a: int, b: int) -> bool:
+    """Whether ``x[i] == x[i - 1]`` for some ``i`` in ``(a, b)`` (``0 <= a``, ``b <= x.size``):
+    a count over a view (no branch in the loop)."""
+    if b - a < 2:
+        return False
+    xv = x[a:b]
+    cnt = 0
+    for k in range(1, b - a):
+        cnt += 1 if xv[k] == xv[k - 1] else 0
+    return cnt > 0
+
+
+@njit(cache=True, nogil=True)
 def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.ndarray:
     """Measure one evoked response; see the module docstring.  Returns a result vector."""
     out = np.empty(N_RESULTS)
@@ -1697,12 +1758,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     w_s = _smooth_width(fs, p)
     y = moving_average(d, w_s)
     if pol == 0.0:
-        ymin = np.inf
-        ymax = -np.inf
-        for i in range(start, search_end):
-            v = y[i]
-            ymin = v if v < ymin else ymin
-            ymax = v if v > ymax else ymax
+        ymin, ymax = _minmax(y, start, search_end)
         vmin = ymin if ymin < 0.0 else 0.0
         vmax = ymax if ymax > 0.0 else 0.0
         big = max(-vmin, vmax)
@@ -1866,6 +1922,8 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     hi_thr = rhi - 1e-9 * abs(rhi) if not np.isnan(rhi) else np.inf
     xmin = np.nan  # without known rails: a run of equal samples at the sweep's extreme
     xmax = np.nan
+    if no_rails and not _has_repeat(x, a, b):
+        b = a  # no two equal neighbours: no run at a rail
     for i in range(a, b):
         v = x[i]
         if no_rails:
