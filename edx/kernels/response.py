@@ -799,6 +799,12 @@ ONSET_LINE_WEIGHT = 0.15
 HINGE_SUB = 10  # take-off grid: a tenth of a sample
 HINGE_SKIP = 12.0  # take-offs whose weight is below exp(-HINGE_SKIP) (6e-6) are left out (see hinge_posterior)
 HINGE_CUT = 24.0  # weights below exp(-HINGE_CUT) count as zero
+# the grid's fractions j / HINGE_SUB and 1 - j / HINGE_SUB (the same values as computed in place)
+_HINGE_G = np.array([j / HINGE_SUB for j in range(HINGE_SUB)])
+_HINGE_H = np.array([1.0 - j / HINGE_SUB for j in range(HINGE_SUB)])
+# window lengths up to which the power sums (below 6 L^5 / 30) and their closed forms' products
+# are integers below 2^53, i.e. exact
+HINGE_EXACT_POWERS = 1000
 
 
 @njit(cache=True, nogil=True)
@@ -865,6 +871,10 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
     rk = np.empty(m)
     t0, t1, t2, yy, pre = _hinge_window_sums(d, lo, fit_end)
     kb = 0
+    # the window's power sums: closed forms, or (when every value is an integer below 2^53, so
+    # that both are exact and equal) updated as the window loses its last v
+    exact = fit_end - lo - 1 <= HINGE_EXACT_POWERS
+    s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - 1)
     for k in range(m):
         if k > 0:
             # the sample lo + k leaves the window (v = 0) for the zero part, then v -> v - 1
@@ -874,7 +884,16 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
             yy -= y0 * y0
             t2 = t2 - 2.0 * t1 + t0
             t1 = t1 - t0
-        s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
+            if exact:
+                v = s0 - 1.0
+                v2 = v * v
+                s0 = v
+                s1 -= v
+                s2 -= v2
+                s3 -= v2 * v
+                s4 -= v2 * v2
+            else:
+                s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
         rk[k] = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0)
         if rk[k] < rk[kb]:
             kb = k
@@ -919,8 +938,8 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
                     break
                 if j == 1:
                     s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
-                r = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0 - j / HINGE_SUB)
-            t = lo + k + j / HINGE_SUB
+                r = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, _HINGE_H[j])
+            t = lo + k + _HINGE_G[j]
             if r < rb:
                 if weighted:
                     f = math.exp(-(rb - r) * inv)
@@ -987,33 +1006,12 @@ def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
 def _argmin(y: np.ndarray, a: int, b: int) -> int:
     """Index of the first minimum of ``y[a:b]`` (finite values), or -1 when empty.
 
-    The minimum value is found with four independent running minima (no loop-carried
-    branch), then its first position.
+    The minimum value is found with four independent running minima (:func:`_minmax`, no
+    loop-carried branch), then its first position.  ``a >= 0``.
     """
     if b <= a:
         return -1
-    m0 = np.inf
-    m1 = np.inf
-    m2 = np.inf
-    m3 = np.inf
-    i = a
-    while i + 4 <= b:
-        v0 = y[i]
-        v1 = y[i + 1]
-        v2 = y[i + 2]
-        v3 = y[i + 3]
-        m0 = v0 if v0 < m0 else m0
-        m1 = v1 if v1 < m1 else m1
-        m2 = v2 if v2 < m2 else m2
-        m3 = v3 if v3 < m3 else m3
-        i += 4
-    while i < b:
-        v0 = y[i]
-        m0 = v0 if v0 < m0 else m0
-        i += 1
-    m0 = m1 if m1 < m0 else m0
-    m2 = m3 if m3 < m2 else m2
-    m0 = m2 if m2 < m0 else m0
+    m0, _ = _minmax(y, a, b)
     for i in range(a, b):
         if y[i] == m0:
             return i
@@ -1548,53 +1546,18 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         base = window_mean(x, ba, bb)
     # one pass: the baseline-corrected copy, non-finite samples, the range (flat sweep)
     d = np.empty(n)
-    # four lanes (independent dependency chains; min, max and the NaN probe do not depend on
-    # the order, so the result is that of one lane)
-    lo = x[0]
-    hi = x[0]
-    lo1, lo2, lo3 = lo, lo, lo
-    hi1, hi2, hi3 = hi, hi, hi
-    nan_probe = 0.0  # v - v is 0 for a finite sample and NaN for NaN or +-inf
-    p1 = 0.0
-    p2 = 0.0
-    p3 = 0.0
-    n4 = n // 4
-    for k in range(n4):
-        i = 4 * k
-        v0 = x[i]
-        v1 = x[i + 1]
-        v2 = x[i + 2]
-        v3 = x[i + 3]
-        d[i] = v0 - base
-        d[i + 1] = v1 - base
-        d[i + 2] = v2 - base
-        d[i + 3] = v3 - base
-        nan_probe += v0 - v0
-        p1 += v1 - v1
-        p2 += v2 - v2
-        p3 += v3 - v3
-        lo = v0 if v0 < lo else lo
-        lo1 = v1 if v1 < lo1 else lo1
-        lo2 = v2 if v2 < lo2 else lo2
-        lo3 = v3 if v3 < lo3 else lo3
-        hi = v0 if v0 > hi else hi
-        hi1 = v1 if v1 > hi1 else hi1
-        hi2 = v2 if v2 > hi2 else hi2
-        hi3 = v3 if v3 > hi3 else hi3
-    for i in range(4 * n4, n):
+    # branch-free counts, so that the loop vectorises: non-finite samples (v - v is 0 for a
+    # finite sample and NaN for NaN or +-inf) and samples unlike the first (none: a flat sweep;
+    # for finite samples the same as max - min <= 0)
+    x0 = x[0]
+    bad = 0
+    differ = 0
+    for i in range(n):
         v = x[i]
         d[i] = v - base
-        nan_probe += v - v
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    nan_probe += (p1 + p2) + p3
-    lo = lo1 if lo1 < lo else lo
-    lo = lo2 if lo2 < lo else lo
-    lo = lo3 if lo3 < lo else lo
-    hi = hi1 if hi1 > hi else hi
-    hi = hi2 if hi2 > hi else hi
-    hi = hi3 if hi3 > hi else hi
-    if nan_probe != 0.0:
+        bad += 1 if v - v != 0.0 else 0
+        differ += 1 if v != x0 else 0
+    if bad != 0:
         out[R_STATUS] = S_NONFINITE
         return empty
     if not stim_ok:
@@ -1603,7 +1566,7 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     if too_short:
         out[R_STATUS] = S_TOO_SHORT
         return empty
-    if hi - lo <= 0.0:
+    if differ == 0:
         out[R_STATUS] = S_FLAT
         return empty
     if no_baseline:
