@@ -190,9 +190,62 @@ def window_mean(x: np.ndarray, a: int, b: int) -> float:
     if b <= a:
         return np.nan
     s = 0.0
-    for i in range(a, b):
-        s += x[i]
+    if a >= 0:
+        xv = x[a:]  # a view from index 0: no negative-index wraparound code in the loop
+        for k in range(b - a):
+            s += xv[k]
+    else:
+        for i in range(a, b):
+            s += x[i]
     return s / (b - a)
+
+
+@njit(cache=True, nogil=True)
+def _minmax(x: np.ndarray, a: int, b: int) -> tuple[float, float]:
+    """(min, max) of ``x[a:b]`` (``a >= 0``; NaNs are passed over; (inf, -inf) when empty).
+
+    Four lanes (independent dependency chains) over a view from index 0; the minimum and
+    maximum of a set do not depend on the order they are met in.
+    """
+    lo0 = np.inf
+    lo1 = np.inf
+    lo2 = np.inf
+    lo3 = np.inf
+    hi0 = -np.inf
+    hi1 = -np.inf
+    hi2 = -np.inf
+    hi3 = -np.inf
+    if b > x.size:
+        b = x.size
+    if b <= a:
+        return lo0, hi0
+    xv = x[a:]
+    m = b - a
+    for k in range(m // 4):
+        j = 4 * k
+        v0 = xv[j]
+        v1 = xv[j + 1]
+        v2 = xv[j + 2]
+        v3 = xv[j + 3]
+        lo0 = v0 if v0 < lo0 else lo0
+        lo1 = v1 if v1 < lo1 else lo1
+        lo2 = v2 if v2 < lo2 else lo2
+        lo3 = v3 if v3 < lo3 else lo3
+        hi0 = v0 if v0 > hi0 else hi0
+        hi1 = v1 if v1 > hi1 else hi1
+        hi2 = v2 if v2 > hi2 else hi2
+        hi3 = v3 if v3 > hi3 else hi3
+    for j in range(4 * (m // 4), m):
+        v0 = xv[j]
+        lo0 = v0 if v0 < lo0 else lo0
+        hi0 = v0 if v0 > hi0 else hi0
+    lo0 = lo1 if lo1 < lo0 else lo0
+    lo2 = lo3 if lo3 < lo2 else lo2
+    lo0 = lo2 if lo2 < lo0 else lo0
+    hi0 = hi1 if hi1 > hi0 else hi0
+    hi2 = hi3 if hi3 > hi2 else hi2
+    hi0 = hi2 if hi2 > hi0 else hi0
+    return lo0, hi0
 
 
 @njit(cache=True, nogil=True)
@@ -242,10 +295,16 @@ def moving_average(x: np.ndarray, w: int) -> np.ndarray:
     # interior: full windows of w samples (a multiplication by 1/w: a division per sample
     # would cost more than the rest of the loop)
     inv = 1.0 / w
-    while i + h + 1 <= n:
-        s += x[i + h] - x[i - h - 1]
-        out[i] = s * inv
-        i += 1
+    if i + h + 1 <= n:
+        # over views from index 0: no negative-index wraparound code in the loop
+        cnt = n - h - i
+        xa = x[i + h:]
+        xb = x[i - h - 1:]
+        o = out[i:]
+        for k in range(cnt):
+            s += xa[k] - xb[k]
+            o[k] = s * inv
+        i += cnt
     # right edge
     while i < n:
         s = _ma_edge_step(x, out, s, i, h)
@@ -537,12 +596,14 @@ def _tone_sum(x: np.ndarray, a: int, b: int, base: float, w: float) -> tuple[flo
     q2 = 0.0
     p3 = 0.0
     q3 = 0.0
-    i = a
-    while i + 4 <= b:
-        t0 = c4 * p0 + ((x[i] - base) - q0)  # short dependency chain: p -> t
-        t1 = c4 * p1 + ((x[i + 1] - base) - q1)  # short dependency chain: p -> t
-        t2 = c4 * p2 + ((x[i + 2] - base) - q2)  # short dependency chain: p -> t
-        t3 = c4 * p3 + ((x[i + 3] - base) - q3)  # short dependency chain: p -> t
+    nk = (b - a) // 4  # samples in each lane
+    xv = x[a:]  # a view from index 0: no negative-index wraparound code in the loop
+    for k in range(nk):
+        j = 4 * k
+        t0 = c4 * p0 + ((xv[j] - base) - q0)  # short dependency chain: p -> t
+        t1 = c4 * p1 + ((xv[j + 1] - base) - q1)  # short dependency chain: p -> t
+        t2 = c4 * p2 + ((xv[j + 2] - base) - q2)  # short dependency chain: p -> t
+        t3 = c4 * p3 + ((xv[j + 3] - base) - q3)  # short dependency chain: p -> t
         q0 = p0
         q1 = p1
         q2 = p2
@@ -551,8 +612,7 @@ def _tone_sum(x: np.ndarray, a: int, b: int, base: float, w: float) -> tuple[flo
         p1 = t1
         p2 = t2
         p3 = t3
-        i += 4
-    nk = (i - a) // 4  # samples in each lane so far
+    i = a + 4 * nk
     # lane r: Y_r = p - exp(-j 4w) q = sum_k v[a + r + 4k] exp(j 4w (nk - 1 - k)), so its
     # contribution is exp(-j w (a + r)) exp(-j 4w (nk - 1)) Y_r
     if nk > 0:
@@ -739,6 +799,12 @@ ONSET_LINE_WEIGHT = 0.15
 HINGE_SUB = 10  # take-off grid: a tenth of a sample
 HINGE_SKIP = 12.0  # take-offs whose weight is below exp(-HINGE_SKIP) (6e-6) are left out (see hinge_posterior)
 HINGE_CUT = 24.0  # weights below exp(-HINGE_CUT) count as zero
+# the grid's fractions j / HINGE_SUB and 1 - j / HINGE_SUB (the same values as computed in place)
+_HINGE_G = np.array([j / HINGE_SUB for j in range(HINGE_SUB)])
+_HINGE_H = np.array([1.0 - j / HINGE_SUB for j in range(HINGE_SUB)])
+# window lengths up to which the power sums (below 6 L^5 / 30) and their closed forms' products
+# are integers below 2^53, i.e. exact
+HINGE_EXACT_POWERS = 1000
 
 
 @njit(cache=True, nogil=True)
@@ -805,6 +871,10 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
     rk = np.empty(m)
     t0, t1, t2, yy, pre = _hinge_window_sums(d, lo, fit_end)
     kb = 0
+    # the window's power sums: closed forms, or (when every value is an integer below 2^53, so
+    # that both are exact and equal) updated as the window loses its last v
+    exact = fit_end - lo - 1 <= HINGE_EXACT_POWERS
+    s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - 1)
     for k in range(m):
         if k > 0:
             # the sample lo + k leaves the window (v = 0) for the zero part, then v -> v - 1
@@ -814,7 +884,16 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
             yy -= y0 * y0
             t2 = t2 - 2.0 * t1 + t0
             t1 = t1 - t0
-        s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
+            if exact:
+                v = s0 - 1.0
+                v2 = v * v
+                s0 = v
+                s1 -= v
+                s2 -= v2
+                s3 -= v2 * v
+                s4 -= v2 * v2
+            else:
+                s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
         rk[k] = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0)
         if rk[k] < rk[kb]:
             kb = k
@@ -859,8 +938,8 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
                     break
                 if j == 1:
                     s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
-                r = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0 - j / HINGE_SUB)
-            t = lo + k + j / HINGE_SUB
+                r = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, _HINGE_H[j])
+            t = lo + k + _HINGE_G[j]
             if r < rb:
                 if weighted:
                     f = math.exp(-(rb - r) * inv)
@@ -927,33 +1006,12 @@ def peak_fit(y: np.ndarray, i: int, half: int) -> tuple[float, float]:
 def _argmin(y: np.ndarray, a: int, b: int) -> int:
     """Index of the first minimum of ``y[a:b]`` (finite values), or -1 when empty.
 
-    The minimum value is found with four independent running minima (no loop-carried
-    branch), then its first position.
+    The minimum value is found with four independent running minima (:func:`_minmax`, no
+    loop-carried branch), then its first position.  ``a >= 0``.
     """
     if b <= a:
         return -1
-    m0 = np.inf
-    m1 = np.inf
-    m2 = np.inf
-    m3 = np.inf
-    i = a
-    while i + 4 <= b:
-        v0 = y[i]
-        v1 = y[i + 1]
-        v2 = y[i + 2]
-        v3 = y[i + 3]
-        m0 = v0 if v0 < m0 else m0
-        m1 = v1 if v1 < m1 else m1
-        m2 = v2 if v2 < m2 else m2
-        m3 = v3 if v3 < m3 else m3
-        i += 4
-    while i < b:
-        v0 = y[i]
-        m0 = v0 if v0 < m0 else m0
-        i += 1
-    m0 = m1 if m1 < m0 else m0
-    m2 = m3 if m3 < m2 else m2
-    m0 = m2 if m2 < m0 else m0
+    m0, _ = _minmax(y, a, b)
     for i in range(a, b):
         if y[i] == m0:
             return i
@@ -1488,16 +1546,18 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         base = window_mean(x, ba, bb)
     # one pass: the baseline-corrected copy, non-finite samples, the range (flat sweep)
     d = np.empty(n)
-    lo = x[0]
-    hi = x[0]
-    nan_probe = 0.0  # v - v is 0 for a finite sample and NaN for NaN or +-inf
+    # branch-free counts, so that the loop vectorises: non-finite samples (v - v is 0 for a
+    # finite sample and NaN for NaN or +-inf) and samples unlike the first (none: a flat sweep;
+    # for finite samples the same as max - min <= 0)
+    x0 = x[0]
+    bad = 0
+    differ = 0
     for i in range(n):
         v = x[i]
         d[i] = v - base
-        nan_probe += v - v
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    if nan_probe != 0.0:
+        bad += 1 if v - v != 0.0 else 0
+        differ += 1 if v != x0 else 0
+    if bad != 0:
         out[R_STATUS] = S_NONFINITE
         return empty
     if not stim_ok:
@@ -1506,7 +1566,7 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     if too_short:
         out[R_STATUS] = S_TOO_SHORT
         return empty
-    if hi - lo <= 0.0:
+    if differ == 0:
         out[R_STATUS] = S_FLAT
         return empty
     if no_baseline:
@@ -1614,6 +1674,19 @@ def _restore_tail(d: np.ndarray, out: np.ndarray, sigma: float) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _has_repeat(x: np.ndarray, a: int, b: int) -> bool:
+    """Whether ``x[i] == x[i - 1]`` for some ``i`` in ``(a, b)`` (``0 <= a``, ``b <= x.size``):
+    a count over a view (no branch in the loop)."""
+    if b - a < 2:
+        return False
+    xv = x[a:b]
+    cnt = 0
+    for k in range(1, b - a):
+        cnt += 1 if xv[k] == xv[k - 1] else 0
+    return cnt > 0
+
+
+@njit(cache=True, nogil=True)
 def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.ndarray:
     """Measure one evoked response; see the module docstring.  Returns a result vector."""
     out = np.empty(N_RESULTS)
@@ -1648,12 +1721,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     w_s = _smooth_width(fs, p)
     y = moving_average(d, w_s)
     if pol == 0.0:
-        ymin = np.inf
-        ymax = -np.inf
-        for i in range(start, search_end):
-            v = y[i]
-            ymin = v if v < ymin else ymin
-            ymax = v if v > ymax else ymax
+        ymin, ymax = _minmax(y, start, search_end)
         vmin = ymin if ymin < 0.0 else 0.0
         vmax = ymax if ymax > 0.0 else 0.0
         big = max(-vmin, vmax)
@@ -1720,6 +1788,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             ncol = 2
             hum_f = 0.0
             mains = p[P_MAINS_HZ]
+            m1 = window_mean(d, a1, b1)  # the pre-stimulus level (d is not changed until the fit)
             if mains != 0.0 and n2 >= int(round(4e-3 * fs)) and m >= int(round(8e-3 * fs)):
                 thr_h = 6.0 * sigma * math.sqrt(2.0 / m)
                 if thr_h < 3e-6:
@@ -1730,7 +1799,6 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                     if mains > 0.0 and f != mains:
                         continue
                     # cheap screen: a projection far below the threshold means no hum worth a fit
-                    m1 = window_mean(d, a1, b1)
                     proj = tone_amplitude(d, a1, b1, a2, b2, fs, f, m1)
                     if proj < 0.6 * thr_h:
                         continue
@@ -1751,7 +1819,6 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                 else:
                     hum_f = 0.0
             # drift: only when the pre- and post-response levels differ beyond the noise
-            m1 = window_mean(d, a1, b1)
             m2 = window_mean(d, a2, b2)
             se = sigma * math.sqrt(1.0 / n1 + 1.0 / n2)
             drift = abs(m2 - m1) > 5.0 * se
@@ -1818,6 +1885,8 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     hi_thr = rhi - 1e-9 * abs(rhi) if not np.isnan(rhi) else np.inf
     xmin = np.nan  # without known rails: a run of equal samples at the sweep's extreme
     xmax = np.nan
+    if no_rails and not _has_repeat(x, a, b):
+        b = a  # no two equal neighbours: no run at a rail
     for i in range(a, b):
         v = x[i]
         if no_rails:
