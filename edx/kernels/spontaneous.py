@@ -1925,13 +1925,32 @@ def _residual_into(
 ) -> None:
     """``out[:q1 - q0]`` = raw samples ``q0..q1`` minus ``base`` and minus ``tpl`` placed with its
     first sample at ``t0``."""
+    # three branch-free runs (before the template, along it, after it), views indexed from 0
+    n = q1 - q0
+    if n <= 0:
+        return
     nt = tpl.size
-    for i in range(q0, q1):
-        v = buf[i - buf_start] - base
-        j = i - t0
-        if 0 <= j < nt:
-            v -= tpl[j]
-        out[i - q0] = v
+    x = buf[q0 - buf_start : q1 - buf_start]
+    o = out[:n]
+    a = t0 - q0  # first sample along the template
+    if a < 0:
+        a = 0
+    if a > n:
+        a = n
+    b = t0 + nt - q0  # first sample after it
+    if b > n:
+        b = n
+    if b < a:
+        b = a
+    for i in range(a):
+        o[i] = x[i] - base
+    xa = x[a:b]
+    oa = o[a:b]
+    ta = tpl[a + q0 - t0 : b + q0 - t0]
+    for i in range(b - a):
+        oa[i] = (xa[i] - base) - ta[i]
+    for i in range(b, n):
+        o[i] = x[i] - base
 
 
 @njit(cache=True, nogil=True)

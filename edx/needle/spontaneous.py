@@ -37,6 +37,7 @@ import functools
 import logging
 import math
 import tomllib
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -663,18 +664,26 @@ def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> li
     n = cols["time_s"].size
     if n == 0:
         return []
-    code = cols["code"]
-    kinds = [_KIND_BY_CODE[c] for c in code.tolist()]
-    init = np.where(cols["initial"] > 0, "positive", "negative").tolist()
-    groups = [g if g >= 0 else None for g in cols["group"].tolist()]
-    trains = [None] * n if train is None else [t if t >= 0 else None for t in train.tolist()]
+    kinds = list(map(_KIND_BY_CODE.__getitem__, cols["code"].tolist()))
+    init = list(map(("negative", "positive").__getitem__, (cols["initial"] > 0).tolist()))
     values = (cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(), cols["duration_ms"].tolist(),
               cols["peak_time_s"].tolist(), init, cols["phases"].tolist(), cols["snr"].tolist(),
-              cols["noise_uv"].tolist(), groups, trains)
-    new = object.__new__
-    out = [new(SpontaneousEvent) for _ in range(n)]
+              cols["noise_uv"].tolist(), _or_none(cols["group"]), _or_none(train, n))
+    out = list(map(object.__new__, [SpontaneousEvent] * n))
     for put, col in zip(_EVENT_SLOTS, values):
-        list(map(put, out, col))
+        deque(map(put, out, col), 0)
+    return out
+
+
+def _or_none(a: np.ndarray | None, n: int = 0) -> list[int | None]:
+    """``a`` as a list of ints with None for the negative entries (all None if ``a`` is None,
+    ``n`` long)."""
+    if a is None:
+        return [None] * n
+    out: list[int | None] = [None] * a.size
+    hit = np.flatnonzero(a >= 0)
+    for i, v in zip(hit.tolist(), a[hit].tolist()):
+        out[i] = v
     return out
 
 
@@ -903,7 +912,7 @@ def _fill_slots(
 
 def _complete_train(
     idx: list[int], rate: float, cv: float, ev_t: np.ndarray, ev_amp: np.ndarray, ev_code: np.ndarray,
-    available: np.ndarray, K: Any, t: Mapping[str, Any],
+    available: np.ndarray, K: Any, t: Mapping[str, Any], time_list: list[float] | None = None,
 ) -> tuple[list[int], float, float]:
     """Complete a regular train from the discharges not yet in trains.
 
@@ -922,7 +931,7 @@ def _complete_train(
     result must still be a regular train (interval CV, rate range); otherwise the chain is
     kept as found.  Missed discharges need no minimum fill (a discharge hidden by
     another potential is simply not there), only the low chance of a random candidate in
-    a slot.
+    a slot.  ``time_list``: ``ev_t`` as a list (sort keys), made here if not given.
     """
     lo, hi = float(t["firing_rate_min_hz"]), float(t["firing_rate_max_hz"])
     tol = float(t["multiple_tolerance"])
@@ -944,6 +953,7 @@ def _complete_train(
     # density of candidates around the train (its span and one period either side)
     in_span = np.count_nonzero((cand_t >= ev_t[idx[0]] - 1.0 / rate) & (cand_t <= ev_t[idx[-1]] + 1.0 / rate))
     rho = in_span / (span + 2.0 / rate)
+    at = (ev_t.tolist() if time_list is None else time_list).__getitem__
 
     def grow(cur: list[int], r: float, d: int, ends: bool) -> list[int] | None:
         times = ev_t[cur]
@@ -958,7 +968,7 @@ def _complete_train(
             if fill < sub_fill or len(got) < nmin or len(got) - n_slots * p < 3.0 * math.sqrt(n_slots * p * (1.0 - p)) + 1.0:
                 return None
             got, n_slots, width = _fill_slots(times, 1.0 / r, d, tol, cand_t, ends, t_end)
-        return sorted(set(cur) | {int(cand[g]) for g in got}, key=lambda i: ev_t[i])
+        return sorted(set(cur) | set(cand[got].tolist()), key=at)
 
     def stats(cur: list[int], period: float) -> tuple[float, float] | None:
         st = K.interval_stats(np.ascontiguousarray(ev_t[cur]), tol, period)
@@ -1029,7 +1039,7 @@ def _judge_trains(
             if not chain:
                 break
             idx = [left[j] for j in chain]
-            idx, rate, cv = _complete_train(idx, rate, cv, ev_t, ev_amp, ev_code, avail, K, t)
+            idx, rate, cv = _complete_train(idx, rate, cv, ev_t, ev_amp, ev_code, avail, K, t, ev["time_list"])
             found.append((idx, rate, cv, True))
             available.difference_update(idx)
             avail[idx] = False

@@ -419,7 +419,7 @@ def test_residual_and_placed_sse_match_reference(seed, t0, nt, step):
     ref = _placed_ref(x, x0, q0, q1, tpl, x0 + t0, base)
     out = np.empty(q1 - q0)
     K._residual_into(x, x0, q0, q1, tpl, x0 + t0, base, out)
-    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-18)
+    np.testing.assert_array_equal(out, ref)  # bit for bit: (sample - base) - template
     got = K._placed_sse(x, x0, q0, q1, tpl, x0 + t0, base)
     assert got == pytest.approx(float(np.sum(ref**2)), rel=1e-12, abs=1e-30)
     got = K._placed_sse(x, x0, q0, q1, tpl, x0 + t0, base, step)  # every step-th sample
