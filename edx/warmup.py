@@ -102,13 +102,16 @@ def kernel_cache_status() -> KernelCacheStatus:
     uncached: list[str] = []
     dirs: set[str] = set()
     disps = _dispatchers()
+    from numba.core.caching import NullCache
+
     for label, d in disps:
         cache = getattr(d, "_cache", None)
-        locator = getattr(getattr(cache, "_impl", None), "locator", None)
-        if locator is None:
+        if cache is None or isinstance(cache, NullCache):  # compiled without the disk cache (see edx.kernels._jit)
             uncached.append(label)
         else:
-            dirs.add(str(locator.get_cache_path()))
+            path = getattr(cache, "_cache_path", None)
+            if path:
+                dirs.add(str(path))
         stats = d.stats  # type: ignore[attr-defined]
         n_loaded += sum(stats.cache_hits.values())
         n_compiled += sum(stats.cache_misses.values())

@@ -1233,9 +1233,10 @@ def crossing_refine(d: np.ndarray, t_c: float, h: float) -> float:
     """Upward zero crossing of ``d`` near ``t_c`` from a least-squares parabola over ``|i - t_c| <= h``.
 
     The parabola ``c0 + c1 u + c2 u^2`` (``u = i - t_c``) is fitted to the samples within
-    the window and its root nearest ``t_c`` returned when it lies inside the window and
-    the parabola rises there; NaN otherwise (fewer than 5 samples, a singular fit, no
-    such root, a non-finite sample).
+    the window and its root nearest ``t_c`` returned when it lies inside the window, within
+    the samples fitted (never extrapolated past the sweep's first or last sample), and the
+    parabola rises there; NaN otherwise (fewer than 5 samples, a singular fit, no such
+    root, a non-finite sample).
     """
     n = d.size
     a = int(math.ceil(t_c - h))
@@ -1281,7 +1282,10 @@ def crossing_refine(d: np.ndarray, t_c: float, h: float) -> float:
                         best = r
     if np.isnan(best) or abs(best) > h:
         return np.nan
-    return t_c + best
+    root = t_c + best
+    if root < a or root > b - 1:  # beyond the samples fitted: the window was cut by the sweep's edge
+        return np.nan
+    return root
 
 
 @njit(cache=True, nogil=True)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -330,7 +330,8 @@ def ref_crossing_refine(d, t_c, h):
     if roots.size == 0:
         return None
     r = roots[np.argmin(np.abs(roots))]
-    return t_c + r if abs(r) <= h else None, (c0, c1, c2)
+    inside = abs(r) <= h and i[sel].min() <= t_c + r <= i[sel].max()  # never past the samples fitted
+    return t_c + r if inside else None, (c0, c1, c2)
 
 
 @st.composite
@@ -1017,8 +1018,11 @@ def test_crossing_refine_matches_polyfit(case):
         return
     slope = abs(c1 + 2 * c2 * (r - t_c))
     tol = 1e3 * err / max(slope, 1e-300) + 1e-9 * (h + 1)
-    if np.isnan(got):  # the root sits on the window's edge, or a near-double root
-        assert abs(abs(r - t_c) - h) <= tol or slope <= 1e3 * err * (1 + h)
+    if np.isnan(got):  # the root sits on the window's edge (or the sweep's), or a near-double root
+        i = np.arange(d.size)
+        fitted = i[np.abs(i - t_c) <= h]
+        on_edge = min(abs(abs(r - t_c) - h), abs(r - fitted.min()), abs(r - fitted.max()))
+        assert on_edge <= tol or slope <= 1e3 * err * (1 + h)
         return
     assert got == pytest.approx(r, abs=tol)
 
@@ -1041,6 +1045,9 @@ def test_crossing_refine_edges():
     y[21] = np.nan
     assert np.isnan(K.crossing_refine(y, 20.0, 6.0))
     assert np.isnan(K.crossing_refine(d, 1.0, 6.0))  # the crossing (20) outside the window
+    # a window cut by the sweep's end: a root past the last sample is not extrapolated
+    assert K.crossing_refine(d[:23], 19.0, 6.0) == pytest.approx(20.0, abs=1e-9)
+    assert np.isnan(K.crossing_refine(d[:19] + 0.0, 17.0, 6.0))  # the crossing (20) lies past the end
 
 
 # ================================================================ initial positive phase (SNAP)
@@ -1291,6 +1298,7 @@ FS = st.sampled_from([5000.0, 10000.0, 20000.0])
 
 @FAST
 @given(st.integers(0, 2**32 - 1), FS, st.integers(0, 1500), st.floats(0.0, 1.0))
+@example(559362188, 5000.0, 925, 0.0)  # the negative-phase end was refined to 934.8, past the last sample
 def test_measure_response_on_synthetic_sweeps(seed, fs, n, stim_frac):
     stim = int(stim_frac * n * 0.5)
     x = synth_sweep(seed, fs, n, stim)
