@@ -122,6 +122,7 @@ F_LOW_SNR = 256
 F_END_NOT_PLACED = 512
 F_CLIPPED_SAMPLES = 1024
 F_ARTIFACT_OVERLAP = 2048
+F_BASELINE_UNCHECKED = 4096
 
 
 @njit(cache=True, nogil=True)
@@ -1787,6 +1788,15 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             a2 = b2
         n1 = b1 - a1
         n2 = b2 - a2
+        if out[R_STATUS] == S_OK:
+            # the sweep ends before a quiet stretch after the response long enough to look for
+            # drift (3 ms) or mains hum (4 ms, 8 ms with the pre-stimulus window): say so, the
+            # amplitude and latencies may carry them
+            short = n2 < int(round(3e-3 * fs))
+            if p[P_MAINS_HZ] != 0.0 and (n2 < int(round(4e-3 * fs)) or n1 + n2 < int(round(8e-3 * fs))):
+                short = True
+            if short:
+                out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNCHECKED
         if n1 >= int(round(1e-3 * fs)) and n2 >= int(round(3e-3 * fs)):
             m = n1 + n2
             ncol = 2

@@ -54,6 +54,7 @@ FLAGS = {
     512: "end_not_placed",
     1024: "clipped",
     2048: "onset_in_artifact",
+    4096: "baseline_unchecked",
 }
 #: status names that are quality failures (nothing can be said about the response)
 FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline"})
@@ -257,6 +258,9 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             reasons["neg_end"] = "the trace does not return to baseline after the negative peak within the sweep"
         if mk.end is None:
             reasons["end"] = "the response does not end within the sweep"
+        if "baseline_unchecked" in quality:
+            reasons["baseline"] = ("the sweep ends before a quiet stretch after the response: mains hum and baseline "
+                                   "drift could not be looked for, and amplitude and latencies may carry them")
 
     common = dict(
         status=status,

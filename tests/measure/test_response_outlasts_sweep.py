@@ -75,3 +75,67 @@ def test_ending_response_is_not_flagged():
     x = np.ascontiguousarray(resp + rng.normal(0, 10e-6, n) + 300e-6 * np.arange(n) / n)
     m = measure_cmap(x, fs, stim, mains_hz=0)
     assert m.status == "ok" and "response_outlasts_sweep" not in m.quality
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+@pytest.mark.parametrize("post_ms", [12.0, 16.0, 20.0])
+def test_a_sweep_too_short_to_check_the_baseline_says_so(fs, post_ms):
+    """A 0.5 mV myopathic CMAP (long: ~15 ms) in a sweep ending 12-20 ms after the stimulus, with
+    50 µV of 60 Hz hum, drift and offset: no quiet stretch is left after the response, so hum
+    and drift cannot be looked for (measured before the flag: amplitude up to 17 % off, onsets up
+    to 2.9 ms off, flagged only end_not_placed).  Every result is within the tolerances or says
+    that its baseline could not be checked -- never a silent number."""
+    from edx.sim import ncs
+
+    real = ncs.Realism(noise_uv_rms=10, hum_uv=50, mains_hz=60, offset_uv=300, drift_uv=100)
+    silent = []
+    for seed in range(10):
+        (r,), t = ncs.simulate_motor(ncs.MotorSpec(3.9, 0.5, mfcv_m_s=2.0), [("s", 70)], fs, realism=real, seed=seed,
+                                     post_ms=post_ms)
+        m = measure_cmap(r.samples_v[0], fs, r.stim_index, mains_hz=60)
+        truth = t.sites[0][1]
+        if m.status != "ok" or "baseline_unchecked" in m.quality:
+            assert m.status != "ok" or "hum" in m.reasons["baseline"]
+            continue
+        ok = (m.onset_latency_ms is not None and abs(m.onset_latency_ms - truth.onset_latency_ms) <= ONSET_MS
+              and abs(100 * (m.amplitude_mv / truth.amplitude_mv - 1)) <= AMP_PCT)
+        if not ok:
+            silent.append(seed)
+    assert silent == []
+
+
+def test_the_flag_is_raised_only_where_no_quiet_stretch_is_left():
+    """Never on the accuracy matrix's 50 ms sweeps; in the sample studies only where the true
+    response ends less than 6 ms (2 ms guard + 4 ms to look for hum) before the sweep does
+    (the demyelinating study's proximal peroneal and tibial responses, dispersed up to 42 ms)."""
+    import json
+    from pathlib import Path
+
+    import edx
+    from edx.sim import ncs
+
+    from .test_cmap import CONDITIONS, SHAPES
+
+    for fs in (10_000.0, 20_000.0, 48_000.0):
+        for shape in SHAPES.values():
+            for real in CONDITIONS.values():
+                (r,), _ = ncs.simulate_motor(shape, [("s", 70)], fs, realism=real, seed=0)
+                m = measure_cmap(r.samples_v[0], fs, r.stim_index, mains_hz=real.mains_hz)
+                assert "baseline_unchecked" not in m.quality, (fs, shape, real)
+    flagged = []
+    for manifest in sorted(Path("sample_data/studies").glob("*/study.toml")):
+        study = edx.read_manifest(manifest)
+        truth = json.loads((manifest.parent / "truth.json").read_text())["tests"]
+        for tm in edx.measure_study(study).tests:
+            if tm.test.type.value != "motor":
+                continue
+            for site, res in tm.sites.items():
+                if "baseline_unchecked" not in res.quality:
+                    continue
+                sw = edx.load_site(study, tm.test.id, site).sweeps[0]
+                after_ms = (sw.n_samples - sw.stimulus_index) / sw.fs_hz * 1e3
+                st = truth[tm.test.id]["sites"][site]
+                true_end_ms = st["onset_latency_ms"] + st["total_duration_ms"]
+                assert true_end_ms + 6.0 > after_ms, (manifest.parent.name, tm.test.id, site, true_end_ms, after_ms)
+                flagged.append((manifest.parent.name, tm.test.id, site))
+    assert len(flagged) <= 4, flagged  # the long dispersed responses only
