@@ -123,6 +123,12 @@ F_END_NOT_PLACED = 512
 F_CLIPPED_SAMPLES = 1024
 F_ARTIFACT_OVERLAP = 2048
 F_BASELINE_UNCHECKED = 4096
+F_RESPONSE_OUTLASTS_SWEEP = 8192
+
+#: the last stretch of the sweep (ms) in which a response still beyond its end level means the
+#: response has not ended by the sweep's end (the guard kept between the response and the
+#: post-response window of the baseline fit)
+OUTLAST_MS = 2.0
 
 
 @njit(cache=True, nogil=True)
@@ -674,6 +680,43 @@ def tone_amplitude(x: np.ndarray, a1: int, b1: int, a2: int, b2: int, fs: float,
     re = r1 + r2
     im = i1 + i2
     return 2.0 * math.sqrt(re * re + im * im) / m
+
+
+@njit(cache=True, nogil=True)
+def residual_excursion(d: np.ndarray, model: np.ndarray, a: int, b: int, w: int) -> float:
+    """Largest ``|mean(d - model)|`` over ``w`` consecutive samples lying within ``[a, b)``.
+
+    Parameters
+    ----------
+    d, model : ndarray
+        The trace and the baseline model fitted to it (same length).
+    a, b : int
+        The stretch judged (clipped to the arrays).
+    w : int
+        Width of the moving average (samples, >= 1).
+
+    Returns
+    -------
+    float
+        The largest absolute moving average of the residual (volts); NaN when the stretch
+        holds fewer than ``w`` samples or ``w < 1``.
+    """
+    n = min(d.size, model.size)
+    if a < 0:
+        a = 0
+    if b > n:
+        b = n
+    if w < 1 or b - a < w:
+        return np.nan
+    acc = 0.0
+    for i in range(a, a + w):
+        acc += d[i] - model[i]
+    best = abs(acc)
+    for i in range(a + w, b):
+        acc += (d[i] - model[i]) - (d[i - w] - model[i - w])
+        if abs(acc) > best:
+            best = abs(acc)
+    return best / w
 
 
 @njit(cache=True, nogil=True)
@@ -1852,6 +1895,24 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         if a2b != a2 and b2 - a2b >= int(round(4e-3 * fs)):
                             a2 = a2b
                             model = fit_baseline_model(d, a1, b1, a2, b2, fs, hum_f, ncol)
+                if not np.isnan(model[0]) and out[R_STATUS] == S_OK:
+                    # a response that has not ended by the end of the sweep leaves its tail in the
+                    # post-response window, where the model takes it for drift and hum.  Judged by
+                    # the rule of the end marker: the residual's 0.5 ms average still beyond
+                    # max(end_fraction x amplitude, 4 SD) in the sweep's last OUTLAST_MS.  Then keep
+                    # the first pass (pre-stimulus baseline only) and say so; the end is unknown
+                    w2 = int(round(0.5e-3 * fs)) | 1
+                    lvl = p[P_END_FRACTION] * out[R_AMPLITUDE_V]
+                    if not lvl >= 4.0 * sigma / math.sqrt(w2):
+                        lvl = 4.0 * sigma / math.sqrt(w2)
+                    a3 = b2 - int(round(OUTLAST_MS * 1e-3 * fs))
+                    if a3 < a2:
+                        a3 = a2
+                    if residual_excursion(d, model, a3, b2, w2) >= lvl:
+                        out[R_FLAGS] = int(out[R_FLAGS]) | F_RESPONSE_OUTLASTS_SWEEP | F_END_NOT_PLACED
+                        out[R_END] = np.nan
+                        out[R_TOTAL_AREA_VS] = np.nan
+                        model[0] = np.nan
                 if not np.isnan(model[0]):
                     refit = (int(out[R_FLAGS]) & F_ARTIFACT_TAIL_REMOVED) != 0
                     if refit:

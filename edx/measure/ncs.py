@@ -55,6 +55,7 @@ FLAGS = {
     1024: "clipped",
     2048: "onset_in_artifact",
     4096: "baseline_unchecked",
+    8192: "response_outlasts_sweep",
 }
 #: status names that are quality failures (nothing can be said about the response)
 FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline"})
@@ -261,6 +262,10 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
         if "baseline_unchecked" in quality:
             reasons["baseline"] = ("the sweep ends before a quiet stretch after the response: mains hum and baseline "
                                    "drift could not be looked for, and amplitude and latencies may carry them")
+        if "response_outlasts_sweep" in quality:
+            reasons["baseline"] = ("the response is not ended by the end of the sweep: its tail fills the stretch "
+                                   "after it, so drift and hum were not estimated (pre-stimulus baseline only)")
+            reasons["end"] = "the response is not ended by the end of the sweep"
 
     common = dict(
         status=status,

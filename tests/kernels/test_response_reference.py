@@ -1014,7 +1014,11 @@ def test_crossing_refine_matches_polyfit(case):
             u = got - t_c
             slope = abs(c1 + 2 * c2 * u)
             assert any(abs(z - u) <= 1e3 * err / max(slope, 1e-300) + 1e-9 for z in near)
-            assert abs(u) >= h - 1e3 * err / max(slope, 1e-300) - 1e-9 or slope <= 1e3 * err
+            # the window's edge (|u| = h) or the edge of the samples fitted (the sweep's)
+            tol_u = 1e3 * err / max(slope, 1e-300) + 1e-9
+            fitted = np.arange(d.size)[np.abs(np.arange(d.size) - t_c) <= h]
+            at_sample_edge = min(abs(got - fitted.min()), abs(got - fitted.max())) <= tol_u
+            assert abs(u) >= h - tol_u or at_sample_edge or slope <= 1e3 * err
         return
     slope = abs(c1 + 2 * c2 * (r - t_c))
     tol = 1e3 * err / max(slope, 1e-300) + 1e-9 * (h + 1)
@@ -1445,3 +1449,39 @@ def test_argmin_is_first_minimum(y, a, b):
         assert got == -1
         return
     assert got == a + int(np.argmin(y[a:b]))
+
+
+def ref_residual_excursion(d, model, a, b, w):
+    """Largest |mean(d - model)| over w consecutive samples inside [a, b) (NaN: fewer than w)."""
+    n = min(d.size, model.size)
+    a, b = max(a, 0), min(b, n)
+    if w < 1 or b - a < w:
+        return np.nan
+    r = d[a:b] - model[a:b]
+    return float(np.abs(np.convolve(r, np.ones(w), mode="valid")).max() / w)
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(-5, 320), st.integers(-5, 320), st.integers(0, 40))
+def test_residual_excursion_matches_reference(seed, a, b, w):
+    rng = np.random.default_rng(seed)
+    n = 300
+    d = rng.normal(0, 1e-5, n) + rng.uniform(-1e-3, 1e-3) * np.sin(np.linspace(0, rng.uniform(0, 20), n))
+    model = rng.normal(0, 1e-5, n) + rng.uniform(-1e-4, 1e-4)
+    got = K.residual_excursion(d, model, a, b, w)
+    want = ref_residual_excursion(d, model, a, b, w)
+    if np.isnan(want):
+        assert np.isnan(got)
+    else:
+        # a rolling sum against a convolution: rounding of the sum of up to b - a terms
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12 * max(1, b - a))
+
+
+def test_residual_excursion_edges():
+    d = np.zeros(10)
+    d[7] = 3.0
+    assert K.residual_excursion(d, np.zeros(10), 0, 10, 3) == pytest.approx(1.0)
+    assert K.residual_excursion(d, np.zeros(10), 0, 7, 3) == 0.0  # the window ends before the step
+    assert np.isnan(K.residual_excursion(d, np.zeros(10), 4, 6, 3))
+    assert np.isnan(K.residual_excursion(d, np.zeros(10), 0, 10, 0))
+    assert K.residual_excursion(d, d.copy(), 0, 10, 1) == 0.0
