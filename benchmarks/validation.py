@@ -99,6 +99,7 @@ def _site_measures(study, test_id: str, site: str, kind: str):
 
 def ncs_samples() -> str:
     import edx
+    from tests.measure.test_cmap import sample_motor_errors
 
     motor_err = {"onset": [], "amp": [], "negdur": [], "area": [], "cv": []}
     sens_err = {"onset": [], "peak": [], "amp": []}
@@ -118,11 +119,11 @@ def ncs_samples() -> str:
             if kind not in ("motor", "sensory"):
                 continue
             tt = truth[test.id]
-            results = {}
             for site in test.sites:
                 st = tt["sites"][site.name]
+                if kind == "motor" and st["present"]:
+                    continue  # scored below
                 m = _site_measures(study, test.id, site.name, kind)
-                results[site.name] = (m, site)
                 where = f"{folder.name} {test.id} {site.name}"
                 if not st["present"]:
                     n_absent += 1
@@ -130,15 +131,7 @@ def ncs_samples() -> str:
                     continue
                 if site.name in tt.get("clipped_sites", []) or m.status != "ok" or not m.present:
                     continue
-                if kind == "motor":
-                    for key, got, want, rel in (("onset", m.onset_latency_ms, st["onset_latency_ms"], False),
-                                                ("amp", m.amplitude_mv, st["amplitude_mv"], True),
-                                                ("negdur", m.neg_duration_ms, st["neg_duration_ms"], False),
-                                                ("area", m.neg_area_mvms, st["neg_area_mvms"], True)):
-                        e = 100 * (got / want - 1) if rel else got - want
-                        motor_err[key].append(e)
-                        note("m" + key, e, where)
-                else:
+                if kind == "sensory":
                     if st["amplitude_uv"] < 3.0 * m.noise_uv:
                         continue  # below three noise SDs of the average (as the tests)
                     tol_uv = max(0.03 * st["amplitude_uv"], 2.0 * m.noise_uv)
@@ -149,20 +142,12 @@ def ncs_samples() -> str:
                         e = 100 * (got / want - 1) if rel else got - want
                         sens_err[key].append(e)
                         note("s" + key, e, where)
-            if kind == "motor":
-                for seg in tt.get("segments", []):
-                    a, b = results.get(seg["from"]), results.get(seg["to"])
-                    if not a or not b or not (a[0].present and b[0].present) or a[0].status != "ok" \
-                            or b[0].status != "ok":
-                        continue
-                    cv = edx.conduction_velocity(a[0], b[0], seg["distance_mm"]).cv_m_s
-                    if cv is None:
-                        continue
-                    want = seg["distance_mm"] / (tt["sites"][seg["to"]]["onset_latency_ms"]
-                                                 - tt["sites"][seg["from"]]["onset_latency_ms"])
-                    e = 100 * (cv / want - 1)
-                    motor_err["cv"].append(e)
-                    note("mcv", e, f"{folder.name} {test.id} {seg['from']}-{seg['to']}")
+
+    # motor responses and velocities: scored by the sample-study test's own function
+    for where, key, err in sample_motor_errors():
+        if key != "status":
+            motor_err[key].append(err)
+            note("m" + key, err, where)
 
     def row(label: str, errs: list[float], unit: str, key: str, tol: str) -> list[str]:
         a = np.abs(errs)

@@ -98,12 +98,12 @@ def kernel_cache_status() -> KernelCacheStatus:
     -------
     KernelCacheStatus
     """
+    from numba.core.caching import NullCache
+
     n_ready = n_loaded = n_compiled = 0
     uncached: list[str] = []
     dirs: set[str] = set()
     disps = _dispatchers()
-    from numba.core.caching import NullCache
-
     for label, d in disps:
         cache = getattr(d, "_cache", None)
         if cache is None or isinstance(cache, NullCache):  # compiled without the disk cache (see edx.kernels._jit)

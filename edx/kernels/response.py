@@ -701,11 +701,7 @@ def residual_excursion(d: np.ndarray, model: np.ndarray, a: int, b: int, w: int)
         The largest absolute moving average of the residual (volts); NaN when the stretch
         holds fewer than ``w`` samples or ``w < 1``.
     """
-    n = min(d.size, model.size)
-    if a < 0:
-        a = 0
-    if b > n:
-        b = n
+    a, b = _clipped(a, b, min(d.size, model.size))
     if w < 1 or b - a < w:
         return np.nan
     acc = 0.0
