@@ -98,6 +98,19 @@ def test_measure_table_and_bare_recording_and_errors(tmp_path):
     assert bad.exit_code == 1 and "not found" in bad.stderr
 
 
+def test_tables_written_to_a_pipe_are_not_cut():
+    """A lab's saved log holds every header and cell whole (rich cuts to 80 columns off a terminal)."""
+    study = str(SAMPLE_DATA / "studies" / "demyelinating" / "study.toml")
+    for args in (["measure", study], ["analyze", study, "--no-files"], ["info", study]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert "…" not in res.stdout, args
+    res = runner.invoke(app, ["measure", study])
+    assert "velocity m/s" in res.stdout and "ulnar-motor-R" in res.stdout and "popliteal fossa" in res.stdout
+    # areas carry their unit, as amplitudes do: motor mV·ms, sensory µV·ms
+    assert "mV·ms" in res.stdout and "µV·ms" in res.stdout
+
+
 def test_measure_needle_study_table_and_bare_needle_recordings():
     res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "cim" / "study.toml")])
     assert res.exit_code == 0, res.output

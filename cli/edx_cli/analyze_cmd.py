@@ -22,7 +22,7 @@ from .common import (
     emit_json,
 )
 from .measure_cmd import _f, _needle_text
-from .render import without_errors
+from .render import print_table, stdout_console, without_errors
 
 
 
@@ -151,14 +151,14 @@ def render_analyze(results: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    out = Console(width=None if sys.stdout.isatty() else 120)  # a pipe or file gets a readable width
+    out = stdout_console()
     err = Console(stderr=True)
     for res in without_errors(results):
         out.print(_header(res), soft_wrap=True)
         rows = res["measurements"]
         for table in (_ncs_table(rows, "motor"), _ncs_table(rows, "sensory"), _late_table(rows), _needle_table(rows)):
             if table is not None:
-                out.print(table)
+                print_table(out, table)
         out.print(_impression(res))
         if res["outputs"]:
             out.print("[dim]wrote[/] " + escape(", ".join(res["outputs"].values())), soft_wrap=True, highlight=False)

@@ -21,6 +21,7 @@ from .common import (
     SALT_ENV,
     _check_files,
 )
+from .render import print_table, stdout_console
 
 if TYPE_CHECKING:  # pragma: no cover
     from edx.batch import BatchItem, BatchSummary
@@ -208,11 +209,10 @@ def summary_json(summary: BatchSummary) -> dict[str, Any]:
 
 def render_summary(summary: BatchSummary) -> None:
     """The end summary: counts per status, failures with their one-line errors, where the table is, speed."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console(width=None if sys.stdout.isatty() else 120)
+    out = stdout_console()
     c = summary.counts()
     t = Table(title=f"edx batch: {len(summary.items)} inputs under {escape(str(summary.root))}", title_justify="left")
     t.add_column("status")
@@ -223,7 +223,7 @@ def render_summary(summary: BatchSummary) -> None:
                                    ("failed", "red", "not analysed: see below"),
                                    ("skipped", "dim", "not a study (e.g. a laboratory file)")):
         t.add_row(f"[{style}]{status}[/]", str(c[status]), meaning)
-    out.print(t)
+    print_table(out, t)
     for it in summary.failed:
         out.print(f"[red]failed[/] {escape(it.input)}: [bold]{escape(it.error_type or '')}[/] "
                   f"{escape(_first_line(it.error))}", soft_wrap=True, highlight=False)

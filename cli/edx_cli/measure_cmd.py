@@ -8,7 +8,7 @@ from typing import Any
 import edx
 from edx.measure.study import measure_study
 
-from .render import without_errors
+from .render import print_table, stdout_console, without_errors
 
 
 #: ``--type`` values for bare recordings
@@ -85,11 +85,10 @@ def _f(v: Any, spec: str) -> str:
 
 
 def render_measure(results: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = stdout_console()
     for res in without_errors(results):
         title = res["path"] + (f"  patient {res['patient']}, {res['date']}" if res["kind"] == "study" else "")
         t = Table(title=escape(title), title_justify="left")
@@ -108,7 +107,11 @@ def render_measure(results: list[dict[str, Any]]) -> None:
                 amp = f"{r['amplitude_mv']:.2f} mV"
             elif r.get("amplitude_uv") is not None:
                 amp = f"{r['amplitude_uv']:.1f} µV"
-            area = _f(r.get("neg_area_mvms"), ".2f") or _f(r.get("neg_area_uvms"), ".1f")
+            area = ""  # with its unit, as the amplitude: motor mV·ms, sensory µV·ms
+            if r.get("neg_area_mvms") is not None:
+                area = f"{r['neg_area_mvms']:.2f} mV·ms"
+            elif r.get("neg_area_uvms") is not None:
+                area = f"{r['neg_area_uvms']:.1f} µV·ms"
             other = ""
             if r.get("f_min_latency_ms") is not None or r.get("site") == "F-waves":
                 other = (f"F min {_f(r.get('f_min_latency_ms'), '.1f')} ms, mean {_f(r.get('f_mean_latency_ms'), '.1f')}"
@@ -125,7 +128,7 @@ def render_measure(results: list[dict[str, Any]]) -> None:
         ncs = [r for r in res["rows"] if not str(r.get("type", "")).startswith("needle")]
         needle = [r for r in res["rows"] if str(r.get("type", "")).startswith("needle")]
         if ncs:
-            out.print(t)
+            print_table(out, t)
         if needle:
             nt = Table(title=escape(title) + "  needle EMG", title_justify="left")
             for col in ("test", "site", "status", "findings"):
@@ -136,4 +139,4 @@ def render_measure(results: list[dict[str, Any]]) -> None:
                 else:
                     nt.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status") or ""),
                                escape(_needle_text(r)))
-            out.print(nt)
+            print_table(out, nt)

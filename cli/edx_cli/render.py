@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -21,12 +22,42 @@ def without_errors(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ok
 
 
+#: the width of text written to a pipe or a file (a lab's batch log): tables get more when they need it
+PIPE_WIDTH = 120
+
+
+def stdout_console() -> Console:
+    """The console for results on standard output: the terminal's width on a terminal, and
+    :data:`PIPE_WIDTH` columns for a pipe or a file (rich would use 80 there)."""
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+def print_table(out: Console, table: Any) -> None:
+    """Print a table; off a terminal at its natural width, so that no cell or header is cut
+    to an ellipsis in a saved report (a terminal keeps its own width)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    natural = Measurement.get(out, out.options.update(max_width=100_000), table).maximum
+    if natural <= out.width:
+        out.print(table)
+        return
+    width = out.width
+    out.width = natural
+    try:
+        out.print(table)
+    finally:
+        out.width = width
+
+
 def _fmt_num(v: Any, spec: str) -> str:
     return "" if v is None else format(v, spec)
 
 
 def render_info(results: list[dict[str, Any]]) -> None:
-    out = Console()
+    out = stdout_console()
     for r in without_errors(results):
         if r["kind"] == "recording":
             title = (
@@ -60,4 +91,4 @@ def render_info(results: list[dict[str, Any]]) -> None:
                         s["name"], _fmt_num(s["distance_mm"], "g"),
                         s["file"] + ("" if s["file_exists"] else " (missing)"), s["channel"] or "",
                     )
-        out.print(t)
+        print_table(out, t)

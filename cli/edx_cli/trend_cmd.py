@@ -24,7 +24,7 @@ from .common import (
     _each,
     emit_json,
 )
-from .render import without_errors
+from .render import print_table, stdout_console, without_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     from edx.interpretation import CrimyneResult
@@ -131,7 +131,7 @@ def render_trend(results: list[dict[str, Any]]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = stdout_console()
     err = Console(stderr=True)
     for res in without_errors(results):
         days = sorted({d["icu_day"] for s in res["sides"].values() for d in s["days"]})
@@ -156,7 +156,7 @@ def render_trend(results: list[dict[str, Any]]) -> None:
                 style = "bold red" if s["alert_icu_day"] == day else ("yellow" if d["status"] == "fall" else "")
                 cells += [amp, ch, f"[{style}]{escape(status)}[/]" if style else escape(status)]
             t.add_row(*cells)
-        out.print(t)
+        print_table(out, t)
         head = (f"[bold red]ALERT on ICU day {res['alert_icu_day']} ({escape(res['alert_side'])})[/]" if res["alert"]
                 else "[green]no alert[/]")
         out.print(head + ": " + escape(res["recommendation"]), soft_wrap=True)
