@@ -7,7 +7,7 @@ and its test cannot drift apart.
 
 Sections:
 
-* ``ncs-sim``: motor-response markers against simulator ground truth: 3 rates, 5 shapes,
+* ``ncs-sim``: motor-response markers against simulator ground truth: 3 rates, 6 shapes,
   5 recording conditions, seeds 0-9 (``tests/measure/test_cmap.py``);
 * ``ncs-samples``: every motor and sensory response of the bundled sample studies, and
   every conduction velocity, against its ``truth.json``;

@@ -28,6 +28,7 @@ SHAPES = {
     "normal_5mV": MotorSpec(3.5, 5.0),
     "latency_1.5ms": MotorSpec(1.5, 0.5),
     "dispersed_1mV": MotorSpec(4.0, 1.0, latency_dispersion_ms=1.5),
+    "dispersed_0.5mV": MotorSpec(4.0, 0.5, latency_dispersion_ms=1.5),  # the lower amplitude bound
     "myopathic_0.5mV": MotorSpec(3.9, 0.5, mfcv_m_s=2.0),
 }
 CONDITIONS = {
