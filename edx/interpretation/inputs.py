@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 #: quality flags of a response that make its amplitude unusable (the rest are notes)
-_UNUSABLE_FLAGS = frozenset({"clipped", "flat", "nonfinite", "no_stimulus", "too_short", "no_baseline"})
+_UNUSABLE_FLAGS = frozenset({"clipped", "flat", "nonfinite", "no_stimulus", "too_short", "no_baseline",
+                             "implausible_units"})
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,11 @@ P_INITIAL_POSITIVE = 14
 P_MIN_LATENCY_MS = 15
 P_STIM_TOLERANCE_MS = 16
 P_ARTIFACT_SEARCH_MS = 17
-N_PARAMS = 18
+# physical plausibility of samples in volts (<= 0: not checked); see measure_into
+P_MAX_NOISE_V = 18
+P_MAX_OFFSET_V = 19
+P_MAX_AMPLITUDE_V = 20
+N_PARAMS = 21
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -108,6 +112,7 @@ S_TOO_SHORT = 4
 S_NO_STIMULUS = 5
 S_CLIPPED = 6
 S_NO_BASELINE = 7
+S_IMPLAUSIBLE = 8  # noise, offset or response beyond any recording in volts (units); keeps R_AMPLITUDE_V
 
 # ----------------------------------------------------------------- flags (bits)
 F_INVERTED = 1
@@ -1664,6 +1669,21 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     out[R_STIM_INDEX] = stim
     out[R_BASELINE_V] = base
     out[R_NOISE_V] = sigma
+    # samples not in volts (mV or µV passed as volts, or after the amplifier's gain): an
+    # offset or a baseline noise no nerve-conduction recording has is a quality failure.  The
+    # noise is judged on the robust SD (an artifact spike in the baseline window inflates the
+    # plain one), computed only on this rare path; a window too short for it is not judged
+    if p[P_MAX_OFFSET_V] > 0.0 and abs(base) > p[P_MAX_OFFSET_V]:
+        out[R_STATUS] = S_IMPLAUSIBLE
+        return empty
+    if p[P_MAX_NOISE_V] > 0.0 and sigma > p[P_MAX_NOISE_V]:
+        if (int(out[R_FLAGS]) & F_BASELINE_POST) != 0:
+            rs = diff_sigma_robust(x, ba, bb)
+        else:
+            rs = diff_sigma_robust(x, 0, stim - guard)
+        if rs > p[P_MAX_NOISE_V]:
+            out[R_STATUS] = S_IMPLAUSIBLE
+            return empty
     return d
 
 
@@ -1979,6 +1999,12 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
         out[R_FLAGS] = int(out[R_FLAGS]) | F_CLIPPED_SAMPLES
         out[R_STATUS] = S_CLIPPED
         for k in (R_AMPLITUDE_V, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END):
+            out[k] = np.nan
+    elif out[R_STATUS] == S_OK and p[P_MAX_AMPLITUDE_V] > 0.0 and out[R_AMPLITUDE_V] > p[P_MAX_AMPLITUDE_V]:
+        # a response larger than any muscle's: the samples are not in volts (the amplitude
+        # that says so is kept; every marker and the other values are dropped)
+        out[R_STATUS] = S_IMPLAUSIBLE
+        for k in (R_ONSET, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END):
             out[k] = np.nan
 
 

@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 #: kernel status code -> name (see edx.kernels.response.S_*)
-STATUS = {0: "ok", 1: "absent", 2: "nonfinite", 3: "flat", 4: "too_short", 5: "no_stimulus", 6: "clipped", 7: "no_baseline"}
+STATUS = {0: "ok", 1: "absent", 2: "nonfinite", 3: "flat", 4: "too_short", 5: "no_stimulus", 6: "clipped", 7: "no_baseline",
+          8: "implausible_units"}
 #: kernel flag bit -> quality flag name
 FLAGS = {
     1: "inverted_polarity",
@@ -58,7 +59,7 @@ FLAGS = {
     8192: "response_outlasts_sweep",
 }
 #: status names that are quality failures (nothing can be said about the response)
-FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline"})
+FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline", "implausible_units"})
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,15 @@ class ResponseConfig:
         The artifact is looked for this far before the marker.
     rails_v : tuple of float or None
         Converter rails in volts (from the file); clipping at them is a quality failure.
+    max_noise_v, max_offset_v, max_amplitude_v : float
+        Physical plausibility of samples in volts, referred to the amplifier input: a
+        baseline noise above ``max_noise_v`` RMS (1 mV: a hundred times a poor
+        nerve-conduction baseline of 1-10 µV), an offset above ``max_offset_v`` (1 V) or
+        a response deeper than ``max_amplitude_v`` (100 mV: four to five times the
+        largest surface CMAPs, about 20-25 mV) means the samples are not in volts
+        (millivolts or microvolts passed as volts, or a signal after the amplifier's
+        gain): the status is ``implausible_units``, never a number a thousand times off.
+        0 switches a check off.
     """
 
     smooth_ms: float = 0.2
@@ -119,6 +129,9 @@ class ResponseConfig:
     stimulus_tolerance_ms: float = 0.1
     artifact_search_ms: float = 3.0
     rails_v: tuple[float, float] | None = None
+    max_noise_v: float = 1e-3
+    max_offset_v: float = 1.0
+    max_amplitude_v: float = 0.1
 
     def vector(self) -> np.ndarray:
         """The kernel's parameter vector."""
@@ -143,6 +156,9 @@ class ResponseConfig:
         p[K.P_MIN_LATENCY_MS] = self.min_latency_ms
         p[K.P_STIM_TOLERANCE_MS] = self.stimulus_tolerance_ms
         p[K.P_ARTIFACT_SEARCH_MS] = self.artifact_search_ms
+        p[K.P_MAX_NOISE_V] = self.max_noise_v
+        p[K.P_MAX_OFFSET_V] = self.max_offset_v
+        p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
         return p
 
 
@@ -222,6 +238,21 @@ def _interval_ms(a: float | None, b: float | None, fs: float) -> float | None:
     return None if a is None or b is None else (b - a) / fs * 1e3
 
 
+def _implausible_reason(r: np.ndarray) -> str:
+    """Why a sweep's samples cannot be volts, with the measured value."""
+    from ..kernels import response as K
+
+    noise, base, amp = r[K.R_NOISE_V], r[K.R_BASELINE_V], r[K.R_AMPLITUDE_V]
+    if math.isfinite(amp):
+        what = f"a response of {amp * 1e3:.4g} mV"
+    elif math.isfinite(noise) and noise > 1e-3:
+        what = f"a baseline noise of {noise * 1e3:.4g} mV RMS"
+    else:
+        what = f"an offset of {base:.4g} V"
+    return (f"{what} is beyond any nerve-conduction recording in volts: the samples are probably in mV or µV "
+            "(or after the amplifier's gain); pass volts (edx.units.volts_per_unit gives the factor of a unit)")
+
+
 def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapResult | SnapResult:
     from ..kernels import response as K
 
@@ -248,6 +279,7 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             "no_stimulus": "the stimulus position is missing or outside the sweep",
             "clipped": "the response reaches the amplifier's rails: amplitude and area cannot be known",
             "no_baseline": "no stimulus-free window to estimate the baseline and noise",
+            "implausible_units": _implausible_reason(r),
         }[status]
     if status == "absent":
         reasons["all"] = "no deflection deeper than the noise floor: response absent"
@@ -286,6 +318,8 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
     amp = r[K.R_AMPLITUDE_V]
     if status == "absent":
         amp = 0.0
+    elif status in FAILURES:
+        amp = math.nan
     if kind == "cmap":
         return CmapResult(
             **common,

@@ -1289,7 +1289,7 @@ def synth_sweep(seed: int, fs: float, n: int, stim: int) -> np.ndarray:
 
 def check_result(r: np.ndarray, n: int) -> None:
     assert r.shape == (K.N_RESULTS,)
-    assert r[K.R_STATUS] in range(8)
+    assert r[K.R_STATUS] in range(9)
     for k in MARKERS:
         if not np.isnan(r[k]):
             assert 0 <= r[k] < n, (k, r[k], n)

@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 import edx
-from edx.measure.ncs import CMAP_CONFIG, conduction_velocity, measure_cmap, override_markers
+from edx.measure.ncs import (
+    CMAP_CONFIG,
+    conduction_velocity,
+    measure_cmap,
+    measure_cmap_batch,
+    override_markers,
+    result_from_row,
+)
 from edx.sim import ncs
 from edx.sim.ncs import MotorSpec, Realism
 
@@ -142,6 +149,35 @@ def test_quality_failures_are_named():
     assert measure_cmap(good[:150], fs, 100).status == "too_short"
     with pytest.raises(ValueError, match="fs_hz"):
         measure_cmap(good)
+
+
+def test_samples_not_in_volts_are_refused_not_measured():
+    """mV or µV passed as volts: a quality failure that says so, never an amplitude 1000x off."""
+    fs = 20_000.0
+    (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 5.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=10), seed=0)
+    x = r.samples_v[0]
+    assert measure_cmap(x, fs, r.stim_index).status == "ok"
+    for scale, unit in ((1e3, "mV"), (1e6, "µV")):
+        m = measure_cmap(x * scale, fs, r.stim_index)
+        assert m.status == "implausible_units" and m.present is None, unit
+        assert m.amplitude_mv is None and m.onset_latency_ms is None and m.neg_area_mvms is None
+        assert "mV RMS" in m.reasons["all"] and "volts" in m.reasons["all"]
+        s = edx.measure_snap(x * scale, fs, r.stim_index)
+        assert s.status == "implausible_units" and s.amplitude_uv is None
+    # a noise-free response in mV (a synthetic test signal): refused from its amplitude
+    quiet = r.clean_v[0] * 1e3 + np.random.default_rng(1).normal(0.0, 1e-9, x.size)
+    m = measure_cmap(quiet, fs, r.stim_index)
+    assert m.status == "implausible_units" and m.amplitude_mv is None and m.markers.onset is None
+    assert "a response of 4" in m.reasons["all"]
+    # an offset of volts
+    assert measure_cmap(x + 2.0, fs, r.stim_index).status == "implausible_units"
+    # the batched path says the same; a lab may switch a check off
+    rows = measure_cmap_batch(np.stack([x, x * 1e3]), fs, r.stim_index, parallel=False)
+    assert [result_from_row(row, fs).status for row in rows] == ["ok", "implausible_units"]
+    assert measure_cmap(quiet, fs, r.stim_index, max_amplitude_v=0.0).status == "ok"
+    # the largest real responses stay measurable: a 25 mV CMAP with 50 µV of noise
+    (big,), _ = ncs.simulate_motor(MotorSpec(3.5, 25.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=50), seed=2)
+    assert measure_cmap(big.samples_v[0], fs, big.stim_index).status == "ok"
 
 
 def test_clipped_sweep_is_a_quality_failure_not_a_number():
