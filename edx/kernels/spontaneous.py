@@ -101,7 +101,8 @@ P_CORE_FRACTION = 46
 P_SECOND_FRACTION = 47  # a second potential's positive peak: at least this fraction of pp ...
 P_SECOND_SNR = 48  # ... and this many noise SDs of the smoothed trace
 P_SECOND_SEPARATION = 49  # ... at least this many samples from the first potential's extreme phases
-N_PARAMS = 50
+P_QUIET_MAX_E = 50  # a block whose noise level (S_SIGMA, units of e) exceeds this is counted noisy (<= 0: none)
+N_PARAMS = 51
 
 # ----------------------------------------------------------------- state vector
 S_N = 0  # samples seen (absolute index of the next sample)
@@ -145,6 +146,7 @@ S_HC50 = 37  # cos and sin of the 50 and 60 Hz phases at the next hum sample (ro
 S_HS50 = 38
 S_HC60 = 39
 S_HS60 = 40
+S_NOISY_BLOCKS = 41  # blocks ended with the noise level above P_QUIET_MAX_E (not a quiet rest)
 S_RING = 44  # ring of block RMS values starts here, followed by the same values sorted
 N_STATE_FIXED = 44
 
@@ -453,6 +455,9 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     runmin = state[S_RUNMIN]
     nrail = int(state[S_NRAIL])
     sigma = state[S_SIGMA]
+    quiet_max = p[P_QUIET_MAX_E]
+    count_noisy = quiet_max > 0.0
+    noisy = state[S_NOISY_BLOCKS]
     lsign = state[S_LSIGN]
     lmax = state[S_LMAX]
     lstart = int(state[S_LSTART])
@@ -584,6 +589,8 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
             if thr < floor_v:
                 thr = floor_v
             thr_lo = thr * hyst
+            if count_noisy and sigma > quiet_max:
+                noisy += 1.0
             bsum = 0.0
             bcount = 0
 
@@ -608,6 +615,7 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     state[S_RUNMIN] = runmin
     state[S_NRAIL] = nrail
     state[S_SIGMA] = sigma
+    state[S_NOISY_BLOCKS] = noisy
     state[S_LSIGN] = lsign
     state[S_LMAX] = lmax
     state[S_LSTART] = lstart

@@ -164,6 +164,11 @@ class MupConfig:
         Hum above this amplitude is flagged.
     min_duration_s : float
         Shorter recordings are refused.
+    max_abs_v : float
+        Samples beyond this (volts at the amplifier input) are refused as not in volts:
+        the largest needle potentials, giant motor unit potentials, are some 10-20 mV;
+        mV or µV passed as volts (or a signal after the gain) reach far beyond.  0
+        switches the check off.
     """
 
     detect_band_hz: tuple[float, float] = (300.0, 5000.0)
@@ -207,6 +212,7 @@ class MupConfig:
     mains_hz: tuple[float, ...] = (50.0, 60.0)
     hum_level_uv: float = 10.0
     min_duration_s: float = 1.0
+    max_abs_v: float = 0.1
 
     def measure_vector(self) -> np.ndarray:
         """Parameter vector of :func:`edx.kernels.mup.measure_mup`."""
@@ -551,7 +557,18 @@ def _sites(signal: Any, fs_hz: float | None) -> list[tuple[np.ndarray, float, tu
     return one(signal, "signal")
 
 
-def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float) -> None:
+def _check_volts(x: np.ndarray, label: str, max_abs_v: float) -> None:
+    """Refuse samples no needle recording in volts holds (x finite)."""
+    top = max(abs(float(x.max())), abs(float(x.min())))
+    if max_abs_v > 0.0 and top > max_abs_v:
+        raise SignalQualityError(
+            f"{label}: samples reach {top:.4g} V: no needle EMG recording in volts does (the largest motor unit "
+            "potentials are some 10-20 mV); the samples are probably in mV or µV, or after the amplifier's gain: "
+            "pass volts (edx.units.volts_per_unit gives the factor of a unit)"
+        )
+
+
+def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, max_abs_v: float = 0.1) -> None:
     if x.size == 0:
         raise SignalQualityError(f"{label}: zero-length signal")
     bad = ~np.isfinite(x)
@@ -568,6 +585,7 @@ def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float) 
         raise SignalQualityError(f"{label}: {fs:g} Hz cannot resolve MUPs (at least 2 kHz, 10 kHz or more advised)")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal): no needle contact or amplifier off")
+    _check_volts(x, label, max_abs_v)
 
 
 def _rails(x: np.ndarray, rails: tuple[float, float] | None) -> tuple[float, float, bool]:
@@ -936,7 +954,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     from ..kernels import mup as K
 
     flags: dict[str, str] = {}
-    _check_samples(x_in, fs, label, cfg.min_duration_s)
+    _check_samples(x_in, fs, label, cfg.min_duration_s, cfg.max_abs_v)
     x = np.ascontiguousarray(x_in - float(x_in.mean()))
     lo_r, hi_r, known = _rails(x_in, rails)
     n_rail = K.rail_runs(x_in, lo_r, hi_r, 1 if known else 3)
@@ -1317,7 +1335,8 @@ def analyze_mups(
     Raises
     ------
     edx.errors.SignalQualityError
-        Non-finite, flat, too short or too coarsely sampled input.
+        Non-finite, flat, too short or too coarsely sampled input, or samples not in
+        volts (beyond ``config.max_abs_v``).
     """
     cfg = config or DEFAULT_CONFIG
     doc = load_mup_reference(reference)
@@ -1395,7 +1414,8 @@ def interference_pattern(
     Raises
     ------
     edx.errors.SignalQualityError
-        Non-finite, flat or too short (< one epoch) input.
+        Non-finite, flat or too short (< one epoch) input, or samples not in volts (beyond
+        0.1 V, :attr:`MupConfig.max_abs_v`).
     """
     from ..kernels import mup as K
 
@@ -1412,6 +1432,7 @@ def interference_pattern(
         raise SignalQualityError(f"{label}: shorter than one {epoch_ms:g} ms epoch")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal)")
+    _check_volts(x, label, DEFAULT_CONFIG.max_abs_v)
     if not (turn_level_uv > 0):
         raise ValueError("turn_level_uv must be positive")
     reasons: dict[str, str] = {}

@@ -229,7 +229,9 @@ class SpontaneousResult:
     status : {"ok", "flat", "too_short", "not_at_rest"}
         ``"ok"``: judged; ``"flat"``: no signal (nothing reported); ``"too_short"``:
         events listed but trains and grade not judged; ``"not_at_rest"``: voluntary
-        motor unit activity leaves too little rest to judge trains and grade.
+        motor unit activity, or a baseline noisier than ``[quality] rest_noise_max_uv``
+        (a full interference pattern, interference), leaves less than
+        ``min_duration_s`` of quiet rest to judge trains and grade.
     fs_hz, duration_s : float
     noise_uv : float or None
         Noise SD of the raw samples estimated from the detector's noise level (white
@@ -370,6 +372,8 @@ class _Engine:
         imp[0] = 1.0
         h = K.bandpass(imp, coef, np.zeros(2))
         p[K.P_E_GAIN] = math.sqrt(float(np.dot(h, h)))
+        # the time the noise level stays above the rest limit is counted (not a quiet rest)
+        p[K.P_QUIET_MAX_E] = float(cfg["quality"]["rest_noise_max_uv"]) * 1e-6 * p[K.P_E_GAIN]
         self.p = p
         self.state = np.zeros(K.state_size(int(p[K.P_N_BLOCKS])))
         K.init_state(self.state)
@@ -459,6 +463,7 @@ class _Engine:
                 f"{bad} non-finite sample(s) (NaN or inf), the first at sample {first} "
                 f"({first / self.fs:.4f} s): remove or interpolate them before detecting spontaneous activity"
             )
+        self._check_volts()
         if self.buf.size == 0:
             self.buf = x
             self.buf_start = self.n_total - x.size
@@ -469,6 +474,18 @@ class _Engine:
         out = self._confirm(final=False, build=build)
         self._trim()
         return out
+
+    def _check_volts(self) -> None:
+        """Refuse samples no needle recording in volts holds (see ``[quality] max_abs_v``)."""
+        K = self.K
+        lim = float(self.cfg["quality"]["max_abs_v"])
+        top = max(abs(float(self.state[K.S_XMIN])), abs(float(self.state[K.S_XMAX])))
+        if lim > 0.0 and top > lim:
+            raise SignalQualityError(
+                f"samples reach {top:.4g} V: no needle EMG recording in volts does (the largest motor unit "
+                "potentials are some 10-20 mV); the samples are probably in mV or µV, or after the amplifier's "
+                "gain: pass volts (edx.units.volts_per_unit gives the factor of a unit)"
+            )
 
     def flush(self, build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
@@ -1097,6 +1114,13 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     noise_uv = sigma_e / float(eng.p[K.P_E_GAIN]) * 1e6 if math.isfinite(sigma_e) else None
     hum = _hum_uv(st, K)
     xmin, xmax = float(st[K.S_XMIN]), float(st[K.S_XMAX])
+    lim_uv = float(cfg["quality"]["max_noise_uv"])
+    if lim_uv > 0.0 and noise_uv is not None and noise_uv > lim_uv:
+        raise SignalQualityError(
+            f"a baseline noise of {noise_uv / 1e3:.4g} mV RMS: no needle EMG recording in volts has it (a needle at "
+            "rest shows a few µV); the samples are probably in mV or µV, or after the amplifier's gain: pass volts "
+            "(edx.units.volts_per_unit gives the factor of a unit)"
+        )
     ev: dict[str, Any] = dict(eng.columns())
     # -- quality
     status = "ok"
@@ -1150,19 +1174,33 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             f"{n_noisy} discharge(s) detected on a baseline noisier than {noisy_uv:g} µV RMS (interference or "
             "voluntary activity) were not grouped into trains"
         )
-    rest_s = duration_s - float(active.sum()) * win
+    # at rest: neither in a window with motor unit potentials nor while the baseline noise is
+    # above the rest limit (a full interference pattern holds no single classified MUP, yet
+    # hides every fibrillation); the two often coincide, so the larger is left out
+    noisy_s = float(st[K.S_NOISY_BLOCKS]) * float(eng.p[K.P_BLOCK]) / fs
+    rest_s = duration_s - max(float(active.sum()) * win, noisy_s)
     if active.any():
         quality.add("voluntary_activity")
         reasons["voluntary_activity"] = (
             f"motor unit potentials in {int(active.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
             "rest there; discharges in those windows are not grouped into trains"
         )
-        if status == "ok" and rest_s < float(q["min_duration_s"]):
-            status = "not_at_rest"
-            quality.add("not_at_rest")
-            reasons["trains"] = (
-                f"only {max(rest_s, 0.0):.1f} s of the recording is at rest; spontaneous activity cannot be graded"
-            )
+    if status == "ok" and rest_s < float(q["min_duration_s"]):
+        status = "not_at_rest"
+        quality.add("not_at_rest")
+        why = []
+        if active.any():
+            why.append(f"motor unit potentials in {int(active.sum())} windows of {win:g} s")
+        if noisy_s >= 0.05:
+            why.append(f"a baseline noisier than {noisy_uv:g} µV RMS for {noisy_s:.1f} s (voluntary activity or "
+                       "interference hides fibrillations)")
+            quality.add("noisy_baseline")
+            reasons.setdefault("noisy_baseline", f"the baseline noise exceeds {noisy_uv:g} µV RMS for {noisy_s:.1f} s "
+                                                 f"of {duration_s:.1f} s")
+        reasons["trains"] = (
+            f"only {max(rest_s, 0.0):.1f} s of the recording is a quiet rest ({'; '.join(why)}); spontaneous "
+            "activity cannot be graded"
+        )
     # -- trains and grade
     trains: list[SpontaneousTrain] = []
     member: dict[int, int] = {}
@@ -1256,6 +1294,12 @@ class SpontaneousDetector:
         Settings overriding ``edx/data/spontaneous.toml`` (see :func:`load_config`).
     rail_v : float or None
         Amplifier rail (absolute volts): samples at or beyond it are counted as clipped.
+
+    Raises
+    ------
+    SignalQualityError
+        From :meth:`push`: non-finite samples, or samples beyond ``[quality] max_abs_v``
+        (not volts); from :meth:`result`: a noise beyond ``max_noise_uv`` (not volts).
 
     Examples
     --------
@@ -1369,7 +1413,8 @@ def detect_spontaneous(
     Raises
     ------
     SignalQualityError
-        Non-finite samples, or a recording without a trace.
+        Non-finite samples, samples not in volts (beyond ``[quality] max_abs_v`` or a
+        noise beyond ``max_noise_uv``), or a recording without a trace.
     ValueError
         A missing or contradictory sampling rate, or samples that are not 1-D.
     """

@@ -409,3 +409,13 @@ def test_trace_and_recording_input(emgdb):
         analyze_mups(tr, 20_000.0)
     res = analyze_mups(x, fs, config=MupConfig(min_discharges=5))
     assert all(not u.template_v.flags.writeable for u in res.units)
+
+
+def test_samples_not_in_volts_are_refused():
+    fs = 10_000.0
+    x, _ = simulate_effort(3.0, fs, kind="neurogenic", level="minimal", seed=3)
+    assert analyze_mups(x, fs).status == "ok" and interference_pattern(x, fs).n_turns > 0
+    for f in (analyze_mups, interference_pattern):
+        with pytest.raises(SignalQualityError, match="samples reach .* V.*volts"):
+            f(x * 1e3, fs)
+    assert analyze_mups(x * 1e3, fs, config=MupConfig(max_abs_v=0.0)).status == "ok"

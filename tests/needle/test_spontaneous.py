@@ -588,3 +588,30 @@ def test_emgdb_other_records_are_analysed(emgdb, name):
 def test_every_train_is_one_real_source_below_50uv():
     faults = [f for fs in RATES for truth, res in _rest_runs(fs) for f in _train_faults(res, truth, 0.0)]
     assert faults == []
+
+
+def test_samples_not_in_volts_are_refused():
+    """mV or µV passed as volts is an error naming it, never events a thousand times too large."""
+    fs = 20_000.0
+    x, _ = simulate_rest(4.0, fs, fibrillation_trains=2, noise_rms_v=10e-6, seed=31)
+    assert detect_spontaneous(x, fs).status == "ok"
+    with pytest.raises(SignalQualityError, match="mV RMS.*volts"):  # fibrillations of mV: only the noise says so
+        detect_spontaneous(x * 1e3, fs)
+    with pytest.raises(SignalQualityError, match="samples reach .* V"):
+        detect_spontaneous(x * 1e6, fs)
+    det = SpontaneousDetector(fs)
+    det.push(x[:20_000] * 1e3)  # within the range a needle can record
+    with pytest.raises(SignalQualityError, match="samples reach"):
+        det.push(x[20_000:] * 1e6)
+    det = SpontaneousDetector(fs)
+    det.push(x * 1e3)
+    det.flush()
+    with pytest.raises(SignalQualityError, match="mV RMS"):
+        det.result()
+    # a lab may switch the checks off
+    off = {"quality": {"max_abs_v": 0.0, "max_noise_uv": 0.0}}
+    assert detect_spontaneous(x * 1e6, fs, config=off).status in ("ok", "not_at_rest")
+    # maximal voluntary effort in volts is not taken for a unit error
+    for kind in ("normal", "neurogenic"):
+        y, _ = simulate_effort(2.0, 48_000.0, kind=kind, level="maximal", seed=3)
+        assert detect_spontaneous(y, 48_000.0).status == "not_at_rest"
