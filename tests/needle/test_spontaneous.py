@@ -233,20 +233,38 @@ def test_every_train_is_one_real_source_at_its_rate(fs):
         assert _train_faults(res, truth, MIN_UV) == [], (fs, truth.seed if hasattr(truth, "seed") else None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "at exactly 50 µV, 10 µV noise, 10 kHz (measured): fibrillation recall 0.851 (531/624), precision 0.905 "
-    "(531/587); PSW recall 0.933 (335/359), precision 0.982 -- the detection SNR of a 50 µV fibrillation in a "
-    "10 kHz band is 5-7 noise SDs, at the threshold"))
-def test_explicit_50uv_potentials_at_10khz():
-    """The hardest case of the issue: 50 µV potentials, 10 µV noise, 10 kHz."""
-    fs = 10_000.0
+# Every potential at exactly 50 µV (the issue's floor) with 10 µV of white noise per sample
+# (measured, seeds 300-302; the standard runs above draw 20-200 µV).  The simulator's noise is
+# per sample, so its density falls with the rate: 10 kHz is the hardest.  Tried (2026-11-22):
+# the detection band (centre 200/300/600/1000 Hz, Q 0.7-1.5) moves the misses between kinds and
+# rates and never clears all of them (e.g. 200 Hz: 10 kHz fib 0.859/0.923, 48 kHz fib recall
+# 0.949, PSW 0.944); what is missed is mostly not detected at all (46 of 93 at 10 kHz) or taken
+# for an end-plate spike, PSW or an unclassified potential; 37 of 56 false fibrillations there
+# lie on noise.  A matched detector is the open work.
+_EXPLICIT_50 = {
+    10_000.0: "fibrillation recall 0.851 (531/624), precision 0.905 (531/587); PSW recall 0.933 (335/359)",
+    20_000.0: "fibrillation recall 0.933 (582/624), precision 0.953; PSW recall 0.953, precision 0.974",
+    48_000.0: "fibrillation recall 0.949 (592/624), precision 0.980; PSW recall 0.947 (340/359)",
+}
+
+
+def explicit_50uv_scores(fs: float) -> dict:
+    """Summed :func:`_score` of three 20 s recordings (seeds 300-302) whose three fibrillation
+    and two PSW trains are all at 50 µV, with 10 µV noise (also used by benchmarks/validation.py)."""
     fibs = [SpontaneousSpec("fibrillation", 50.0, r) for r in (2.0, 3.3, 5.1)]
     psws = [SpontaneousSpec("positive_sharp_wave", 50.0, r) for r in (1.7, 4.3)]
     scores = []
     for seed in range(3):
         x, truth = simulate_rest(20.0, fs, fibrillation_trains=fibs, psw_trains=psws, noise_rms_v=10e-6, seed=300 + seed)
         scores.append(_score(detect_spontaneous(x, fs), truth))
-    tot = _sum(scores)
+    return _sum(scores)
+
+
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)], id=f"{int(f)}")
+                                for f, why in _EXPLICIT_50.items()])
+def test_explicit_50uv_potentials(fs):
+    """The hardest case of the issue: every potential at 50 µV, 10 µV noise."""
+    tot = explicit_50uv_scores(fs)
     for k in SPIKE_KINDS:
         s = tot[k]
         assert s["found"] / s["n"] >= 0.95, (k, s)
