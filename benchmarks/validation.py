@@ -102,7 +102,7 @@ def ncs_samples() -> str:
     from tests.measure.test_cmap import sample_motor_errors
 
     motor_err = {"onset": [], "amp": [], "negdur": [], "area": [], "cv": []}
-    sens_err = {"onset": [], "peak": [], "amp": []}
+    sens_err = {"onset": [], "peak": [], "amp": [], "cv": []}
     snap_amp_outside = 0  # beyond 3 % and beyond two noise SDs of the average (the tests' tolerance)
     n_absent_ok = n_absent = 0
     worst_where: dict[str, tuple[float, str]] = {}
@@ -142,6 +142,11 @@ def ncs_samples() -> str:
                         e = 100 * (got / want - 1) if rel else got - want
                         sens_err[key].append(e)
                         note("s" + key, e, where)
+                    cv = edx.sensory_velocity(m, site.distance_mm).cv_m_s
+                    if cv is not None:
+                        e = 100 * (cv / (site.distance_mm / st["onset_latency_ms"]) - 1)
+                        sens_err["cv"].append(e)
+                        note("scv", e, where)
 
     # motor responses and velocities: scored by the sample-study test's own function
     for where, key, err in sample_motor_errors():
@@ -165,14 +170,17 @@ def ncs_samples() -> str:
         row("SNAP onset latency", sens_err["onset"], "ms", "sonset", "0.2 ms"),
         row("SNAP negative-peak latency", sens_err["peak"], "ms", "speak", "0.1 ms"),
         row("SNAP amplitude", sens_err["amp"], "%", "samp", "3 % or 2 noise SD"),
+        row("sensory conduction velocity (distance / onset)", sens_err["cv"], "%", "scv", "—"),
     ]
-    rows[-1][6] = str(snap_amp_outside)
+    rows[-2][6] = str(snap_amp_outside)
     text = _table(["measure", "n", "median abs. error", "worst abs. error", "unit", "tolerance", "outside",
                    "worst case (signed)"], rows)
     text += (f"\n\nAbsent responses (truth: no response): {n_absent_ok} of {n_absent} reported absent. Clipped sites "
              "and SNAPs below three noise SDs of their average are left out, as in the tests. SNAP amplitude "
              "tolerance: 3 % or two noise SDs of the averaged trace, whichever is larger (small SNAPs: the relative error "
-             "of a 5 µV SNAP with 1 µV of averaged noise is large by nature).")
+             "of a 5 µV SNAP with 1 µV of averaged noise is large by nature). The sensory velocity has no tolerance of its "
+             "own in issue 4: at a 2-3 ms onset latency the onset's 0.2 ms is 7-10 % of it, and the velocity reads low "
+             "as the onset reads late (the truth's onset is the first departure of the fastest fibre).")
     return text
 
 

@@ -7,7 +7,7 @@ Public API (heavy dependencies load on first use, never at ``import edx``):
 * data model: :class:`Recording`, :class:`Trace`, :class:`Sweep`, :class:`Response`,
   :class:`Stimulus`, :class:`Annotation`, :class:`Study`, :class:`TestSpec`, ...
 * measuring nerve conduction: :func:`measure_cmap`, :func:`measure_snap`,
-  :func:`conduction_velocity`, :func:`measure_fwaves`, :func:`rns_decrement`,
+  :func:`conduction_velocity`, :func:`sensory_velocity`, :func:`measure_fwaves`, :func:`rns_decrement`,
   :func:`dms_ratio`, :func:`measure_study`
 * needle EMG: :func:`detect_spontaneous`, :class:`SpontaneousDetector` (streaming),
   :func:`grade_muscle`, :func:`analyze_mups`, :func:`interference_pattern`
@@ -75,6 +75,7 @@ _LAZY = {
     "measure_snap": "edx.measure.ncs",
     "override_markers": "edx.measure.ncs",
     "conduction_velocity": "edx.measure.ncs",
+    "sensory_velocity": "edx.measure.ncs",
     "measure_fwaves": "edx.measure.late",
     "rns_decrement": "edx.measure.late",
     "dms_ratio": "edx.measure.late",
@@ -115,7 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .manifest import load_site, manifest_schema, read_manifest, read_series
     from .measure.late import dms_ratio, measure_fwaves, rns_decrement
     from .measure.study import measure_study
-    from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers
+    from .measure.ncs import conduction_velocity, measure_cmap, measure_snap, override_markers, sensory_velocity
     from .needle.mup import analyze_mups, interference_pattern
     from .needle.spontaneous import SpontaneousDetector, detect_spontaneous, grade_muscle
     from .interpretation import (

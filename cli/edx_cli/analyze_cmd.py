@@ -224,7 +224,7 @@ def _ncs_table(rows: list[dict[str, Any]], kind: str) -> Any:
         return None
     motor = kind == "motor"
     unit, area_unit = ("mV", "mV·ms") if motor else ("µV", "µV·ms")
-    with_cv = any(" -> " in str(r.get("site", "")) for r in sel)
+    with_cv = any(" -> " in str(r.get("site", "")) or r.get("cv_m_s") is not None for r in sel)
     cols = [("nerve / site", "left"), ("onset ms", "right"), ("peak ms", "right"), (f"amp {unit}", "right"),
             ("neg dur ms", "right"), (f"area {area_unit}", "right")] + ([("CV m/s", "right")] if with_cv else [])
     t = _table("Motor nerve conduction" if motor else "Sensory nerve conduction", (*cols, ("notes", "left")))
@@ -253,7 +253,8 @@ def _ncs_table(rows: list[dict[str, Any]], kind: str) -> Any:
             area = r.get("neg_area_mvms") if motor else r.get("neg_area_uvms")
             add(f"  {escape(site)}", [_f(r.get("onset_latency_ms"), ".2f"), _f(r.get("neg_peak_latency_ms"), ".2f"),
                                       _f(amp, ".2f" if motor else ".1f"), _f(r.get("neg_duration_ms"), ".2f"),
-                                      _f(area, ".2f" if motor else ".1f")], "", escape(_flags(r)))
+                                      _f(area, ".2f" if motor else ".1f")], _f(r.get("cv_m_s"), ".1f"),
+                escape(_flags(r)))
     return t
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "override_markers",
     "result_from_row",
     "SegmentResult",
+    "sensory_velocity",
+    "MAX_CV_M_S",
     "conduction_velocity",
     "STATUS",
     "FLAGS",
@@ -607,8 +609,25 @@ class SegmentResult:
     reasons: Mapping[str, str]
 
 
+#: no human nerve conducts faster: normal median motor velocity is 57 +- 5 m/s (CLINICAL.md §2)
+#: and the fastest fibres conduct at about 70-80 m/s.  A faster value is a distance in the wrong
+#: unit (cm as mm), swapped sites or a misplaced onset: it is not reported as a velocity.
+MAX_CV_M_S = 100.0
+
+
+def _plausible_cv(cv: float, distance_mm: float, max_cv_m_s: float, reasons: dict[str, str],
+                  quality: set[str]) -> float | None:
+    """``cv``, or None with the reason and flag ``implausible_velocity`` when above ``max_cv_m_s``."""
+    if max_cv_m_s > 0 and cv > max_cv_m_s:
+        quality.add("implausible_velocity")
+        reasons["cv"] = (f"{cv:.0f} m/s over {distance_mm:g} mm is faster than any human nerve (at most about "
+                         f"70-80 m/s; limit {max_cv_m_s:g}): check the distance (mm), the sites' order and the onsets")
+        return None
+    return cv
+
+
 def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | SnapResult,
-                        distance_mm: float) -> SegmentResult:
+                        distance_mm: float, *, max_cv_m_s: float = MAX_CV_M_S) -> SegmentResult:
     """Velocity and block/dispersion measures between a distal and a proximal response.
 
     Parameters
@@ -617,6 +636,10 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         Measured responses of the same nerve at the two sites.
     distance_mm : float
         Segment length between the two stimulation sites (from the manifest).
+    max_cv_m_s : float
+        A velocity above this is not reported (``cv_m_s`` None, flag
+        ``implausible_velocity``, with the reason): see :data:`MAX_CV_M_S`; 0 switches
+        the check off.
     """
     if not (distance_mm > 0 and math.isfinite(distance_mm)):
         raise ValueError(f"distance_mm must be a positive number, got {distance_mm!r}")
@@ -632,7 +655,7 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
     if distal.onset_latency_ms is not None and proximal.onset_latency_ms is not None and "all" not in reasons:
         dl = proximal.onset_latency_ms - distal.onset_latency_ms
         if dl > 0:
-            cv = distance_mm / dl
+            cv = _plausible_cv(distance_mm / dl, distance_mm, max_cv_m_s, reasons, quality)
         else:
             reasons["cv"] = "the proximal onset is not later than the distal one"
     elif "cv" not in reasons and "all" not in reasons:
@@ -660,3 +683,46 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         quality=frozenset(quality),
         reasons=reasons,
     )
+
+
+def sensory_velocity(response: SnapResult | CmapResult, distance_mm: float, *,
+                     max_cv_m_s: float = MAX_CV_M_S) -> SegmentResult:
+    """Conduction velocity from the stimulus to the recording electrodes: distance / onset latency.
+
+    The sensory velocity of one stimulation site (CLINICAL.md §1): a sensory nerve action
+    potential crosses no synapse, so its onset latency is conduction time alone.
+
+    Parameters
+    ----------
+    response : SnapResult (or CmapResult)
+        The measured response.
+    distance_mm : float
+        Stimulating cathode to active recording electrode (the site's distance in the manifest).
+    max_cv_m_s : float
+        As in :func:`conduction_velocity`.
+
+    Returns
+    -------
+    SegmentResult
+        ``cv_m_s`` and ``latency_difference_ms`` (the onset latency); the drops and the
+        duration increase are None (one site).
+    """
+    if not (distance_mm > 0 and math.isfinite(distance_mm)):
+        raise ValueError(f"distance_mm must be a positive number, got {distance_mm!r}")
+    reasons: dict[str, str] = {}
+    quality: set[str] = set()
+    cv = None
+    lat = response.onset_latency_ms
+    if response.status in FAILURES:
+        reasons["all"] = f"the response could not be judged ({response.status})"
+    elif response.present is False:
+        reasons["cv"] = "the response is absent"
+    elif lat is None:
+        reasons["cv"] = "the onset latency was not placed"
+    elif not lat > 0:
+        reasons["cv"] = "the onset latency is not after the stimulus"
+    else:
+        cv = _plausible_cv(distance_mm / lat, distance_mm, max_cv_m_s, reasons, quality)
+    return SegmentResult(distance_mm=float(distance_mm), cv_m_s=cv, latency_difference_ms=lat,
+                         amplitude_drop_pct=None, area_drop_pct=None, duration_increase_pct=None,
+                         quality=frozenset(quality), reasons=reasons)

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EdxError
 from ..model import Study, TestSpec, TestType
 from .late import DmsResult, FWaveResult, RnsResult, dms_ratio, measure_fwaves, rns_decrement
-from .ncs import CmapResult, SegmentResult, SnapResult, conduction_velocity, measure_cmap, measure_snap
+from .ncs import (
+    CmapResult,
+    SegmentResult,
+    SnapResult,
+    conduction_velocity,
+    measure_cmap,
+    measure_snap,
+    sensory_velocity,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..needle.mup import InterferencePattern, MupAnalysis
@@ -43,6 +51,8 @@ class TestMeasurement:
     test: TestSpec
     sites: Mapping[str, CmapResult | SnapResult] = field(default_factory=dict)
     segments: tuple[tuple[str, str, SegmentResult], ...] = ()
+    #: sensory tests: each site's velocity from the stimulus (distance / onset latency)
+    velocities: Mapping[str, SegmentResult] = field(default_factory=dict)
     fwaves: FWaveResult | None = None
     rns: RnsResult | None = None
     dms: DmsResult | None = None
@@ -88,7 +98,9 @@ class TestMeasurement:
             (a, b, conduction_velocity(sites[a], sites[b], seg.distance_mm) if site in (a, b) else seg)
             for a, b, seg in self.segments
         )
-        return dataclasses.replace(self, sites=sites, segments=segments)
+        velocities = {name: sensory_velocity(result, v.distance_mm) if name == site else v
+                      for name, v in self.velocities.items()}
+        return dataclasses.replace(self, sites=sites, segments=segments, velocities=velocities)
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,14 @@ class StudyMeasurements:
                 continue
             for site, r in tm.sites.items():
                 row = {**base, "site": site, **_result_dict(r)}
+                v = tm.velocities.get(site)
+                if v is not None:
+                    row["distance_mm"] = v.distance_mm
+                    row["cv_m_s"] = v.cv_m_s
+                    if "cv" in v.reasons:
+                        row["reasons"] = {**(row["reasons"] or {}), "cv": v.reasons["cv"]}
+                    if v.quality:
+                        row["quality"] = sorted(set(row["quality"]) | v.quality)
                 out.append(row)
             for a, b, seg in tm.segments:
                 out.append({**base, "site": f"{a} -> {b}", "distance_mm": seg.distance_mm, "cv_m_s": seg.cv_m_s,
@@ -237,6 +257,10 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
     for site in test.sites:
         resp = load_site(study, test.id, site.name)
         results[site.name] = measure_snap(resp) if test.type is TestType.SENSORY else measure_cmap(resp)
+    if test.type is TestType.SENSORY:
+        # one velocity per stimulation site, from the stimulus to the recording electrodes
+        vel = {s.name: sensory_velocity(results[s.name], s.distance_mm) for s in test.sites if s.distance_mm}
+        return TestMeasurement(test, sites=results, velocities=vel)
     segs = []
     names = [s.name for s in test.sites]
     for k in range(1, len(test.sites)):

@@ -296,7 +296,7 @@ def _sensory_table(analysis: StudyAnalysis, doc: Mapping[str, Any], rows: Mappin
             g = r or {}
             dist = spec.sites[k].distance_mm
             onset = g.get("onset_latency_ms")
-            cv = dist / onset if dist and isinstance(onset, int | float) and onset > 0 else None
+            cv = g.get("cv_m_s")  # distance / onset latency, measured (edx.sensory_velocity)
             nerve = t.get("nerve")
             table.rows.append([
                 _t(_name(t) if k == 0 else ""), _t(t.get("side") if k == 0 else ""),

@@ -371,3 +371,15 @@ def _sample_motor_misses() -> list[str]:
     "(open work of issue 4)"))
 def test_sample_motor_responses_within_tolerances():
     assert _sample_motor_misses() == []
+
+
+def test_velocity_faster_than_any_nerve_is_not_reported():
+    fs = 20_000.0
+    resp, truth = ncs.simulate_motor(MotorSpec(3.5, 6.0, cv_m_s=55.0), [("wrist", 70), ("elbow", 230)], fs,
+                                     realism=Realism(noise_uv_rms=10), seed=0)
+    d, p = (measure_cmap(r.samples_v[0], fs, r.stim_index) for r in resp)
+    assert conduction_velocity(d, p, 230.0).cv_m_s == pytest.approx(55.0, rel=0.02)
+    wrong = conduction_velocity(d, p, 2300.0)  # a distance ten times too long
+    assert wrong.cv_m_s is None and "implausible_velocity" in wrong.quality
+    assert "547 m/s over 2300 mm" in wrong.reasons["cv"] and wrong.amplitude_drop_pct is not None
+    assert conduction_velocity(d, p, 2300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(546.6, rel=0.01)

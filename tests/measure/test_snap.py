@@ -109,3 +109,36 @@ def test_large_snap_onset_at_the_positive_phase_48khz():
                                  realism=Realism(noise_uv_rms=3.0, artifact_mv=1.0), seed=seed)
         m = edx.measure_snap(r.samples_v, 48_000.0, r.stim_index)
         assert m.onset_latency_ms == pytest.approx(r.truth.onset_latency_ms, abs=0.2), seed
+
+
+def test_sensory_velocity_is_distance_over_onset_and_in_the_study_rows():
+    study = edx.read_manifest(STUDIES / "normal" / "study.toml")
+    ms = edx.measure_study(study)
+    tm = next(t for t in ms.tests if t.test.id == "median-sensory-R")
+    snap, dist = tm.sites["stim"], tm.test.sites[0].distance_mm
+    v = edx.sensory_velocity(snap, dist)
+    assert v.cv_m_s == pytest.approx(dist / snap.onset_latency_ms) and v.latency_difference_ms == snap.onset_latency_ms
+    assert tm.velocities["stim"] == v
+    row = next(r for r in ms.rows() if r["test"] == "median-sensory-R")
+    assert row["cv_m_s"] == v.cv_m_s and row["distance_mm"] == dist
+    # a corrected onset changes the velocity with it
+    later = edx.override_markers(snap, edx.load_site(study, "median-sensory-R", "stim"),
+                                 onset=snap.markers.onset + 2)
+    fixed = ms.with_site("median-sensory-R", "stim", later)
+    new = next(t for t in fixed.tests if t.test.id == "median-sensory-R").velocities["stim"].cv_m_s
+    assert new == pytest.approx(dist / later.onset_latency_ms) and new < v.cv_m_s
+
+
+def test_sensory_velocity_says_why_it_is_missing_or_implausible():
+    study = edx.read_manifest(STUDIES / "absent_responses" / "study.toml")
+    tm = next(t for t in edx.measure_study(study).tests if t.test.id == "median-sensory-R")
+    v = tm.velocities["stim"]
+    assert v.cv_m_s is None and "absent" in v.reasons["cv"]
+    snap = edx.measure_snap(edx.load_site(edx.read_manifest(STUDIES / "normal" / "study.toml"), "median-sensory-R",
+                                          "stim"))
+    # 130 mm typed as 1300 (cm read as mm the other way round): faster than any nerve, not reported
+    far = edx.sensory_velocity(snap, 1300.0)
+    assert far.cv_m_s is None and "implausible_velocity" in far.quality and "faster than any human nerve" in far.reasons["cv"]
+    assert edx.sensory_velocity(snap, 1300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(1300.0 / snap.onset_latency_ms)
+    with pytest.raises(ValueError):
+        edx.sensory_velocity(snap, 0.0)
