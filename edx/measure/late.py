@@ -427,8 +427,11 @@ def rns_decrement(
     d4 = dec(amps, 3)
     if d4 is None and "all" not in reasons:
         reasons["decrement"] = "the 1st or 4th response could not be measured"
+    # the lowest of the first five (at least four: the decrement is largest at the 4th-5th response)
     first5 = [a for a in amps[:5] if a is not None]
-    mx = (100.0 * (amps[0] - min(first5)) / amps[0]) if amps and amps[0] and len(first5) == min(5, len(amps)) else None
+    mx = None
+    if len(amps) >= 4 and amps[0] and len(first5) == min(5, len(amps)):
+        mx = 100.0 * (amps[0] - min(first5)) / amps[0]
     return RnsResult(
         rate_hz=rate,
         responses=tuple(results),

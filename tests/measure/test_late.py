@@ -86,6 +86,9 @@ def test_rns_too_few_stimuli():
     sim = ncs.simulate_rns(MotorSpec(3.0, 5.0), RnsSpec(n_stimuli=3), 20_000.0, seed=1)
     r = rns_decrement(sim.samples_v[0], 20_000.0, sim.stim_indices)
     assert r.decrement_pct is None and "at least 4" in r.reasons["all"]
+    # nor a "lowest of the first five" from three responses (it would understate the decrement)
+    assert r.max_decrement_first5_pct is None and r.area_decrement_pct is None
+    assert len(r.amplitudes_mv) == 3 and all(a is not None for a in r.amplitudes_mv)
 
 
 @pytest.mark.parametrize("study,ratio", [("normal", 0.9), ("cim", 0.75), ("cip", 0.2), ("cinm", 0.6),
