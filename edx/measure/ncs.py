@@ -339,9 +339,19 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
     )
 
 
+def _mean_of_finite(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """The mean of the sweeps (rows) without a NaN or infinite sample, and how many were left
+    out; all of them (NaN follows: a quality failure) when none is whole."""
+    whole = np.isfinite(rows).all(axis=1)
+    if whole.all() or not whole.any():
+        return np.ascontiguousarray(rows.mean(axis=0)), 0
+    return np.ascontiguousarray(rows[whole].mean(axis=0)), int(rows.shape[0] - whole.sum())
+
+
 def _samples(
     x: Any, fs_hz: float | None, stimulus_index: int | None, config: ResponseConfig, average: bool
-) -> tuple[np.ndarray, float, int, ResponseConfig]:
+) -> tuple[np.ndarray, float, int, ResponseConfig, int]:
+    """(samples, fs, stimulus index, config with the file's rails, sweeps left out of the average)."""
     if isinstance(x, Response):
         sweeps = x.sweeps
     elif isinstance(x, Sweep):
@@ -350,11 +360,12 @@ def _samples(
         if fs_hz is None:
             raise ValueError("fs_hz is required with a plain array")
         arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+        left_out = 0
         if arr.ndim == 2 and average:
-            arr = np.ascontiguousarray(arr.mean(axis=0))
+            arr, left_out = _mean_of_finite(arr)
         if arr.ndim != 1:
             raise ValueError(f"expected one sweep (1-D samples), got shape {arr.shape}")
-        return arr, float(fs_hz), -1 if stimulus_index is None else int(stimulus_index), config
+        return arr, float(fs_hz), -1 if stimulus_index is None else int(stimulus_index), config, left_out
     first = sweeps[0]
     stim = first.stimulus_index if stimulus_index is None else stimulus_index
     if average and len(sweeps) > 1:
@@ -362,12 +373,12 @@ def _samples(
         idx = {s.stimulus_index for s in sweeps}
         if len(idx) != 1:
             raise ValueError("sweeps to average must have the stimulus at the same sample")
-        arr = np.ascontiguousarray(np.mean([s.samples_v[:n] for s in sweeps], axis=0))
+        arr, left_out = _mean_of_finite(np.array([s.samples_v[:n] for s in sweeps], dtype=np.float64))
     else:
-        arr = np.ascontiguousarray(first.samples_v)
+        arr, left_out = np.ascontiguousarray(first.samples_v), 0
     if config.rails_v is None and first.clip_range is not None:
         config = replace(config, rails_v=first.clip_range)
-    return arr, first.fs_hz, -1 if stim is None else int(stim), config
+    return arr, first.fs_hz, -1 if stim is None else int(stim), config, left_out
 
 
 def measure_cmap(
@@ -404,7 +415,7 @@ def measure_cmap(
 
     if overrides:
         config = replace(config, **overrides)
-    arr, fs, stim, config = _samples(x, fs_hz, stimulus_index, config, average=False)
+    arr, fs, stim, config, _ = _samples(x, fs_hz, stimulus_index, config, average=False)
     r = K.measure_response(arr, fs, stim, config.vector())
     return _from_vector(r, fs, stim, "cmap")  # type: ignore[return-value]
 
@@ -421,7 +432,9 @@ def measure_snap(
     """Measure a sensory response (SNAP), averaging the sweeps of a response first.
 
     Parameters are those of :func:`measure_cmap`; a 2-D array or a multi-sweep
-    :class:`~edx.model.Response` is averaged (``average=True``).  Amplitudes are
+    :class:`~edx.model.Response` is averaged (``average=True``); sweeps holding a NaN or
+    infinite sample are left out of the average (flag ``sweeps_left_out``, with the
+    count), unless none is whole (then the status is ``nonfinite``).  Amplitudes are
     in µV.  The onset is the first departure from baseline: the start of a small
     initial positive phase when one stands out of the noise (its half-sine fit exceeds
     3.5 standard errors), otherwise the negative take-off.
@@ -430,9 +443,15 @@ def measure_snap(
 
     if overrides:
         config = replace(config, **overrides)
-    arr, fs, stim, config = _samples(x, fs_hz, stimulus_index, config, average=average)
+    arr, fs, stim, config, left_out = _samples(x, fs_hz, stimulus_index, config, average=average)
     r = K.measure_response(arr, fs, stim, config.vector())
-    return _from_vector(r, fs, stim, "snap")  # type: ignore[return-value]
+    res: SnapResult = _from_vector(r, fs, stim, "snap")  # type: ignore[assignment]
+    if left_out:
+        total = len(x.sweeps) if isinstance(x, Response) else int(np.shape(x)[0])
+        res = replace(res, quality=res.quality | {"sweeps_left_out"},
+                      reasons={**res.reasons, "sweeps": f"{left_out} of {total} sweeps held NaN or infinite samples and "
+                                                        "were left out of the average"})
+    return res
 
 
 def measure_cmap_batch(
@@ -517,11 +536,11 @@ def override_markers(
         gets its value from the baseline-corrected samples alone.
     """
     if isinstance(x, (Response, Sweep)):
-        arr, _, _, _ = _samples(x, result.fs_hz, None, CMAP_CONFIG, average=isinstance(result, SnapResult))
+        arr, _, _, _, _ = _samples(x, result.fs_hz, None, CMAP_CONFIG, average=isinstance(result, SnapResult))
     else:
         arr = np.asarray(x, dtype=np.float64)
         if arr.ndim == 2:
-            arr = arr.mean(axis=0) if isinstance(result, SnapResult) else arr[0]
+            arr = _mean_of_finite(arr)[0] if isinstance(result, SnapResult) else arr[0]
     fs = result.fs_hz
     mk = result.markers
     new = Markers(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import edx
@@ -142,3 +143,23 @@ def test_sensory_velocity_says_why_it_is_missing_or_implausible():
     assert edx.sensory_velocity(snap, 1300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(1300.0 / snap.onset_latency_ms)
     with pytest.raises(ValueError):
         edx.sensory_velocity(snap, 0.0)
+
+
+def test_sweeps_with_nan_are_left_out_of_the_average():
+    study = edx.read_manifest(STUDIES / "normal" / "study.toml")
+    resp = edx.load_site(study, "median-sensory-R", "stim")
+    rows = np.array([s.samples_v for s in resp.sweeps])
+    good = edx.measure_snap(rows[1:], resp.sweeps[0].fs_hz, resp.sweeps[0].stimulus_index)
+    bad = rows.copy()
+    bad[0, 200] = np.nan  # a dropped sample in one sweep
+    got = edx.measure_snap(bad, resp.sweeps[0].fs_hz, resp.sweeps[0].stimulus_index)
+    assert got.status == "ok" and "sweeps_left_out" in got.quality
+    assert got.amplitude_uv == good.amplitude_uv and got.onset_latency_ms == good.onset_latency_ms
+    assert got.reasons["sweeps"].startswith(f"1 of {rows.shape[0]} sweeps")
+    # a moved marker is re-read from the same average (the whole sweeps)
+    moved = edx.override_markers(got, bad, neg_peak=got.markers.neg_peak + 3)
+    assert moved.amplitude_uv == pytest.approx(edx.override_markers(good, rows[1:], neg_peak=got.markers.neg_peak + 3)
+                                               .amplitude_uv, rel=1e-12)
+    # nothing whole: a quality failure, as before
+    bad[:, 300] = np.nan
+    assert edx.measure_snap(bad, resp.sweeps[0].fs_hz, resp.sweeps[0].stimulus_index).status == "nonfinite"
