@@ -246,6 +246,9 @@ def _ncs_table(rows: list[dict[str, Any]], kind: str) -> Any:
                 notes.append(f"amplitude {_change(r['amplitude_drop_pct'])}, area {_change(r.get('area_drop_pct'))}")
             if r.get("duration_increase_pct") is not None:
                 notes.append(f"duration {_change(-r['duration_increase_pct'])}")
+            if (r.get("reasons") or {}).get("cv"):
+                notes.append(f"velocity not reported: {r['reasons']['cv']}" if r.get("cv_m_s") is None
+                             else r["reasons"]["cv"])
             add(f"  [dim]{escape(site.replace(' -> ', ' – '))}[/]", [""] * 5, _f(r.get("cv_m_s"), ".1f"),
                 escape(", ".join(notes)))
         else:

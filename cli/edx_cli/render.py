@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -29,7 +28,8 @@ PIPE_WIDTH = 120
 def stdout_console() -> Console:
     """The console for results on standard output: the terminal's width on a terminal, and
     :data:`PIPE_WIDTH` columns for a pipe or a file (rich would use 80 there)."""
-    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    probe = Console()  # rich's own terminal detection (FORCE_TERMINAL and the like), as print_table's
+    return probe if probe.is_terminal else Console(width=PIPE_WIDTH)
 
 
 def print_table(out: Console, table: Any) -> None:

@@ -129,6 +129,10 @@ F_CLIPPED_SAMPLES = 1024
 F_ARTIFACT_OVERLAP = 2048
 F_BASELINE_UNCHECKED = 4096
 F_RESPONSE_OUTLASTS_SWEEP = 8192
+# which plausibility check set S_IMPLAUSIBLE (samples not in volts)
+F_UNITS_OFFSET = 16384
+F_UNITS_NOISE = 32768
+F_UNITS_AMPLITUDE = 65536
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
 #: response has not ended by the sweep's end (the guard kept between the response and the
@@ -1675,14 +1679,14 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     # plain one), computed only on this rare path; a window too short for it is not judged
     if p[P_MAX_OFFSET_V] > 0.0 and abs(base) > p[P_MAX_OFFSET_V]:
         out[R_STATUS] = S_IMPLAUSIBLE
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_OFFSET
         return empty
     if p[P_MAX_NOISE_V] > 0.0 and sigma > p[P_MAX_NOISE_V]:
-        if (int(out[R_FLAGS]) & F_BASELINE_POST) != 0:
-            rs = diff_sigma_robust(x, ba, bb)
-        else:
-            rs = diff_sigma_robust(x, 0, stim - guard)
+        rs = diff_sigma_robust(x, ba, bb) if post else diff_sigma_robust(x, 0, stim - guard)
         if rs > p[P_MAX_NOISE_V]:
             out[R_STATUS] = S_IMPLAUSIBLE
+            out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_NOISE
+            out[R_NOISE_V] = rs  # the robust SD the decision was made on
             return empty
     return d
 
@@ -2004,6 +2008,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
         # a response larger than any muscle's: the samples are not in volts (the amplitude
         # that says so is kept; every marker and the other values are dropped)
         out[R_STATUS] = S_IMPLAUSIBLE
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_AMPLITUDE
         for k in (R_ONSET, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END):
             out[k] = np.nan
 

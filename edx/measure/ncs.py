@@ -59,6 +59,9 @@ FLAGS = {
     2048: "onset_in_artifact",
     4096: "baseline_unchecked",
     8192: "response_outlasts_sweep",
+    16384: "units_offset",
+    32768: "units_noise",
+    65536: "units_amplitude",
 }
 #: status names that are quality failures (nothing can be said about the response)
 FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline", "implausible_units"})
@@ -244,13 +247,13 @@ def _implausible_reason(r: np.ndarray) -> str:
     """Why a sweep's samples cannot be volts, with the measured value."""
     from ..kernels import response as K
 
-    noise, base, amp = r[K.R_NOISE_V], r[K.R_BASELINE_V], r[K.R_AMPLITUDE_V]
-    if math.isfinite(amp):
-        what = f"a response of {amp * 1e3:.4g} mV"
-    elif math.isfinite(noise) and noise > 1e-3:
-        what = f"a baseline noise of {noise * 1e3:.4g} mV RMS"
+    flags = int(r[K.R_FLAGS])
+    if flags & K.F_UNITS_OFFSET:
+        what = f"an offset of {r[K.R_BASELINE_V]:.4g} V"
+    elif flags & K.F_UNITS_NOISE:
+        what = f"a baseline noise of {r[K.R_NOISE_V] * 1e3:.4g} mV RMS"
     else:
-        what = f"an offset of {base:.4g} V"
+        what = f"a response of {r[K.R_AMPLITUDE_V] * 1e3:.4g} mV"
     return (f"{what} is beyond any nerve-conduction recording in volts: the samples are probably in mV or µV "
             "(or after the amplifier's gain); pass volts (edx.units.volts_per_unit gives the factor of a unit)")
 
@@ -432,9 +435,10 @@ def measure_snap(
     """Measure a sensory response (SNAP), averaging the sweeps of a response first.
 
     Parameters are those of :func:`measure_cmap`; a 2-D array or a multi-sweep
-    :class:`~edx.model.Response` is averaged (``average=True``); sweeps holding a NaN or
-    infinite sample are left out of the average (flag ``sweeps_left_out``, with the
-    count), unless none is whole (then the status is ``nonfinite``).  Amplitudes are
+    :class:`~edx.model.Response` is averaged (``average=True``); rows of a 2-D array
+    holding a NaN or infinite sample (a dropped packet from an amplifier) are left out of
+    the average (flag ``sweeps_left_out``, with the count), unless none is whole (then the
+    status is ``nonfinite``); a loaded :class:`~edx.model.Sweep` cannot hold them.  Amplitudes are
     in µV.  The onset is the first departure from baseline: the start of a small
     initial positive phase when one stands out of the noise (its half-sine fit exceeds
     3.5 standard errors), otherwise the negative take-off.
@@ -634,14 +638,24 @@ class SegmentResult:
 MAX_CV_M_S = 100.0
 
 
-def _plausible_cv(cv: float, distance_mm: float, max_cv_m_s: float, reasons: dict[str, str],
+def _plausible_cv(distance_mm: float, dl_ms: float, fs_hz: float, max_cv_m_s: float, reasons: dict[str, str],
                   quality: set[str]) -> float | None:
-    """``cv``, or None with the reason and flag ``implausible_velocity`` when above ``max_cv_m_s``."""
-    if max_cv_m_s > 0 and cv > max_cv_m_s:
+    """``distance / dl``; None with the reason and flag ``implausible_velocity`` when above
+    ``max_cv_m_s`` even with two sampling intervals added to the latency (a distance in the
+    wrong unit, swapped sites); kept with the flag ``velocity_uncertain`` when only the
+    latency's sampling error can explain it (short, inching segments)."""
+    cv = distance_mm / dl_ms
+    if not (max_cv_m_s > 0 and cv > max_cv_m_s):
+        return cv
+    slack_ms = 2e3 / fs_hz if fs_hz > 0 else 0.0
+    if distance_mm / (dl_ms + slack_ms) > max_cv_m_s:
         quality.add("implausible_velocity")
         reasons["cv"] = (f"{cv:.0f} m/s over {distance_mm:g} mm is faster than any human nerve (at most about "
                          f"70-80 m/s; limit {max_cv_m_s:g}): check the distance (mm), the sites' order and the onsets")
         return None
+    quality.add("velocity_uncertain")
+    reasons["cv"] = (f"{cv:.0f} m/s: a latency difference of {dl_ms:.3f} ms over {distance_mm:g} mm is within two "
+                     f"sampling intervals ({slack_ms:.2f} ms) of its own error; the velocity is uncertain")
     return cv
 
 
@@ -656,9 +670,11 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
     distance_mm : float
         Segment length between the two stimulation sites (from the manifest).
     max_cv_m_s : float
-        A velocity above this is not reported (``cv_m_s`` None, flag
-        ``implausible_velocity``, with the reason): see :data:`MAX_CV_M_S`; 0 switches
-        the check off.
+        A velocity above this, even with two sampling intervals added to the latency
+        difference, is not reported (``cv_m_s`` None, flag ``implausible_velocity``, with
+        the reason): see :data:`MAX_CV_M_S`; one above it only within that sampling error
+        (a short, inching segment) is kept, flagged ``velocity_uncertain``.  0 switches the
+        check off.
     """
     if not (distance_mm > 0 and math.isfinite(distance_mm)):
         raise ValueError(f"distance_mm must be a positive number, got {distance_mm!r}")
@@ -674,7 +690,7 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
     if distal.onset_latency_ms is not None and proximal.onset_latency_ms is not None and "all" not in reasons:
         dl = proximal.onset_latency_ms - distal.onset_latency_ms
         if dl > 0:
-            cv = _plausible_cv(distance_mm / dl, distance_mm, max_cv_m_s, reasons, quality)
+            cv = _plausible_cv(distance_mm, dl, distal.fs_hz, max_cv_m_s, reasons, quality)
         else:
             reasons["cv"] = "the proximal onset is not later than the distal one"
     elif "cv" not in reasons and "all" not in reasons:
@@ -741,7 +757,7 @@ def sensory_velocity(response: SnapResult | CmapResult, distance_mm: float, *,
     elif not lat > 0:
         reasons["cv"] = "the onset latency is not after the stimulus"
     else:
-        cv = _plausible_cv(distance_mm / lat, distance_mm, max_cv_m_s, reasons, quality)
+        cv = _plausible_cv(distance_mm, lat, response.fs_hz, max_cv_m_s, reasons, quality)
     return SegmentResult(distance_mm=float(distance_mm), cv_m_s=cv, latency_difference_ms=lat,
                          amplitude_drop_pct=None, area_drop_pct=None, duration_increase_pct=None,
                          quality=frozenset(quality), reasons=reasons)

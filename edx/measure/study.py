@@ -149,7 +149,9 @@ class StudyMeasurements:
             for a, b, seg in tm.segments:
                 out.append({**base, "site": f"{a} -> {b}", "distance_mm": seg.distance_mm, "cv_m_s": seg.cv_m_s,
                             "amplitude_drop_pct": seg.amplitude_drop_pct, "area_drop_pct": seg.area_drop_pct,
-                            "duration_increase_pct": seg.duration_increase_pct})
+                            "duration_increase_pct": seg.duration_increase_pct,
+                            "quality": sorted(q for q in seg.quality if ":" not in q),
+                            "reasons": dict(seg.reasons) or None})
             if tm.fwaves is not None:
                 f = tm.fwaves
                 out.append({**base, "site": "F-waves", "f_min_latency_ms": f.min_latency_ms,
@@ -257,17 +259,23 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
     for site in test.sites:
         resp = load_site(study, test.id, site.name)
         results[site.name] = measure_snap(resp) if test.type is TestType.SENSORY else measure_cmap(resp)
-    if test.type is TestType.SENSORY:
-        # one velocity per stimulation site, from the stimulus to the recording electrodes
-        vel = {s.name: sensory_velocity(results[s.name], s.distance_mm) for s in test.sites if s.distance_mm}
-        return TestMeasurement(test, sites=results, velocities=vel)
+    vel: dict[str, SegmentResult] = {}
+    if test.type is TestType.SENSORY and test.sites[0].distance_mm:
+        # one velocity per stimulation site, from the stimulus to the recording electrodes: the
+        # first site's distance is stimulation to recording, each later one adds its segment
+        total = 0.0
+        for s in test.sites:
+            if not s.distance_mm:
+                break
+            total += s.distance_mm
+            vel[s.name] = sensory_velocity(results[s.name], total)
     segs = []
     names = [s.name for s in test.sites]
     for k in range(1, len(test.sites)):
         dist = test.sites[k].distance_mm
         if dist:
             segs.append((names[k - 1], names[k], conduction_velocity(results[names[k - 1]], results[names[k]], dist)))
-    return TestMeasurement(test, sites=results, segments=tuple(segs))
+    return TestMeasurement(test, sites=results, segments=tuple(segs), velocities=vel)
 
 
 def _measure_needle(study: Study, test: TestSpec) -> TestMeasurement:

@@ -165,10 +165,12 @@ class MupConfig:
     min_duration_s : float
         Shorter recordings are refused.
     max_abs_v : float
-        Samples beyond this (volts at the amplifier input) are refused as not in volts:
-        the largest needle potentials, giant motor unit potentials, are some 10-20 mV;
-        mV or µV passed as volts (or a signal after the gain) reach far beyond.  0
-        switches the check off.
+        A signal swinging more than this either side of its middle (half its range,
+        volts at the amplifier input) is refused as not in volts: the largest needle
+        potentials, giant motor unit potentials, are some 10-20 mV; mV or µV passed as
+        volts (or a signal after the gain) reach far beyond.  0 switches the check off.
+    max_offset_v : float
+        The same for the middle of the range (a DC offset), as for nerve conduction: 1 V.
     """
 
     detect_band_hz: tuple[float, float] = (300.0, 5000.0)
@@ -213,6 +215,7 @@ class MupConfig:
     hum_level_uv: float = 10.0
     min_duration_s: float = 1.0
     max_abs_v: float = 0.1
+    max_offset_v: float = 1.0
 
     def measure_vector(self) -> np.ndarray:
         """Parameter vector of :func:`edx.kernels.mup.measure_mup`."""
@@ -557,18 +560,35 @@ def _sites(signal: Any, fs_hz: float | None) -> list[tuple[np.ndarray, float, tu
     return one(signal, "signal")
 
 
-def _check_volts(x: np.ndarray, label: str, max_abs_v: float) -> None:
+def volts_problem(lo: float, hi: float, max_abs_v: float, max_offset_v: float) -> str | None:
+    """Why samples ranging over ``[lo, hi]`` cannot be a needle recording in volts, or None.
+
+    The swing either side of the middle of the range is judged against ``max_abs_v`` and
+    the middle itself (a DC offset, which electrodes and DC-coupled amplifiers carry)
+    against ``max_offset_v``; a limit of 0 is not checked.
+    """
+    half = 0.5 * (hi - lo)
+    mid = 0.5 * (hi + lo)
+    if max_abs_v > 0.0 and half > max_abs_v:
+        what = f"samples swing {half:.4g} V either side of their middle"
+    elif max_offset_v > 0.0 and abs(mid) > max_offset_v:
+        what = f"samples sit at an offset of {mid:.4g} V"
+    else:
+        return None
+    return (f"{what}: no needle EMG recording in volts does (the largest motor unit potentials are some 10-20 mV); "
+            "the samples are probably in mV or µV, or after the amplifier's gain: pass volts "
+            "(edx.units.volts_per_unit gives the factor of a unit)")
+
+
+def _check_volts(x: np.ndarray, label: str, max_abs_v: float, max_offset_v: float) -> None:
     """Refuse samples no needle recording in volts holds (x finite)."""
-    top = max(abs(float(x.max())), abs(float(x.min())))
-    if max_abs_v > 0.0 and top > max_abs_v:
-        raise SignalQualityError(
-            f"{label}: samples reach {top:.4g} V: no needle EMG recording in volts does (the largest motor unit "
-            "potentials are some 10-20 mV); the samples are probably in mV or µV, or after the amplifier's gain: "
-            "pass volts (edx.units.volts_per_unit gives the factor of a unit)"
-        )
+    why = volts_problem(float(x.min()), float(x.max()), max_abs_v, max_offset_v)
+    if why is not None:
+        raise SignalQualityError(f"{label}: {why}")
 
 
-def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, max_abs_v: float = 0.1) -> None:
+def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, max_abs_v: float = 0.1,
+                   max_offset_v: float = 1.0) -> None:
     if x.size == 0:
         raise SignalQualityError(f"{label}: zero-length signal")
     bad = ~np.isfinite(x)
@@ -585,7 +605,7 @@ def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, 
         raise SignalQualityError(f"{label}: {fs:g} Hz cannot resolve MUPs (at least 2 kHz, 10 kHz or more advised)")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal): no needle contact or amplifier off")
-    _check_volts(x, label, max_abs_v)
+    _check_volts(x, label, max_abs_v, max_offset_v)
 
 
 def _rails(x: np.ndarray, rails: tuple[float, float] | None) -> tuple[float, float, bool]:
@@ -954,7 +974,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     from ..kernels import mup as K
 
     flags: dict[str, str] = {}
-    _check_samples(x_in, fs, label, cfg.min_duration_s, cfg.max_abs_v)
+    _check_samples(x_in, fs, label, cfg.min_duration_s, cfg.max_abs_v, cfg.max_offset_v)
     x = np.ascontiguousarray(x_in - float(x_in.mean()))
     lo_r, hi_r, known = _rails(x_in, rails)
     n_rail = K.rail_runs(x_in, lo_r, hi_r, 1 if known else 3)
@@ -1336,7 +1356,7 @@ def analyze_mups(
     ------
     edx.errors.SignalQualityError
         Non-finite, flat, too short or too coarsely sampled input, or samples not in
-        volts (beyond ``config.max_abs_v``).
+        volts (``config.max_abs_v``, ``config.max_offset_v``).
     """
     cfg = config or DEFAULT_CONFIG
     doc = load_mup_reference(reference)
@@ -1388,6 +1408,8 @@ def interference_pattern(
     *,
     turn_level_uv: float = 100.0,
     epoch_ms: float = 500.0,
+    max_abs_v: float = 0.1,
+    max_offset_v: float = 1.0,
 ) -> InterferencePattern:
     """Turns per second and mean amplitude per turn of a maximal-effort recording.
 
@@ -1406,6 +1428,8 @@ def interference_pattern(
         Minimum change on each side of a turn, µV.
     epoch_ms : float
         Epoch length.
+    max_abs_v, max_offset_v : float
+        Samples not in volts are refused (see :class:`MupConfig`); 0 switches a check off.
 
     Returns
     -------
@@ -1414,8 +1438,8 @@ def interference_pattern(
     Raises
     ------
     edx.errors.SignalQualityError
-        Non-finite, flat or too short (< one epoch) input, or samples not in volts (beyond
-        0.1 V, :attr:`MupConfig.max_abs_v`).
+        Non-finite, flat or too short (< one epoch) input, or samples not in volts
+        (``max_abs_v``, ``max_offset_v``: as in :class:`MupConfig`).
     """
     from ..kernels import mup as K
 
@@ -1432,7 +1456,7 @@ def interference_pattern(
         raise SignalQualityError(f"{label}: shorter than one {epoch_ms:g} ms epoch")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal)")
-    _check_volts(x, label, DEFAULT_CONFIG.max_abs_v)
+    _check_volts(x, label, max_abs_v, max_offset_v)
     if not (turn_level_uv > 0):
         raise ValueError("turn_level_uv must be positive")
     reasons: dict[str, str] = {}

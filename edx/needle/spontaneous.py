@@ -315,6 +315,7 @@ class _Engine:
             raise ValueError(f"fs_hz must be a finite sampling rate >= 2000 Hz, got {fs_hz!r}")
         self.fs = float(fs_hz)
         self.cfg = cfg
+        self.failed: str | None = None  # why the samples cannot be judged (samples not in volts)
         d, m, c, t = cfg["detection"], cfg["measurement"], cfg["classification"], cfg["trains"]
         fs = self.fs
         p = np.zeros(K.N_PARAMS)
@@ -448,6 +449,8 @@ class _Engine:
         K = self.K
         if self.finished:
             raise RuntimeError("the detector was flushed; create a new one for a new recording")
+        if self.failed is not None:
+            raise SignalQualityError(self.failed)
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError(f"expected 1-D samples, got shape {x.shape}")
@@ -476,19 +479,23 @@ class _Engine:
         return out
 
     def _check_volts(self) -> None:
-        """Refuse samples no needle recording in volts holds (see ``[quality] max_abs_v``)."""
+        """Refuse samples no needle recording in volts holds (``[quality] max_abs_v``,
+        ``max_offset_v``), judged on the range seen so far; the detector stays failed (every
+        later call raises the same error, and so does the result)."""
+        from .mup import volts_problem
+
         K = self.K
-        lim = float(self.cfg["quality"]["max_abs_v"])
-        top = max(abs(float(self.state[K.S_XMIN])), abs(float(self.state[K.S_XMAX])))
-        if lim > 0.0 and top > lim:
-            raise SignalQualityError(
-                f"samples reach {top:.4g} V: no needle EMG recording in volts does (the largest motor unit "
-                "potentials are some 10-20 mV); the samples are probably in mV or µV, or after the amplifier's "
-                "gain: pass volts (edx.units.volts_per_unit gives the factor of a unit)"
-            )
+        q = self.cfg["quality"]
+        why = volts_problem(float(self.state[K.S_XMIN]), float(self.state[K.S_XMAX]), float(q["max_abs_v"]),
+                            float(q["max_offset_v"]))
+        if why is not None:
+            self.failed = why
+            raise SignalQualityError(why)
 
     def flush(self, build: bool = True) -> list[SpontaneousEvent]:
         K = self.K
+        if self.failed is not None:
+            raise SignalQualityError(self.failed)
         if self.finished:
             return []
         cand = np.empty((1, K.N_CAND))
@@ -656,6 +663,8 @@ class _Engine:
 
     # -- final result ------------------------------------------------------------------
     def result(self) -> SpontaneousResult:
+        if self.failed is not None:
+            raise SignalQualityError(self.failed)
         if not self.finished:
             raise RuntimeError("call flush() first")
         return _build_result(self)
@@ -1192,8 +1201,12 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         if active.any():
             why.append(f"motor unit potentials in {int(active.sum())} windows of {win:g} s")
         if noisy_s >= 0.05:
-            why.append(f"a baseline noisier than {noisy_uv:g} µV RMS for {noisy_s:.1f} s (voluntary activity or "
-                       "interference hides fibrillations)")
+            spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+            n_spont = int(np.count_nonzero(noisy & spont))
+            why.append(f"a baseline noisier than {noisy_uv:g} µV RMS for {noisy_s:.1f} s: voluntary activity, "
+                       "interference, or spontaneous activity dense enough to raise the noise level, which hides "
+                       "fibrillations" + (f"; {n_spont} fibrillation/PSW discharge(s) were detected on it" if n_spont
+                                          else ""))
             quality.add("noisy_baseline")
             reasons.setdefault("noisy_baseline", f"the baseline noise exceeds {noisy_uv:g} µV RMS for {noisy_s:.1f} s "
                                                  f"of {duration_s:.1f} s")
@@ -1298,8 +1311,10 @@ class SpontaneousDetector:
     Raises
     ------
     SignalQualityError
-        From :meth:`push`: non-finite samples, or samples beyond ``[quality] max_abs_v``
-        (not volts); from :meth:`result`: a noise beyond ``max_noise_uv`` (not volts).
+        From :meth:`push`: non-finite samples, or samples not in volts (a swing beyond
+        ``[quality] max_abs_v`` or an offset beyond ``max_offset_v``, judged on the range
+        seen so far: the detector then stays failed and every later call raises the same
+        error); from :meth:`result`: a noise beyond ``max_noise_uv`` (not volts).
 
     Examples
     --------
@@ -1332,7 +1347,8 @@ class SpontaneousDetector:
         Raises
         ------
         SignalQualityError
-            If the chunk holds NaN or inf (the detector cannot continue).
+            If the chunk holds NaN or inf (the detector cannot continue), or the samples so
+            far cannot be volts (the detector stays failed).
         """
         return self._eng.push(np.asarray(chunk, dtype=np.float64))
 
@@ -1461,7 +1477,8 @@ def grade_muscle(
     reasons: dict[str, str] = {}
     skipped = len(site) - len(judged)
     if skipped:
-        reasons["sites"] = f"{skipped} site(s) could not be graded (flat or too short) and were left out"
+        reasons["sites"] = (f"{skipped} site(s) could not be graded (flat, too short or not at rest) and were left "
+                            "out")
     if not judged:
         reasons["grade"] = "no site could be graded"
         return MuscleGrade(None, 0, 0, site, reasons)

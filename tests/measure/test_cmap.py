@@ -383,3 +383,21 @@ def test_velocity_faster_than_any_nerve_is_not_reported():
     assert wrong.cv_m_s is None and "implausible_velocity" in wrong.quality
     assert "547 m/s over 2300 mm" in wrong.reasons["cv"] and wrong.amplitude_drop_pct is not None
     assert conduction_velocity(d, p, 2300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(546.6, rel=0.01)
+
+
+def test_short_segment_velocity_above_the_limit_from_sampling_alone_is_kept_and_flagged():
+    """An inching segment of 10 mm at 10 kHz: a latency difference of 0.085 ms (one sample
+    short of the true 0.167 ms) reads 118 m/s; within two sampling intervals it cannot be told
+    from 35 m/s, so it is kept, flagged uncertain, not called a wrong distance."""
+    fs = 10_000.0
+    x = np.zeros(400)
+    d = measure_cmap(x, fs, 50)  # stand-ins carrying fs and the onsets
+    from dataclasses import replace as dc_replace
+
+    d = dc_replace(d, status="ok", present=True, onset_latency_ms=4.0)
+    p = dc_replace(d, onset_latency_ms=4.085)
+    seg = conduction_velocity(d, p, 10.0)
+    assert seg.cv_m_s == pytest.approx(10.0 / 0.085) and "velocity_uncertain" in seg.quality
+    assert "two sampling intervals" in seg.reasons["cv"]
+    far = conduction_velocity(d, dc_replace(d, onset_latency_ms=8.0), 2300.0)  # 575 m/s
+    assert far.cv_m_s is None and "implausible_velocity" in far.quality

@@ -416,6 +416,8 @@ def test_samples_not_in_volts_are_refused():
     x, _ = simulate_effort(3.0, fs, kind="neurogenic", level="minimal", seed=3)
     assert analyze_mups(x, fs).status == "ok" and interference_pattern(x, fs).n_turns > 0
     for f in (analyze_mups, interference_pattern):
-        with pytest.raises(SignalQualityError, match="samples reach .* V.*volts"):
+        with pytest.raises(SignalQualityError, match="samples swing .* V.*volts"):
             f(x * 1e3, fs)
+        f(x + 0.12, fs)  # a DC offset is not a unit error
     assert analyze_mups(x * 1e3, fs, config=MupConfig(max_abs_v=0.0)).status == "ok"
+    assert interference_pattern(x * 1e3, fs, max_abs_v=0.0).n_turns > 0

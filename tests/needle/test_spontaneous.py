@@ -619,21 +619,49 @@ def test_samples_not_in_volts_are_refused():
     assert detect_spontaneous(x, fs).status == "ok"
     with pytest.raises(SignalQualityError, match="mV RMS.*volts"):  # fibrillations of mV: only the noise says so
         detect_spontaneous(x * 1e3, fs)
-    with pytest.raises(SignalQualityError, match="samples reach .* V"):
+    with pytest.raises(SignalQualityError, match="samples swing .* V either side"):
         detect_spontaneous(x * 1e6, fs)
     det = SpontaneousDetector(fs)
     det.push(x[:20_000] * 1e3)  # within the range a needle can record
-    with pytest.raises(SignalQualityError, match="samples reach"):
+    with pytest.raises(SignalQualityError, match="swing"):
         det.push(x[20_000:] * 1e6)
+    # the detector stays failed: no later push, flush or result pretends otherwise
+    for call in (lambda: det.push(x[:100]), det.flush, det.result):
+        with pytest.raises(SignalQualityError, match="swing"):
+            call()
+    # a DC offset an electrode or a DC-coupled amplifier carries is not a unit error
+    off = detect_spontaneous(x + 0.15, fs)
+    assert off.status == "ok" and off.grade == detect_spontaneous(x, fs).grade
+    with pytest.raises(SignalQualityError, match="offset of 2"):
+        detect_spontaneous(x + 2.0, fs)
     det = SpontaneousDetector(fs)
     det.push(x * 1e3)
     det.flush()
     with pytest.raises(SignalQualityError, match="mV RMS"):
         det.result()
     # a lab may switch the checks off
-    off = {"quality": {"max_abs_v": 0.0, "max_noise_uv": 0.0}}
+    off = {"quality": {"max_abs_v": 0.0, "max_offset_v": 0.0, "max_noise_uv": 0.0}}
     assert detect_spontaneous(x * 1e6, fs, config=off).status in ("ok", "not_at_rest")
     # maximal voluntary effort in volts is not taken for a unit error
     for kind in ("normal", "neurogenic"):
         y, _ = simulate_effort(2.0, 48_000.0, kind=kind, level="maximal", seed=3)
         assert detect_spontaneous(y, 48_000.0).status == "not_at_rest"
+
+
+# Dense fibrillations (40 trains, 10 s, truth grade 3+, seed 7) raise the detector's noise level
+# (a low percentile of 20 ms block RMS) above rest_noise_max_uv: at 20 and 48 kHz (25 and 36 µV)
+# the recording is taken for a noisy baseline and not graded (was graded "0" before the
+# rest-time rule: every discharge on a noisy baseline is kept out of trains).  Not graded is safe
+# but loses a strong finding; the reason counts the fibrillations detected on the noisy stretch.
+# Open work: a noise level from the samples outside detected discharges.
+_DENSE = {10_000.0: None, 20_000.0: "not_at_rest (noise level 25.4 µV)", 48_000.0: "not_at_rest (noise level 35.8 µV)"}
+
+
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)] if why else [],
+                                             id=f"{int(f)}") for f, why in _DENSE.items()])
+def test_dense_fibrillations_are_graded(fs):
+    x, truth = simulate_rest(10.0, fs, fibrillation_trains=40, noise_rms_v=10e-6, seed=7)
+    res = detect_spontaneous(x, fs)
+    if res.status == "not_at_rest":  # never a silent "0": the reason names the detected discharges
+        assert "fibrillation/PSW discharge(s) were detected" in res.reasons["trains"] and res.grade is None
+    assert res.status == "ok" and res.grade == truth.grade
