@@ -113,6 +113,17 @@ def _notes(row: Mapping[str, Any] | None, *, skip: Sequence[str] = ()) -> _Cell:
     return _Cell("; ".join(parts), "note err" if row.get("error") else "note")
 
 
+def _with_segment_note(cell: _Cell, seg: Mapping[str, Any] | None) -> _Cell:
+    """A site's notes, followed by why the velocity of the segment ending there is not
+    reported or is uncertain (flags ``implausible_velocity``, ``velocity_uncertain``)."""
+    flags = set((seg or {}).get("quality") or ()) & {"implausible_velocity", "velocity_uncertain"}
+    why = ((seg or {}).get("reasons") or {}).get("cv")
+    if not (flags and why):  # an absent or unjudged response is said in the site's own notes
+        return cell
+    text = f"velocity: {why}"
+    return _Cell(f"{cell.text}; {text}" if cell.text else text, cell.cls)
+
+
 class _Limits:
     """Reference limits for marking table cells, when the interpretation used a reference
     this report can look up (the packaged one or a laboratory file)."""
@@ -272,7 +283,7 @@ def _motor_table(analysis: StudyAnalysis, doc: Mapping[str, Any], rows: Mapping[
                 _c(g.get("neg_area_mvms"), ".2f"),
                 _c(cv, ".1f", abn=lim.below(cv, "motor", "cv_m_s_min", nerve, muscle)),
                 _c(t.get("temperature_c"), ".1f"),
-                _notes(r, skip=_BENIGN),
+                _with_segment_note(_notes(r, skip=_BENIGN), seg),
             ])
     return table
 

@@ -337,3 +337,22 @@ def test_write_study_outputs_writes_the_report(cim, tmp_path):
     html = written["html"].read_text(encoding="utf-8")
     assert html == render_html(cim, anonymize=True, salt="x")
     assert "SIM-CIM-01" not in html
+
+
+def test_a_velocity_not_reported_says_why_in_the_motor_table(tmp_path):
+    """A distance typed ten times too long: the segment's velocity cell is empty and the
+    proximal site's notes say why (it used to vanish between the measurement and the report)."""
+    import shutil
+
+    dst = tmp_path / "study"
+    shutil.copytree(STUDIES / "normal", dst)
+    text = (dst / "study.toml").read_text()
+    head = text.index('id = "median-motor-R"')
+    elbow = text.index('name = "elbow"', head)
+    k = text.index("distance_mm = ", elbow)
+    end = text.index("\n", k)
+    (dst / "study.toml").write_text(text[:k] + "distance_mm = 2300" + text[end:])
+    html = render_html(analyze_study(dst / "study.toml"))
+    assert "faster than any human nerve" in html
+    normal = render_html(analyze_study(STUDIES / "normal" / "study.toml"))
+    assert "faster than any human nerve" not in normal
