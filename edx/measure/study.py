@@ -141,7 +141,7 @@ class StudyMeasurements:
                 if v is not None:
                     row["distance_mm"] = v.distance_mm
                     row["cv_m_s"] = v.cv_m_s
-                    if "cv" in v.reasons:
+                    if "cv" in v.reasons and r.status == "ok":  # an absent or failed response says so itself
                         row["reasons"] = {**(row["reasons"] or {}), "cv": v.reasons["cv"]}
                     if v.quality:
                         row["quality"] = sorted(set(row["quality"]) | v.quality)
