@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import SignalQualityError
 from ..model import Recording, Trace
+from .mup import volts_problem
 
 __all__ = [
     "EventKind",
@@ -482,8 +483,6 @@ class _Engine:
         """Refuse samples no needle recording in volts holds (``[quality] max_abs_v``,
         ``max_offset_v``), judged on the range seen so far; the detector stays failed (every
         later call raises the same error, and so does the result)."""
-        from .mup import volts_problem
-
         K = self.K
         q = self.cfg["quality"]
         why = volts_problem(float(self.state[K.S_XMIN]), float(self.state[K.S_XMAX]), float(q["max_abs_v"]),
