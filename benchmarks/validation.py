@@ -208,8 +208,9 @@ def spontaneous() -> str:
     return _table(head, rows) + ("\n\nPotentials of at least 50 µV scored, noise 10 µV RMS per sample, a discharge "
                                  "found when an event lies within 1 ms; targets: recall and precision ≥ 0.95, kinds ≥ 0.9. "
                                  "20-200 µV: three fibrillation and two PSW trains of random amplitude (seeds 200-203); "
-                                 "all at 50 µV: the issue's floor for every potential (seeds 300-302), below target "
-                                 "(strict expected failures in the tests).")
+                                 "all at 50 µV: the issue's floor for every potential (seeds 300-302); the rates "
+                                 f"below target ({', '.join(f'{int(f / 1000)} kHz' for f in T._EXPLICIT_50)}) are "
+                                 "strict expected failures in the tests.")
 
 
 def mup_sim() -> str:

@@ -23,7 +23,8 @@ The pipeline (one memory pass over the samples, then work per candidate only):
    reproduces the batch run bit for bit.
 2. :func:`measure` -- for each candidate, on the raw samples around it: a centred
    moving average (:func:`smooth_into`: every value from its own samples only, the
-   same whatever the window), a median baseline before it, the positive and negative peaks,
+   same whatever the window), a median baseline before it (and before its first peak when
+   its own rise would reach into the window), the positive and negative peaks,
    the initial phase, the slow phase after the positive peak (positive sharp waves),
    onset, end, phases, peak-to-peak amplitude and a classification code
    (:data:`K_*`).  It reads only a fixed window around the candidate, so it gives the
@@ -102,7 +103,8 @@ P_SECOND_FRACTION = 47  # a second potential's positive peak: at least this frac
 P_SECOND_SNR = 48  # ... and this many noise SDs of the smoothed trace
 P_SECOND_SEPARATION = 49  # ... at least this many samples from the first potential's extreme phases
 P_QUIET_MAX_E = 50  # a block whose noise level (S_SIGMA, units of e) exceeds this is counted noisy (<= 0: none)
-N_PARAMS = 51
+P_BASE_BEFORE_PEAK = 51  # the baseline window ends at least this many samples before the first peak
+N_PARAMS = 52
 
 # ----------------------------------------------------------------- state vector
 S_N = 0  # samples seen (absolute index of the next sample)
@@ -825,6 +827,42 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _window_trend(w: np.ndarray, b0: int, b1: int, scratch: np.ndarray) -> float:
+    """Median of the second half of ``w[b0:b1]`` minus the median of its first half."""
+    mid = (b0 + b1) // 2
+    return median_of(w, mid, b1, scratch) - median_of(w, b0, mid, scratch)
+
+
+@njit(cache=True, nogil=True)
+def _flatter_window(
+    w: np.ndarray, b0: int, b1: int, e1: int, length: int, sign: float, pp: float, scratch: np.ndarray
+) -> tuple[int, int]:
+    """The baseline window ``[b0, b1)``, or the one of ``length`` samples ending at ``e1``
+    (clipped at 0) when the first moves towards the potential's first peak (its halves'
+    medians differ with the peak's ``sign``), spans less than the potential's peak-to-peak
+    ``pp`` (more is another potential, not this one's rise) and the second's halves differ
+    less: ``(end, start)``.  The first is kept when either has fewer than 6 samples."""
+    e0 = e1 - length
+    if e0 < 0:
+        e0 = 0
+    if e1 - e0 < 6 or b1 - b0 < 6:
+        return b1, b0
+    lo_v = w[b0]
+    hi_v = w[b0]
+    for i in range(b0 + 1, b1):
+        if w[i] < lo_v:
+            lo_v = w[i]
+        if w[i] > hi_v:
+            hi_v = w[i]
+    if not hi_v - lo_v < pp:
+        return b1, b0
+    t_b = sign * _window_trend(w, b0, b1, scratch)
+    if t_b > 0.0 and abs(_window_trend(w, e0, e1, scratch)) < t_b:
+        return e1, e0
+    return b1, b0
+
+
+@njit(cache=True, nogil=True)
 def smooth_levels(h: int) -> int:
     """Rows of the workspace :func:`smooth_into` needs for half-width ``h`` (at least 1)."""
     width = 2 * h + 1
@@ -992,6 +1030,7 @@ def measure(
     margin = int(p[P_SPIKE_MARGIN])
     lobe_back = int(p[P_FIRST_LOBE_BACK])
     lobe_frac = p[P_FIRST_LOBE_FRACTION]
+    before_peak = int(p[P_BASE_BEFORE_PEAK])
     slow_from = int(p[P_SLOW_FROM])
     slow_to = int(p[P_SLOW_TO])
     slow_frac = p[P_SLOW_FRACTION]
@@ -1035,7 +1074,7 @@ def measure(
         sig_e = cand[r, C_SIGMA_E]
         c_lo = int(cand[r, C_LO])
         c_hi = int(cand[r, C_HI])
-        lo = start - base_from - h - 1
+        lo = start - margin - lobe_back - before_peak - (base_from - base_to) - h - 1
         if lo < 0:
             lo = 0
         hi_full = peak + post
@@ -1057,17 +1096,6 @@ def measure(
         # noise SD of the raw samples (white-noise model of the detection filter), and of w
         sig_raw = sig_e / e_gain
         sig_w = sig_raw / math.sqrt(2.0 * h + 1.0)
-        # baseline
-        b0 = start - base_from - lo
-        b1 = start - base_to - lo
-        if b0 < 0:
-            b0 = 0
-        if b1 - b0 >= 3:
-            base = median_of(w, b0, b1, scratch)
-        else:
-            base = median_of(w, 0, n, scratch)
-        for i in range(n):
-            w[i] -= base
         # spike region
         s0 = start - margin - lo
         s1 = end + margin + 1 - lo
@@ -1096,6 +1124,26 @@ def measure(
             if v < vn:
                 vn = v
                 im = i
+        # baseline: the median of a window ending before the candidate's start -- or, when
+        # that window rises or falls towards the potential (a slow potential's initial phase
+        # can begin well before the band-passed trace crosses the detection threshold) and
+        # one ending before_peak samples before its first peak is flatter, that one
+        b1 = start - base_to - lo
+        b0 = b1 - (base_from - base_to)
+        if b0 < 0:
+            b0 = 0
+        first0 = ip if ip < im else im
+        if first0 - before_peak < b1:
+            b1, b0 = _flatter_window(w, b0, b1, first0 - before_peak, base_from - base_to,
+                                     1.0 if ip < im else -1.0, vp - vn, scratch)
+        if b1 - b0 >= 3:
+            base = median_of(w, b0, b1, scratch)
+        else:
+            base = median_of(w, 0, n, scratch)
+        for i in range(n):
+            w[i] -= base
+        vp -= base
+        vn -= base
         pp = vp - vn
         # initial phase
         initial = -1.0
@@ -1125,6 +1173,17 @@ def measure(
                         vb = w[i]
                         ib = i
                 ip_first = ib
+                if ip_first - before_peak < b1 and b1 - b0 >= 3:
+                    # the same choice for a window ending before the initial lobe
+                    c1, c0 = _flatter_window(w, b0, b1, ip_first - before_peak, base_from - base_to, 1.0, pp, scratch)
+                    if c1 != b1:
+                        b0 = c0
+                        b1 = c1
+                        nb = median_of(w, b0, b1, scratch)
+                        for i in range(n):
+                            w[i] -= nb
+                        vp -= nb
+                        vn -= nb
         # fast negative after the (initial) positive peak
         fmin = 0.0
         f1 = ip_first + fast_win

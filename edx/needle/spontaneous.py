@@ -345,9 +345,11 @@ class _Engine:
         p[K.P_BASE_FROM] = max(3, _ms(m["baseline_from_ms"], fs))
         p[K.P_BASE_TO] = _ms(m["baseline_to_ms"], fs)
         p[K.P_SPIKE_MARGIN] = _ms(m["spike_margin_ms"], fs)
-        p[K.P_PRE] = p[K.P_BASE_FROM] + p[K.P_MAX_CANDIDATE] + p[K.P_SPIKE_MARGIN] + 2
-        p[K.P_POST] = max(_ms(m["post_ms"], fs), _ms(m["slow_to_ms"], fs) + _ms(m["first_lobe_ms"], fs)) + 1
+        p[K.P_BASE_BEFORE_PEAK] = _ms(m["baseline_before_peak_ms"], fs)
         p[K.P_FIRST_LOBE_BACK] = max(1, _ms(m["first_lobe_ms"], fs))
+        p[K.P_PRE] = (p[K.P_BASE_FROM] - p[K.P_BASE_TO] + p[K.P_BASE_BEFORE_PEAK] + p[K.P_FIRST_LOBE_BACK]
+                      + p[K.P_MAX_CANDIDATE] + p[K.P_SPIKE_MARGIN] + p[K.P_SMOOTH_HALF] + 2)
+        p[K.P_POST] = max(_ms(m["post_ms"], fs), _ms(m["slow_to_ms"], fs) + _ms(m["first_lobe_ms"], fs)) + 1
         p[K.P_FIRST_LOBE_FRACTION] = float(m["first_lobe_fraction"])
         p[K.P_SLOW_FROM] = _ms(m["slow_from_ms"], fs)
         p[K.P_SLOW_TO] = _ms(m["slow_to_ms"], fs)
@@ -1228,7 +1230,14 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     if member:
         train_of[np.fromiter(member, dtype=np.int64, count=len(member))] = np.fromiter(
             member.values(), dtype=np.int64, count=len(member))
-    events = _events_from(ev, train_of)
+    # events in order of onset (a candidate's onset can lie before that of the one detected
+    # just before it, when the two overlap)
+    if ev_t.size > 1 and np.any(ev_t[1:] < ev_t[:-1]):
+        order = np.argsort(ev_t, kind="stable")
+        events = _events_from({k: v[order] for k, v in ev.items() if isinstance(v, np.ndarray)
+                               and v.shape[:1] == ev_t.shape}, train_of[order])
+    else:
+        events = _events_from(ev, train_of)
     # -- counts
     counts = {k: 0 for k in _COUNT_KEYS}
     for code, c in enumerate(np.bincount(ev_code, minlength=len(_KIND_BY_CODE)).tolist()):

@@ -237,18 +237,18 @@ def test_every_train_is_one_real_source_at_its_rate(fs):
 # (measured, seeds 300-302; the standard runs above draw 20-200 µV).  The simulator's noise is
 # per sample, so its density falls with the rate: 10 kHz is the hardest.  Tried (2026-11-22):
 # the detection band (centre 200/300/600/1000 Hz, Q 0.7-1.5) moves the misses between kinds and
-# rates and never clears all of them (e.g. 200 Hz: 10 kHz fib 0.859/0.923, 48 kHz fib recall
-# 0.949, PSW 0.944).  Of the 93 fibrillations missed at 10 kHz, about 40 are detected as
-# fibrillations but timed 1-3 ms late: their initial positive phase (about 14 µV) stays under the
-# onset threshold raised to 3 noise SDs of the smoothed trace (about 17 µV there; the truth's rule
-# is 10 µV on the clean wave), so the onset is taken at the main spike; 7 raise no candidate; the
-# rest are taken for an end-plate spike, a PSW or an unclassified potential.  37 of the 56 false
-# fibrillations lie on noise.  Open work: an onset that reaches the truth's level under noise
-# (the flank extrapolated to it) and a matched test of the initial phase.
+# rates and never clears all of them.  Mended (2026-11-22): the baseline of a slow fibrillation
+# (one source here is 4.6 ms long, its initial positive phase rising for 1.1 ms) was taken from
+# a window reaching into its own rise, which hid the initial phase and timed it 1-3 ms late; the
+# window now ends before the potential's first peak when that is flatter (10 kHz fibrillation
+# recall 0.851 -> 0.894, precision 0.905 -> 0.957; 20 kHz now passes).  At 10 kHz the 66
+# fibrillations still missed are mostly taken for end-plate spikes (19) or PSWs/unclassified
+# potentials (about 20): their initial positive phase (at least 14 µV by the simulator's rule)
+# is not told from noise on the smoothed trace (noise SD about 5.8 µV, lobe test at 3 SDs);
+# 7 raise no candidate.  At 48 kHz the 18 PSWs missed overlap another potential within ~5 ms.
 _EXPLICIT_50 = {
-    10_000.0: "fibrillation recall 0.851 (531/624), precision 0.905 (531/587); PSW recall 0.933 (335/359)",
-    20_000.0: "fibrillation recall 0.933 (582/624), precision 0.953; PSW recall 0.953, precision 0.974",
-    48_000.0: "fibrillation recall 0.949 (592/624), precision 0.980; PSW recall 0.947 (340/359)",
+    10_000.0: "fibrillation recall 0.894 (558/624), precision 0.957; PSW recall 0.939 (337/359)",
+    48_000.0: "PSW recall 0.950 (341/359 = 0.94986); fibrillation recall 0.950 (593/624), precision 0.982",
 }
 
 
@@ -264,8 +264,8 @@ def explicit_50uv_scores(fs: float) -> dict:
     return _sum(scores)
 
 
-@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)], id=f"{int(f)}")
-                                for f, why in _EXPLICIT_50.items()])
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=_EXPLICIT_50[f])]
+                                              if f in _EXPLICIT_50 else [], id=f"{int(f)}") for f in RATES])
 def test_explicit_50uv_potentials(fs):
     """The hardest case of the issue: every potential at 50 µV, 10 µV noise."""
     tot = explicit_50uv_scores(fs)
@@ -273,6 +273,26 @@ def test_explicit_50uv_potentials(fs):
         s = tot[k]
         assert s["found"] / s["n"] >= 0.95, (k, s)
         assert s["tp"] / max(s["tp"] + s["fp"], 1) >= 0.95, (k, s)
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0])
+def test_slow_fibrillation_is_timed_from_its_initial_phase(fs):
+    """A 4.5 ms, 50 µV fibrillation whose initial positive phase rises for about 1 ms before
+    the band-passed trace crosses the detection threshold: its baseline must not be taken
+    from that rise (measured: found within ±1 ms 160/180 at 10 kHz, 167/180 at 20 kHz; with
+    the baseline window ending before the candidate's start alone, 103/180 and 161/180, the
+    onset read at the main spike)."""
+    found = total = 0
+    for seed in range(3):
+        spec = SpontaneousSpec("fibrillation", 50.0, 3.0, duration_ms=4.5)
+        x, truth = simulate_rest(20.0, fs, fibrillation_trains=[spec], noise_rms_v=10e-6, seed=700 + seed)
+        res = detect_spontaneous(x, fs)
+        ft = np.array([e.time_s for e in res.events if e.kind == "fibrillation"])
+        for d in truth.discharges:
+            total += 1
+            found += bool(ft.size) and float(np.abs(ft - d.time_s).min()) <= TOL_S
+        assert [t.kind for t in res.trains] == ["fibrillation"], res.trains
+    assert found >= 0.85 * total, (found, total)
 
 
 @pytest.mark.parametrize("fs", RATES)
