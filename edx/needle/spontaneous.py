@@ -232,7 +232,10 @@ class SpontaneousResult:
         events listed but trains and grade not judged; ``"not_at_rest"``: voluntary
         motor unit activity, or a baseline noisier than ``[quality] rest_noise_max_uv``
         (a full interference pattern, interference), leaves less than
-        ``min_duration_s`` of quiet rest to judge trains and grade.
+        ``min_duration_s`` of quiet rest to judge trains and grade -- unless no voluntary
+        units are seen, nearly all discharges are fibrillations or PSWs (dense spontaneous
+        activity raises the noise itself; ``[quality] noisy_grade_*``) and trains are found
+        on the noisy baseline: then ``"ok"`` with the flag ``grade_lower_bound``.
     fs_hz, duration_s : float
     noise_uv : float or None
         Noise SD of the raw samples estimated from the detector's noise level (white
@@ -1177,13 +1180,8 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     excluded = active[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
     noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
     n_noisy = int(np.count_nonzero(noisy))
+    in_effort = excluded.copy()  # discharges in windows with voluntary motor unit potentials
     excluded |= noisy
-    if n_noisy:
-        quality.add("noisy_baseline")
-        reasons["noisy_baseline"] = (
-            f"{n_noisy} discharge(s) detected on a baseline noisier than {noisy_uv:g} µV RMS (interference or "
-            "voluntary activity) were not grouped into trains"
-        )
     # at rest: neither in a window with motor unit potentials nor while the baseline noise is
     # above the rest limit (a full interference pattern holds no single classified MUP, yet
     # hides every fibrillation); the two often coincide, so the larger is left out
@@ -1195,7 +1193,42 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             f"motor unit potentials in {int(active.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
             "rest there; discharges in those windows are not grouped into trains"
         )
-    if status == "ok" and rest_s < float(q["min_duration_s"]):
+    trains: list[SpontaneousTrain] = []
+    member: dict[int, int] = {}
+    dense = False
+    if status == "ok" and rest_s < float(q["min_duration_s"]) and not active.any():
+        # profuse fibrillations raise the noise level themselves: with no voluntary units, a
+        # noise level where fibrillation-range potentials still stand out, and discharges that
+        # are nearly all fibrillations/PSWs, the trains on the noisy baseline are judged
+        spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+        n_sp = int(np.count_nonzero(spont))
+        n_cls = n_sp + int(np.count_nonzero(np.isin(ev_code, (_KIND_CODES["end_plate_spike"],
+                                                              _KIND_CODES["motor_unit"]))))
+        if (noise_uv is not None and noise_uv <= float(q["noisy_grade_max_noise_uv"])
+                and n_sp >= int(q["noisy_grade_min_discharges"]) and n_sp >= float(q["noisy_grade_min_fraction"]) * n_cls):
+            ev["time_list"] = ev_t.tolist()
+            trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), in_effort)
+            if trains:
+                dense = True
+                excluded = in_effort
+                quality.add("grade_lower_bound")
+                reasons["grade_lower_bound"] = (
+                    f"the baseline noise ({noise_uv:.1f} µV RMS, above {noisy_uv:g} µV for {noisy_s:.1f} s of "
+                    f"{duration_s:.1f} s) comes with {n_sp} fibrillation/PSW discharge(s), {n_sp / max(n_cls, 1):.0%} "
+                    "of the classified ones, and no voluntary motor unit potentials (dense spontaneous activity, "
+                    "or interference): graded from the trains found on it; smaller potentials are hidden in the "
+                    "noise, so the grade is a lower bound"
+                )
+            else:
+                member = {}
+    if n_noisy:
+        quality.add("noisy_baseline")
+        reasons["noisy_baseline"] = (
+            f"{n_noisy} discharge(s) detected on a baseline noisier than {noisy_uv:g} µV RMS " + (
+                "were grouped into trains (see grade_lower_bound)" if dense else
+                "(interference or voluntary activity) were not grouped into trains")
+        )
+    if status == "ok" and rest_s < float(q["min_duration_s"]) and not dense:
         status = "not_at_rest"
         quality.add("not_at_rest")
         why = []
@@ -1216,13 +1249,12 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             "activity cannot be graded"
         )
     # -- trains and grade
-    trains: list[SpontaneousTrain] = []
-    member: dict[int, int] = {}
     grade: str | None = None
     filled = 0.0
     if status == "ok":
-        ev["time_list"] = ev_t.tolist()
-        trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
+        if not dense:
+            ev["time_list"] = ev_t.tolist()
+            trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
         if trains:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
@@ -1511,4 +1543,8 @@ def grade_muscle(
             )
     if grade in ("3+", "4+") and n < a2:
         reasons.setdefault("grade", f"only {n} areas sampled")
+    low = sum(1 for r in res if r.grade is not None and "grade_lower_bound" in r.quality)
+    if low:
+        reasons["lower_bound"] = (f"{low} site grade(s) are lower bounds (graded on a noisy baseline, where smaller "
+                                  "potentials are hidden): the muscle grade may be higher")
     return MuscleGrade(grade, n, with_trains, site, reasons)

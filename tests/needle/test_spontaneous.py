@@ -10,6 +10,7 @@ voluntary activity.  Fixed seeds, 10, 20 and 48 kHz.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -581,6 +582,14 @@ def test_grade_muscle(sites, expected):
         assert "grade" in g.reasons
 
 
+def test_grade_muscle_says_when_a_site_grade_is_a_lower_bound():
+    sites = [_fake("3+"), _fake("3+"), _fake("3+")]
+    assert "lower_bound" not in grade_muscle(sites).reasons
+    sites[1] = replace(sites[1], quality=frozenset({"grade_lower_bound", "noisy_baseline"}))
+    g = grade_muscle(sites)
+    assert g.grade == "3+" and "1 site grade(s) are lower bounds" in g.reasons["lower_bound"]
+
+
 def test_config_overrides_and_sources():
     cfg = load_config()
     # every clinical number names its source and status
@@ -668,20 +677,52 @@ def test_samples_not_in_volts_are_refused():
         assert detect_spontaneous(y, 48_000.0).status == "not_at_rest"
 
 
-# Dense fibrillations (40 trains, 10 s, truth grade 3+, seed 7) raise the detector's noise level
-# (a low percentile of 20 ms block RMS) above rest_noise_max_uv: at 20 and 48 kHz (25 and 36 µV)
-# the recording is taken for a noisy baseline and not graded (was graded "0" before the
-# rest-time rule: every discharge on a noisy baseline is kept out of trains).  Not graded is safe
-# but loses a strong finding; the reason counts the fibrillations detected on the noisy stretch.
-# Open work: a noise level from the samples outside detected discharges.
-_DENSE = {10_000.0: None, 20_000.0: "not_at_rest (noise level 25.4 µV)", 48_000.0: "not_at_rest (noise level 35.8 µV)"}
-
-
-@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)] if why else [],
-                                             id=f"{int(f)}") for f, why in _DENSE.items()])
+# Dense fibrillations (40 trains, 10 s, truth grade 3+) raise the detector's noise level (a low
+# percentile of 20 ms block RMS) above rest_noise_max_uv (18-41 µV at 10-48 kHz): the baseline
+# between them is filled with smaller ones.  Such a recording was once graded "0" (every
+# discharge on a noisy baseline kept out of trains), then not graded (too little quiet rest).
+# With no voluntary units and nearly all discharges fibrillations/PSWs, the trains on the noisy
+# baseline are now judged and the grade flagged as a lower bound (measured on seeds 7-12:
+# 10 kHz 3+/2+/2+/2+/1+/3+, 20 kHz 3+ x4 and 2+ x2, 48 kHz 3+ x5 and 1+; never above the truth).
+@pytest.mark.parametrize("fs", RATES)
 def test_dense_fibrillations_are_graded(fs):
     x, truth = simulate_rest(10.0, fs, fibrillation_trains=40, noise_rms_v=10e-6, seed=7)
     res = detect_spontaneous(x, fs)
-    if res.status == "not_at_rest":  # never a silent "0": the reason names the detected discharges
-        assert "fibrillation/PSW discharge(s) were detected" in res.reasons["trains"] and res.grade is None
-    assert res.status == "ok" and res.grade == truth.grade
+    assert res.status == "ok" and res.grade == truth.grade, (res.status, res.grade, res.noise_uv)
+    if res.noise_uv > load_config()["quality"]["rest_noise_max_uv"]:
+        assert "grade_lower_bound" in res.quality and "lower bound" in res.reasons["grade_lower_bound"]
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_noisy_baseline_is_graded_only_from_spontaneous_discharges(fs):
+    """Clinical safety of grading on a noisy baseline: maximal effort (a full interference
+    pattern, no single classified unit) and white noise of 25-45 µV (interference) are never
+    graded; real trains on a noisy baseline are graded at most at their true grade."""
+    for kind, seed in (("normal", 1), ("myopathic", 2), ("neurogenic", 3)):
+        x, _ = simulate_effort(10.0, fs, kind=kind, level="maximal", noise_rms_v=10e-6, seed=510 + seed)
+        res = detect_spontaneous(x, fs)
+        assert res.status == "not_at_rest" and res.grade is None and res.trains == (), (kind, res.quality)
+    for i, nv in enumerate((25e-6, 35e-6, 45e-6)):
+        x, _ = simulate_rest(10.0, fs, noise_rms_v=nv, hum_v=5e-6, seed=900 + i)
+        res = detect_spontaneous(x, fs)
+        assert res.status == "not_at_rest" and res.grade is None, (nv, res.status, res.grade)
+        assert "grade_lower_bound" not in res.quality
+    order = ["0", "1+", "2+", "3+", "4+"]
+    graded = 0
+    for seed in range(3):
+        x, truth = simulate_rest(10.0, fs, fibrillation_trains=3, noise_rms_v=30e-6, seed=950 + seed)
+        res = detect_spontaneous(x, fs)
+        if res.grade is not None:
+            graded += 1
+            assert "grade_lower_bound" in res.quality
+            assert res.grade != "0" and order.index(res.grade) <= order.index(truth.grade), (res.grade, truth.grade)
+        else:
+            assert res.status == "not_at_rest"
+    assert graded >= 1  # measured: 2 of 3 at each rate
+
+
+def test_noisy_baseline_grading_can_be_switched_off():
+    x, _ = simulate_rest(10.0, 20_000.0, fibrillation_trains=40, noise_rms_v=10e-6, seed=7)
+    res = detect_spontaneous(x, 20_000.0, config={"quality": {"noisy_grade_min_fraction": 1.01}})
+    assert res.status == "not_at_rest" and res.grade is None
+    assert "fibrillation/PSW discharge(s) were detected" in res.reasons["trains"]
