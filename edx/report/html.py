@@ -293,7 +293,9 @@ def _sensory_table(analysis: StudyAnalysis, doc: Mapping[str, Any], rows: Mappin
             ("Onset lat. ms", "num"), ("Peak lat. ms", "num"), ("Amp. µV", "num"), ("Neg. dur. ms", "num"),
             ("CV m/s", "num"), ("Temp. °C", "num"), ("Notes", "")]
     table = _Table("sensory", "Sensory nerve conduction", cols,
-                   note="CV = distance / onset latency; sweeps averaged before measuring.")
+                   note="CV = distance / onset latency; sweeps averaged before measuring. A later "
+                        "stimulation site's distance is its whole path (the distances of the sites up to it "
+                        "summed), the distance its velocity uses.")
     for ti, t in enumerate(doc["tests"]):
         if t["type"] != "sensory":
             continue
@@ -302,10 +304,14 @@ def _sensory_table(analysis: StudyAnalysis, doc: Mapping[str, Any], rows: Mappin
             table.rows.append(_error_row(t, len(cols), [_t(_name(t)), _t(t.get("side"))]))
             continue
         sites = {r["site"]: r for r in rows.get(t["id"], []) if "status" in r}
+        path: float | None = 0.0
         for k, site in enumerate(t["sites"]):
             r = sites.get(site)
             g = r or {}
-            dist = spec.sites[k].distance_mm
+            seg = spec.sites[k].distance_mm
+            # the whole path to this site (the manifest gives later sites as segments)
+            path = None if path is None or seg is None else path + seg
+            dist = g.get("distance_mm", path)
             onset = g.get("onset_latency_ms")
             cv = g.get("cv_m_s")  # distance / onset latency, measured (edx.sensory_velocity)
             nerve = t.get("nerve")
