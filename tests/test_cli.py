@@ -172,3 +172,12 @@ def test_trend_prints_the_crimyne_timeline():
     res = runner.invoke(app, ["trend", str(series), "--json", "--no-plot"])
     out = json.loads(res.output)[0]
     assert out["alert_icu_day"] == 5 and out["sides"]["R"]["first_fall_icu_day"] == 4
+
+
+def test_needle_muscle_line_says_when_the_grade_is_a_lower_bound():
+    from edx_cli.measure_cmd import _needle_text
+
+    row = {"site": "muscle", "grade": "3+", "n_sites": 3, "n_sites_with_trains": 3, "reasons": None}
+    assert _needle_text(row) == "grade 3+ (3 of 3 sites with trains)"
+    row["reasons"] = {"lower_bound": "1 site grade(s) are lower bounds (graded on a noisy baseline ...)"}
+    assert _needle_text(row) == "grade 3+ (lower bound) (3 of 3 sites with trains)"

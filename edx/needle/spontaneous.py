@@ -431,13 +431,15 @@ class _Engine:
         #   + peel_after + peel_lag.  The windows are clipped at the samples known so far
         #   (n_total), which would otherwise depend on where the chunks end.
         # * lead: samples an alignment sample may lie before its scanned candidate's start
-        #   (every row lies in its measure window, which starts base_from + h + 1 before the
-        #   row's start, and a split row starts at most margin before its candidate).
+        #   (every row lies in its measure window, which starts margin + first_lobe +
+        #   baseline_before_peak + (base_from - base_to) + h + 1 before the row's start, and a
+        #   split row starts at most margin before its candidate).
         # * back: samples kept before the earliest pending candidate's start (measure
         #   windows, the peel-off residual and the raw templates around alignment samples
         #   up to lead before it).
         self.reach = 2 * margin + max(self.post + 5, self.peel_after + peel_shift + 2) + 8
-        self.lead = margin + int(p[K.P_BASE_FROM]) + h + 2
+        self.lead = (2 * margin + int(p[K.P_FIRST_LOBE_BACK]) + int(p[K.P_BASE_BEFORE_PEAK])
+                     + int(p[K.P_BASE_FROM]) - int(p[K.P_BASE_TO]) + h + 2)
         self.back = max(self.pre + margin + 8, self.lead + self.peel_before + peel_shift + h + 8,
                         self.pre + 2 * margin + h + 8)
         self.n_groups = 0
@@ -1204,29 +1206,35 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         n_sp = int(np.count_nonzero(spont))
         n_cls = n_sp + int(np.count_nonzero(np.isin(ev_code, (_KIND_CODES["end_plate_spike"],
                                                               _KIND_CODES["motor_unit"]))))
-        if (noise_uv is not None and noise_uv <= float(q["noisy_grade_max_noise_uv"])
+        # the noise of the noisy stretch: the detector's level at its discharges (its level at
+        # the end of the recording may be that of a quiet last second)
+        lv = ev["noise_uv"][noisy]
+        stretch_uv = float(np.percentile(lv, 90)) if lv.size else (noise_uv or 0.0)
+        if noise_uv is not None and noise_uv > stretch_uv:
+            stretch_uv = noise_uv
+        if (noise_uv is not None and stretch_uv <= float(q["noisy_grade_max_noise_uv"])
                 and n_sp >= int(q["noisy_grade_min_discharges"]) and n_sp >= float(q["noisy_grade_min_fraction"]) * n_cls):
             ev["time_list"] = ev_t.tolist()
             trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), in_effort)
-            if trains:
+            if len(trains) >= int(q["noisy_grade_min_trains"]):
                 dense = True
                 excluded = in_effort
                 quality.add("grade_lower_bound")
                 reasons["grade_lower_bound"] = (
-                    f"the baseline noise ({noise_uv:.1f} µV RMS, above {noisy_uv:g} µV for {noisy_s:.1f} s of "
+                    f"the baseline noise (up to {stretch_uv:.1f} µV RMS, above {noisy_uv:g} µV for {noisy_s:.1f} s of "
                     f"{duration_s:.1f} s) comes with {n_sp} fibrillation/PSW discharge(s), {n_sp / max(n_cls, 1):.0%} "
-                    "of the classified ones, and no voluntary motor unit potentials (dense spontaneous activity, "
-                    "or interference): graded from the trains found on it; smaller potentials are hidden in the "
-                    "noise, so the grade is a lower bound"
+                    f"of the classified ones, in {len(trains)} trains, and no voluntary motor unit potentials: taken "
+                    "as dense spontaneous activity and graded from those trains; smaller potentials are hidden in "
+                    "the noise, so the grade is a lower bound"
                 )
             else:
-                member = {}
+                trains, member = [], {}
     if n_noisy:
         quality.add("noisy_baseline")
         reasons["noisy_baseline"] = (
             f"{n_noisy} discharge(s) detected on a baseline noisier than {noisy_uv:g} µV RMS " + (
-                "were grouped into trains (see grade_lower_bound)" if dense else
-                "(interference or voluntary activity) were not grouped into trains")
+                f"were judged for trains (see grade_lower_bound); {sum(1 for i in member if noisy[i])} of them are "
+                "in trains" if dense else "(interference or voluntary activity) were not grouped into trains")
         )
     if status == "ok" and rest_s < float(q["min_duration_s"]) and not dense:
         status = "not_at_rest"
@@ -1546,5 +1554,5 @@ def grade_muscle(
     low = sum(1 for r in res if r.grade is not None and "grade_lower_bound" in r.quality)
     if low:
         reasons["lower_bound"] = (f"{low} site grade(s) are lower bounds (graded on a noisy baseline, where smaller "
-                                  "potentials are hidden): the muscle grade may be higher")
+                                  "potentials are hidden)" + ("" if grade == "4+" else ": the muscle grade may be higher"))
     return MuscleGrade(grade, n, with_trains, site, reasons)
