@@ -7,8 +7,10 @@ the next.  Nothing here imports anything but numpy, numba and math.
 
 The pipeline (one memory pass over the samples, then work per candidate only):
 
-1. :func:`scan` -- a causal band-pass biquad (centre ``P_F0_HZ``, quality ``P_Q``)
-   gives the detection signal ``e``; its noise is the RMS of ``e`` in blocks of
+1. :func:`scan` -- a causal band-pass biquad (centre ``P_F0_HZ``, quality ``P_Q``; its
+   recursion unrolled four samples at a time, :func:`_bandpass_fours`, each group of four
+   absolute samples computed the same way whatever the chunks) gives the detection signal
+   ``e``; its noise is the RMS of ``e`` in blocks of
    ``P_BLOCK`` samples, and the threshold of a block is ``P_K_THRESHOLD`` times a low
    percentile of the last ``P_N_BLOCKS`` block RMS values (blocks with discharges do
    not raise it; the first block only learns the noise).  A candidate starts where
@@ -108,9 +110,9 @@ N_PARAMS = 52
 
 # ----------------------------------------------------------------- state vector
 S_N = 0  # samples seen (absolute index of the next sample)
-S_Z1 = 1
-S_Z2 = 2
-S_BSUM = 3
+S_T1 = 1  # b0 x[n - 1] and b0 x[n - 2] (band-pass input terms; n = S_N)
+S_T2 = 2
+S_BSUM = 3  # sum of e^2 in the current noise block over the samples with n % 4 == 0 (then S_BSUM1..3)
 S_BCOUNT = 4
 S_NBLOCKS = 5
 S_THR = 6
@@ -149,8 +151,17 @@ S_HS50 = 38
 S_HC60 = 39
 S_HS60 = 40
 S_NOISY_BLOCKS = 41  # blocks ended with the noise level above P_QUIET_MAX_E (not a quiet rest)
-S_RING = 44  # ring of block RMS values starts here, followed by the same values sorted
-N_STATE_FIXED = 44
+S_P1 = 42  # band-pass output at the last two samples of the last complete group of four (q - 1, q - 2)
+S_P2 = 43
+S_U0 = 44  # band-pass input differences u of the current group of four so far (samples q, q + 1, q + 2)
+S_U1 = 45
+S_U2 = 46
+S_Y2 = 47  # band-pass output at sample q + 2 of the current group of four
+S_BSUM1 = 48  # block sums of e^2 over the samples with n % 4 == 1, 2, 3
+S_BSUM2 = 49
+S_BSUM3 = 50
+S_RING = 52  # ring of block RMS values starts here, followed by the same values sorted
+N_STATE_FIXED = 52
 
 #: The hum projection's phases are computed exactly (cos, sin) at every HUM_ANCHOR-th hum
 #: sample (absolute count) and rotated by one step's angle in between.
@@ -256,6 +267,183 @@ def bandpass(x: np.ndarray, coef: np.ndarray, z: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The band-pass filter state of :func:`scan` as :func:`_bandpass_fours` carries it (local
+#: copy ``fz``): the state slots, in order.
+_FZ_SLOTS = (S_T1, S_T2, S_P1, S_P2, S_U0, S_U1, S_U2, S_Y2, S_BSUM, S_BSUM1, S_BSUM2, S_BSUM3)
+
+
+@njit(cache=True, nogil=True)
+def bandpass_fours_coefficients(coef: np.ndarray) -> np.ndarray:
+    """Coefficients of the band-pass of :func:`bandpass_coefficients` (``[b0, b2, a1, a2]``,
+    ``b2 = -b0``) computed four samples at a time (:func:`_bandpass_fours`).
+
+    With ``u[n] = b0 x[n] + b2 x[n - 2]`` and the samples in groups of four starting at
+    absolute indices ``q`` multiple of 4, the output at ``q + r`` (``r`` = 0..3) is
+    ``y[q + r] = V_r + A_r y[q - 1] + B_r y[q - 2]`` with
+    ``V_r = u[q + r] + h_1 u[q + r - 1] + ... + h_r u[q]`` (``h``: the impulse response of
+    ``1 / (1 + a1 z^-1 + a2 z^-2)``): the recursion unrolled, so that a group depends on
+    the one before through one multiplication and two additions (not four times three).
+
+    Returns
+    -------
+    ndarray
+        ``[b0, A_0, A_1, A_2, A_3, B_0, B_1, B_2, B_3, h_1, h_2, h_3]``.
+    """
+    a1 = coef[2]
+    a2 = coef[3]
+    out = np.empty(12)
+    out[0] = coef[0]
+    # homogeneous part: (A_r, B_r) = -a1 (A_{r-1}, B_{r-1}) - a2 (A_{r-2}, B_{r-2}),
+    # (A_{-1}, B_{-1}) = (1, 0), (A_{-2}, B_{-2}) = (0, 1)
+    am2, bm2, am1, bm1 = 0.0, 1.0, 1.0, 0.0
+    for r in range(4):
+        ar = -a1 * am1 - a2 * am2
+        br = -a1 * bm1 - a2 * bm2
+        out[1 + r] = ar
+        out[5 + r] = br
+        am2, bm2, am1, bm1 = am1, bm1, ar, br
+    # impulse response of the all-pole part: h_0 = 1, h_1 = -a1, h_k = -a1 h_{k-1} - a2 h_{k-2}
+    h1 = -a1
+    h2 = -a1 * h1 - a2
+    out[9] = h1
+    out[10] = h2
+    out[11] = -a1 * h2 - a2 * h1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _bandpass_fours(x: np.ndarray, j0: int, j1: int, r: int, out: np.ndarray, fz: np.ndarray,
+                    fc: np.ndarray) -> None:
+    """Band-pass ``x[j0:j1]`` into ``out[:j1 - j0]`` four samples at a time, and add the
+    squared outputs to the block sums.
+
+    ``r``: the absolute index of ``x[j0]`` modulo 4; ``fz``: the filter state (the slots
+    :data:`_FZ_SLOTS`: ``b0 x`` of the two samples before, the outputs at the last two
+    samples of the last complete group, the ``u`` of the current group so far, its output
+    at ``r = 2``, and four sums of squared outputs, one per absolute index modulo 4),
+    updated; ``fc``: :func:`bandpass_fours_coefficients`.  Every output (and every sum) is
+    the same expression of the same values whatever ``j0`` and ``j1`` (the samples may
+    arrive in chunks of any size): a group cut by a chunk's end is finished one sample at
+    a time by the next call.
+    """
+    b0 = fc[0]
+    A0 = fc[1]
+    A1 = fc[2]
+    A2 = fc[3]
+    A3 = fc[4]
+    B0 = fc[5]
+    B1 = fc[6]
+    B2 = fc[7]
+    B3 = fc[8]
+    h1 = fc[9]
+    h2 = fc[10]
+    h3 = fc[11]
+    T1 = fz[0]
+    T2 = fz[1]
+    P1 = fz[2]
+    P2 = fz[3]
+    U0 = fz[4]
+    U1 = fz[5]
+    U2 = fz[6]
+    Y2 = fz[7]
+    s0 = fz[8]
+    s1 = fz[9]
+    s2 = fz[10]
+    s3 = fz[11]
+    j = j0
+    # the rest of a group begun before (one sample at a time)
+    while r != 0 and j < j1:
+        t = b0 * x[j]
+        u = t - T2
+        T2 = T1
+        T1 = t
+        if r == 1:
+            U1 = u
+            y = ((u + h1 * U0) + A1 * P1) + B1 * P2
+            s1 += y * y
+        elif r == 2:
+            U2 = u
+            y = (((u + h1 * U1) + h2 * U0) + A2 * P1) + B2 * P2
+            Y2 = y
+            s2 += y * y
+        else:
+            y = ((((u + h1 * U2) + h2 * U1) + h3 * U0) + A3 * P1) + B3 * P2
+            s3 += y * y
+            P2 = Y2
+            P1 = y
+        out[j - j0] = y
+        j += 1
+        r = (r + 1) & 3
+    # whole groups
+    o = out[j - j0 : j1 - j0]
+    xs = x[j:j1]
+    m = (j1 - j) & ~3
+    for k in range(0, m, 4):
+        t0 = b0 * xs[k]
+        t1 = b0 * xs[k + 1]
+        t2 = b0 * xs[k + 2]
+        t3 = b0 * xs[k + 3]
+        u0 = t0 - T2
+        u1 = t1 - T1
+        u2 = t2 - t0
+        u3 = t3 - t1
+        T2 = t2
+        T1 = t3
+        y0 = (u0 + A0 * P1) + B0 * P2
+        y1 = ((u1 + h1 * u0) + A1 * P1) + B1 * P2
+        y2 = (((u2 + h1 * u1) + h2 * u0) + A2 * P1) + B2 * P2
+        y3 = ((((u3 + h1 * u2) + h2 * u1) + h3 * u0) + A3 * P1) + B3 * P2
+        o[k] = y0
+        o[k + 1] = y1
+        o[k + 2] = y2
+        o[k + 3] = y3
+        s0 += y0 * y0
+        s1 += y1 * y1
+        s2 += y2 * y2
+        s3 += y3 * y3
+        P2 = y2
+        P1 = y3
+        U0 = u0
+        U1 = u1
+        U2 = u2
+        Y2 = y2
+    j += m
+    # the start of a group the next call finishes
+    while j < j1:
+        t = b0 * x[j]
+        u = t - T2
+        T2 = T1
+        T1 = t
+        if r == 0:
+            U0 = u
+            y = (u + A0 * P1) + B0 * P2
+            s0 += y * y
+        elif r == 1:
+            U1 = u
+            y = ((u + h1 * U0) + A1 * P1) + B1 * P2
+            s1 += y * y
+        else:
+            U2 = u
+            y = (((u + h1 * U1) + h2 * U0) + A2 * P1) + B2 * P2
+            Y2 = y
+            s2 += y * y
+        out[j - j0] = y
+        j += 1
+        r += 1
+    fz[0] = T1
+    fz[1] = T2
+    fz[2] = P1
+    fz[3] = P2
+    fz[4] = U0
+    fz[5] = U1
+    fz[6] = U2
+    fz[7] = Y2
+    fz[8] = s0
+    fz[9] = s1
+    fz[10] = s2
+    fz[11] = s3
+
+
 @njit(cache=True, nogil=True)
 def _percentile_of(ring: np.ndarray, n: int, q: float, scratch: np.ndarray) -> float:
     """Lower-interpolated ``q`` quantile (0..1) of the first ``n`` values of ``ring``."""
@@ -333,6 +521,68 @@ def _sample_quality(
     if check_rail and abs(xi) >= rail:
         nrail += 1
     return xmin, xmax, run, runmax, runmin, nrail
+
+
+@njit(cache=True, nogil=True)
+def _quality_run(
+    x: np.ndarray, j0: int, j1: int, prev: float, xmin: float, xmax: float, run: int, runmax: float,
+    runmin: float, nrail: int, check_rail: bool, rail: float,
+) -> tuple[float, float, float, int, float, float, int]:
+    """:func:`_sample_quality` over ``x[j0:j1]`` in order (``prev``: the sample before):
+    the same counts and extremes, four samples at a time where none equals the one before
+    it (the extremes then kept per position in the group and joined at the end, which
+    leaves the same smallest and largest value).  Returns ``(prev, xmin, xmax, run, runmax,
+    runmin, nrail)``."""
+    j = j0
+    if j1 - j0 >= 8 and not check_rail:
+        xs = x[j0:j1]
+        m = (j1 - j0) & ~3
+        mn0 = xmin
+        mn1 = xmin
+        mn2 = xmin
+        mn3 = xmin
+        mx0 = xmax
+        mx1 = xmax
+        mx2 = xmax
+        mx3 = xmax
+        k = 0
+        while k < m:
+            v0 = xs[k]
+            v1 = xs[k + 1]
+            v2 = xs[k + 2]
+            v3 = xs[k + 3]
+            if (v0 == prev) | (v1 == v0) | (v2 == v1) | (v3 == v2):
+                # identical samples: one at a time
+                for kk in range(k, k + 4):
+                    xi = xs[kk]
+                    mn0, mx0, run, runmax, runmin, nrail = _sample_quality(
+                        xi, prev, mn0, mx0, run, runmax, runmin, nrail, check_rail, rail)
+                    prev = xi
+            else:
+                run = 0
+                mn0 = v0 if v0 < mn0 else mn0
+                mx0 = v0 if v0 > mx0 else mx0
+                mn1 = v1 if v1 < mn1 else mn1
+                mx1 = v1 if v1 > mx1 else mx1
+                mn2 = v2 if v2 < mn2 else mn2
+                mx2 = v2 if v2 > mx2 else mx2
+                mn3 = v3 if v3 < mn3 else mn3
+                mx3 = v3 if v3 > mx3 else mx3
+                prev = v3
+            k += 4
+        mn0 = mn1 if mn1 < mn0 else mn0
+        mn2 = mn3 if mn3 < mn2 else mn2
+        xmin = mn2 if mn2 < mn0 else mn0
+        mx0 = mx1 if mx1 > mx0 else mx0
+        mx2 = mx3 if mx3 > mx2 else mx2
+        xmax = mx2 if mx2 > mx0 else mx0
+        j = j0 + m
+    for k in range(j, j1):
+        xi = x[k]
+        xmin, xmax, run, runmax, runmin, nrail = _sample_quality(
+            xi, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+        prev = xi
+    return prev, xmin, xmax, run, runmax, runmin, nrail
 
 
 @njit(cache=True, nogil=True)
@@ -417,10 +667,7 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     """The sample loop of :func:`scan` (filter, quality counts, noise blocks, candidates)
     on finite samples; updates ``state`` and returns the rows written."""
     fs = p[P_FS_HZ]
-    coef = bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs)
-    b0 = coef[0]  # coef[1] = -b0
-    a1 = coef[2]
-    a2 = coef[3]
+    fc = bandpass_fours_coefficients(bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs))
     k_thr = p[P_K_THRESHOLD]
     block = int(p[P_BLOCK])
     nring = int(p[P_N_BLOCKS])
@@ -436,9 +683,10 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     split_back = int(p[P_SPLIT_BACK])
 
     n0 = int(state[S_N])
-    z1 = state[S_Z1]
-    z2 = state[S_Z2]
-    bsum = state[S_BSUM]
+    fz = np.empty(len(_FZ_SLOTS))
+    for k in range(len(_FZ_SLOTS)):
+        fz[k] = state[_FZ_SLOTS[k]]
+    eb = np.empty(min(block, x.size))  # the band-passed samples of one stretch
     bcount = int(state[S_BCOUNT])
     nblocks = int(state[S_NBLOCKS])
     thr = state[S_THR]
@@ -477,24 +725,20 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     j = 0
     e = 0.0
     while j < n:
-        # the samples up to the end of the current noise block (its threshold holds for them)
+        # the samples up to the end of the current noise block (its threshold holds for them):
+        # band-passed first (one pass, four samples at a time), then the quality counts, then
+        # the detector
         seg = n if n - j < block - bcount else j + block - bcount
         j0 = j
+        _bandpass_fours(x, j0, seg, (n0 + j0) & 3, eb, fz, fc)
+        prev, xmin, xmax, run, runmax, runmin, nrail = _quality_run(
+            x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
         while j < seg:
             if not inside:
-                # outside candidates (most samples): filter and quality counts only, until
-                # |e| crosses the threshold
+                # outside candidates (most samples): until |e| crosses the threshold
                 crossed = False
                 while j < seg:
-                    xi = x[j]
-                    xmin, xmax, run, runmax, runmin, nrail = _sample_quality(
-                        xi, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
-                    prev = xi
-                    t = b0 * xi  # band-pass, transposed direct form II; b2 = -b0: b2 * xi = -t exactly
-                    e = t + z1
-                    z1 = z2 - a1 * e
-                    z2 = -t - a2 * e
-                    bsum += e * e
+                    e = eb[j - j0]
                     j += 1
                     if abs(e) > thr:
                         crossed = True
@@ -516,16 +760,8 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
                     clo = -1.0
                     cact = i
                 continue
-            # inside a candidate: the same per sample, and the candidate's state machine
-            xi = x[j]
-            xmin, xmax, run, runmax, runmin, nrail = _sample_quality(
-                xi, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
-            prev = xi
-            t = b0 * xi
-            e = t + z1
-            z1 = z2 - a1 * e
-            z2 = -t - a2 * e
-            bsum += e * e
+            # inside a candidate: the candidate's state machine, sample by sample
+            e = eb[j - j0]
             i = n0 + j
             j += 1
             ae = abs(e)
@@ -571,7 +807,7 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
                     inside = False
         bcount += seg - j0
         if bcount == block:
-            rms = math.sqrt(bsum / block)
+            rms = math.sqrt(((fz[8] + fz[9]) + (fz[10] + fz[11])) / block)
             slot = nblocks % nring
             if rms != rms:
                 sort_bad = True
@@ -593,13 +829,15 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
             thr_lo = thr * hyst
             if count_noisy and sigma > quiet_max:
                 noisy += 1.0
-            bsum = 0.0
+            fz[8] = 0.0
+            fz[9] = 0.0
+            fz[10] = 0.0
+            fz[11] = 0.0
             bcount = 0
 
     state[S_N] = n0 + x.size
-    state[S_Z1] = z1
-    state[S_Z2] = z2
-    state[S_BSUM] = bsum
+    for k in range(len(_FZ_SLOTS)):
+        state[_FZ_SLOTS[k]] = fz[k]
     state[S_BCOUNT] = bcount
     state[S_NBLOCKS] = nblocks
     state[S_THR] = thr
@@ -655,7 +893,11 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     _scan_hum(x, state, p)
     saved = state.copy()
     nout = _scan_core(x, state, p, cand)
-    if not (state[S_Z1] - state[S_Z1] == 0.0 and state[S_Z2] - state[S_Z2] == 0.0):
+    finite = True
+    for k in range(8):  # the filter's state (not the block sums)
+        v = state[_FZ_SLOTS[k]]
+        finite = finite and v - v == 0.0
+    if not finite:
         # the filter never recovers from a NaN or inf: the chunk had one (or overflowed).
         # Again from the saved state, with such samples as 0, and counted
         bad = _count_nonfinite(x)
