@@ -1375,7 +1375,7 @@ def measure(
         if b0 < 0:
             b0 = 0
         first0 = ip if ip < im else im
-        if first0 - before_peak < b1:
+        if before_peak > 0 and first0 - before_peak < b1:
             b1, b0 = _flatter_window(w, b0, b1, first0 - before_peak, base_from - base_to,
                                      1.0 if ip < im else -1.0, vp - vn, scratch)
         if b1 - b0 >= 3:
@@ -1415,7 +1415,7 @@ def measure(
                         vb = w[i]
                         ib = i
                 ip_first = ib
-                if ip_first - before_peak < b1 and b1 - b0 >= 3:
+                if before_peak > 0 and ip_first - before_peak < b1 and b1 - b0 >= 3:
                     # the same choice for a window ending before the initial lobe
                     c1, c0 = _flatter_window(w, b0, b1, ip_first - before_peak, base_from - base_to, 1.0, pp, scratch)
                     if c1 != b1:

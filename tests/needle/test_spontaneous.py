@@ -283,17 +283,26 @@ def test_slow_fibrillation_is_timed_from_its_initial_phase():
     ending before the candidate's start alone, 103/180, the onset read at the main spike.
     At 20 kHz 167/180 against 162/180: too close to guard the change there)."""
     fs = 10_000.0
-    found = total = 0
-    for seed in range(3):
-        spec = SpontaneousSpec("fibrillation", 50.0, 3.0, duration_ms=4.5)
-        x, truth = simulate_rest(20.0, fs, fibrillation_trains=[spec], noise_rms_v=10e-6, seed=700 + seed)
-        res = detect_spontaneous(x, fs)
-        ft = np.array([e.time_s for e in res.events if e.kind == "fibrillation"])
-        for d in truth.discharges:
-            total += 1
-            found += bool(ft.size) and float(np.abs(ft - d.time_s).min()) <= TOL_S
-        assert [t.kind for t in res.trains] == ["fibrillation"], res.trains
+
+    def found_of(config=None) -> tuple[int, int]:
+        found = total = 0
+        for seed in range(3):
+            spec = SpontaneousSpec("fibrillation", 50.0, 3.0, duration_ms=4.5)
+            x, truth = simulate_rest(20.0, fs, fibrillation_trains=[spec], noise_rms_v=10e-6, seed=700 + seed)
+            res = detect_spontaneous(x, fs, config=config)
+            ft = np.array([e.time_s for e in res.events if e.kind == "fibrillation"])
+            for d in truth.discharges:
+                total += 1
+                found += bool(ft.size) and float(np.abs(ft - d.time_s).min()) <= TOL_S
+            if config is None:
+                assert [t.kind for t in res.trains] == ["fibrillation"], res.trains
+        return found, total
+
+    found, total = found_of()
     assert found >= 0.85 * total, (found, total)
+    # the rule switched off (baseline_before_peak_ms = 0): the onset is read late again
+    off, _ = found_of({"measurement": {"baseline_before_peak_ms": 0.0}})
+    assert off < 0.7 * total, (off, total)
 
 
 @pytest.mark.parametrize("fs", RATES)
