@@ -181,3 +181,6 @@ def test_needle_muscle_line_says_when_the_grade_is_a_lower_bound():
     assert _needle_text(row) == "grade 3+ (3 of 3 sites with trains)"
     row["reasons"] = {"lower_bound": "1 site grade(s) are lower bounds (graded on a noisy baseline ...)"}
     assert _needle_text(row) == "grade 3+ (lower bound) (3 of 3 sites with trains)"
+    row = {"site": "muscle", "grade": "1+", "n_sites": 2, "n_sites_with_trains": 2,
+           "reasons": {"grade": "only 2 area(s) sampled"}}
+    assert _needle_text(row) == "grade 1+ (2 of 2 sites with trains): only 2 area(s) sampled"

@@ -70,8 +70,10 @@ def _needle_text(r: dict[str, Any]) -> str:
             text += f"; discharges: {r['n_fibrillations']} fibrillation, {r['n_positive_sharp_waves']} PSW"
         return text + (f"  [{q}]" if q else "")
     if r.get("site") == "muscle":
-        low = " (lower bound)" if "lower_bound" in (r.get("reasons") or {}) else ""
-        return f"grade {r['grade'] or '-'}{low} ({r['n_sites_with_trains']} of {r['n_sites']} sites with trains)"
+        why = r.get("reasons") or {}
+        low = " (lower bound)" if "lower_bound" in why else ""
+        text = f"grade {r['grade'] or '-'}{low} ({r['n_sites_with_trains']} of {r['n_sites']} sites with trains)"
+        return text + (f": {why['grade']}" if "grade" in why else "")
     if "n_mups" in r:
         return (f"{r['n_mups']} MUPs: duration {_f(r['mup_duration_ms'], '.1f')} ms, amplitude "
                 f"{_f(r['mup_amplitude_uv'], '.0f')} µV, polyphasic {_f(r['polyphasic_pct'], '.0f')} %; "

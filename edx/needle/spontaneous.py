@@ -1551,6 +1551,10 @@ def grade_muscle(
             )
     if grade in ("3+", "4+") and n < a2:
         reasons.setdefault("grade", f"only {n} areas sampled")
+    if n < a2 and grade in ("0", "1+") and max(level) >= 2:
+        # sites graded 2+ or more, but too few areas for a muscle grade of 2+ or 3+
+        reasons["grade"] = (f"only {n} area(s) sampled (site grades {', '.join(judged)}): a muscle grade of 2+ or "
+                            f"3+ needs >= {a2} areas; sample more areas")
     low = sum(1 for r in res if r.grade is not None and "grade_lower_bound" in r.quality)
     if low:
         reasons["lower_bound"] = (f"{low} site grade(s) are lower bounds (graded on a noisy baseline, where smaller "

@@ -591,6 +591,12 @@ def test_grade_muscle(sites, expected):
         assert "grade" in g.reasons
 
 
+def test_grade_muscle_says_why_high_site_grades_give_a_low_muscle_grade():
+    g = grade_muscle([_fake("3+"), _fake("3+")])
+    assert g.grade == "1+" and "needs >= 3 areas" in g.reasons["grade"] and "3+, 3+" in g.reasons["grade"]
+    assert "grade" not in grade_muscle([_fake("1+"), _fake("1+")]).reasons
+
+
 def test_grade_muscle_says_when_a_site_grade_is_a_lower_bound():
     sites = [_fake("3+"), _fake("3+"), _fake("3+")]
     assert "lower_bound" not in grade_muscle(sites).reasons
