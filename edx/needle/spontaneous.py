@@ -32,7 +32,6 @@ times in seconds from the first sample; results in µV, ms, Hz.
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import math
@@ -106,6 +105,16 @@ def _packaged_config() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+def _tree_copy(v: Any) -> Any:
+    """A copy of parsed TOML (nested dicts and lists of immutable values): what
+    ``copy.deepcopy`` gives, a few times faster (it is made on every detector)."""
+    if isinstance(v, dict):
+        return {k: _tree_copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_tree_copy(x) for x in v]
+    return v
+
+
 def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The settings of the detector: the packaged ``spontaneous.toml`` overridden by ``config``.
 
@@ -121,7 +130,7 @@ def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[st
     dict
         The full, merged settings.
     """
-    base = copy.deepcopy(_packaged_config())
+    base = _tree_copy(_packaged_config())
     if config is None:
         return base
     if isinstance(config, (str, Path)):
@@ -129,7 +138,7 @@ def load_config(config: str | Path | Mapping[str, Any] | None = None) -> dict[st
             over: Mapping[str, Any] = tomllib.load(fh)
     else:
         over = config
-    merged = copy.deepcopy(base)
+    merged = base
     _deep_update(merged, {k: v for k, v in over.items() if k != "schema"})
     return merged
 
