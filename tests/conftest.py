@@ -23,3 +23,26 @@ EMGDB = SAMPLE_DATA / "physionet_emgdb"
 def emgdb() -> Path:
     """Folder with the three PhysioNet emgdb records (ODC-By, see its SOURCE.md)."""
     return EMGDB
+
+
+@pytest.fixture
+def two_site_sensory_study(tmp_path: Path) -> Path:
+    """A copy of the normal sample study whose median sensory test has a second stimulation
+    site, "palm", given as its 80 mm segment from the first ("stim", 130 mm; the same
+    recording stands in for it).  Returns the manifest's path."""
+    import shutil
+
+    dst = tmp_path / "normal"
+    shutil.copytree(SAMPLE_DATA / "studies" / "normal", dst)
+    text = (dst / "study.toml").read_text()
+    site = """  [[tests.sites]]
+  name = "stim"
+  distance_mm = 130
+  intensity_ma = 12.0
+  duration_ms = 0.1
+  file = "median-sensory-R.edf"
+  channel = "SNAP"
+"""
+    assert text.count(site) == 1
+    (dst / "study.toml").write_text(text.replace(site, site + site.replace('"stim"', '"palm"').replace("130", "80")))
+    return dst / "study.toml"

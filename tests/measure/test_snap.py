@@ -165,27 +165,11 @@ def test_sweeps_with_nan_are_left_out_of_the_average():
     assert edx.measure_snap(bad, resp.sweeps[0].fs_hz, resp.sweeps[0].stimulus_index).status == "nonfinite"
 
 
-def test_a_later_sensory_site_adds_its_segment_to_the_distance(tmp_path):
+def test_a_later_sensory_site_adds_its_segment_to_the_distance(two_site_sensory_study):
     """The manifest gives the first site's stimulation-to-recording distance and each later
     site's segment from the previous one: every site's velocity uses its whole path, and the
     segment between the sites is measured as for a motor nerve."""
-    import shutil
-
-    dst = tmp_path / "normal"
-    shutil.copytree(STUDIES / "normal", dst)
-    text = (dst / "study.toml").read_text()
-    site = """  [[tests.sites]]
-  name = "stim"
-  distance_mm = 130
-  intensity_ma = 12.0
-  duration_ms = 0.1
-  file = "median-sensory-R.edf"
-  channel = "SNAP"
-"""
-    assert text.count(site) == 1
-    # a second site 80 mm proximal (the same recording stands in for it)
-    (dst / "study.toml").write_text(text.replace(site, site + site.replace('"stim"', '"palm"').replace("130", "80")))
-    ms = edx.measure_study(edx.read_manifest(dst / "study.toml"))
+    ms = edx.measure_study(edx.read_manifest(two_site_sensory_study))
     tm = next(t for t in ms.tests if t.test.id == "median-sensory-R")
     on = tm.sites["stim"].onset_latency_ms
     assert tm.velocities["stim"].cv_m_s == pytest.approx(130.0 / on)

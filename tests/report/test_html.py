@@ -358,26 +358,11 @@ def test_a_velocity_not_reported_says_why_in_the_motor_table(tmp_path):
     assert "faster than any human nerve" not in normal
 
 
-def test_a_later_sensory_site_shows_the_distance_its_velocity_uses(tmp_path):
+def test_a_later_sensory_site_shows_the_distance_its_velocity_uses(two_site_sensory_study):
     """The manifest gives a later sensory site's segment; its velocity uses the whole path, and
     the report's distance column shows that path (it showed the segment, so distance / onset
     latency in the table did not give the velocity printed beside it)."""
-    import shutil
-
-    dst = tmp_path / "study"
-    shutil.copytree(STUDIES / "normal", dst)
-    text = (dst / "study.toml").read_text()
-    site = """  [[tests.sites]]
-  name = "stim"
-  distance_mm = 130
-  intensity_ma = 12.0
-  duration_ms = 0.1
-  file = "median-sensory-R.edf"
-  channel = "SNAP"
-"""
-    assert text.count(site) == 1
-    (dst / "study.toml").write_text(text.replace(site, site + site.replace('"stim"', '"palm"').replace("130", "80")))
-    page = Page(render_html(analyze_study(dst / "study.toml")))
+    page = Page(render_html(analyze_study(two_site_sensory_study)))
     table = page.tables["sensory"]
     i = next(k for k, r in enumerate(table) if r[0][0] == "median")
     rows = table[i:i + 2]
