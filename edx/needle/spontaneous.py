@@ -241,7 +241,9 @@ class SpontaneousResult:
         events listed but trains and grade not judged; ``"not_at_rest"``: voluntary
         motor unit activity, or a baseline noisier than ``[quality] rest_noise_max_uv``
         (a full interference pattern, interference), leaves less than
-        ``min_duration_s`` of quiet rest to judge trains and grade -- unless no voluntary
+        ``min_duration_s`` of quiet rest to judge trains and grade (also when the quiet rest
+        shows no trains but ``[quality] zero_max_hidden_discharges`` or more fibrillation-like
+        discharges lie where the muscle is not at rest: "none" is not claimed) -- unless no voluntary
         units are seen, nearly all discharges are fibrillations or PSWs (dense spontaneous
         activity raises the noise itself; ``[quality] noisy_grade_*``) and trains are found
         on the noisy baseline: then ``"ok"`` with the flag ``grade_lower_bound``.
@@ -1186,7 +1188,15 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     mup_t = ev_t[ev_code == _KIND_CODES["motor_unit"]]
     n_win = max(1, int(math.ceil(duration_s / win)))
     per_win = np.bincount(np.minimum((mup_t / win).astype(np.int64), n_win - 1), minlength=n_win) if mup_t.size else np.zeros(n_win, dtype=np.int64)
-    active = per_win >= int(q["voluntary_min_mups"])
+    busy = per_win >= int(q["voluntary_min_mups"])
+    # the windows next to one with voluntary units are not at rest either: units recruited
+    # at low force keep firing there, fewer of them classified as such (small myopathic units
+    # are taken for fibrillations and end-plate spikes)
+    active = busy.copy()
+    k_near = int(q["voluntary_margin_windows"])
+    for d in range(1, k_near + 1):
+        active[d:] |= busy[:-d]
+        active[:-d] |= busy[d:]
     noisy_uv = float(q["rest_noise_max_uv"])
     excluded = active[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
     noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
@@ -1201,8 +1211,9 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     if active.any():
         quality.add("voluntary_activity")
         reasons["voluntary_activity"] = (
-            f"motor unit potentials in {int(active.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
-            "rest there; discharges in those windows are not grouped into trains"
+            f"motor unit potentials in {int(busy.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
+            f"rest there nor in the {k_near} window(s) either side ({int(active.sum())} windows in all); "
+            "discharges in those windows are not grouped into trains"
         )
     trains: list[SpontaneousTrain] = []
     member: dict[int, int] = {}
@@ -1250,7 +1261,8 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         quality.add("not_at_rest")
         why = []
         if active.any():
-            why.append(f"motor unit potentials in {int(active.sum())} windows of {win:g} s")
+            why.append(f"motor unit potentials in {int(busy.sum())} windows of {win:g} s ({int(active.sum())} with "
+                       "their neighbours)")
         if noisy_s >= 0.05:
             spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
             n_spont = int(np.count_nonzero(noisy & spont))
@@ -1271,10 +1283,31 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     if status == "ok":
         if not dense:
             ev["time_list"] = ev_t.tolist()
-            trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
+            judge_cfg = cfg
+            n_effort = int(q["voluntary_min_train_discharges"])
+            if busy.any() and n_effort > int(cfg["trains"]["min_discharges"]):
+                # voluntary units elsewhere in the recording: short regular runs of their
+                # discharges (or of every k-th of them) arise by chance, so longer trains are asked
+                judge_cfg = {**cfg, "trains": {**cfg["trains"], "min_discharges": n_effort}}
+            trains, member = _judge_trains(ev, judge_cfg, K, _merge_groups(eng), excluded)
         if trains:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
+        if grade == "0":
+            # no trains in the quiet rest, but many fibrillations/PSWs where the muscle was not
+            # at rest (effort, a noisy baseline): "none" cannot be claimed from what is left
+            spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+            n_hidden = int(np.count_nonzero(spont & excluded))
+            if n_hidden >= int(q["zero_max_hidden_discharges"]):
+                status = "not_at_rest"
+                grade = None
+                quality.add("not_at_rest")
+                reasons["trains"] = (
+                    f"no trains in the {max(rest_s, 0.0):.1f} s of quiet rest, but {n_hidden} fibrillation/PSW "
+                    "discharge(s) were detected where the muscle is not at rest (voluntary activity or a noisy "
+                    "baseline): they may be fibrillations the rest does not show, so 'none' is not reported; "
+                    "record a longer quiet rest"
+                )
     train_of = np.full(ev_t.size, -1, dtype=np.int64)
     if member:
         train_of[np.fromiter(member, dtype=np.int64, count=len(member))] = np.fromiter(
