@@ -1192,11 +1192,28 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     # the windows next to one with voluntary units are not at rest either: units recruited
     # at low force keep firing there, fewer of them classified as such (small myopathic units
     # are taken for fibrillations and end-plate spikes)
+    # (around runs of at least voluntary_margin_min_run busy windows: a lone busy window at
+    # rest is more often end-plate spikes or a fasciculation taken for motor units)
     active = busy.copy()
-    k_near = int(q["voluntary_margin_windows"])
+    k_near = max(0, int(q["voluntary_margin_windows"]))
+    run_min = max(1, int(q["voluntary_margin_min_run"]))
+    core = busy.copy()
+    if run_min > 1:
+        core[:] = False
+        i = 0
+        while i < n_win:
+            if busy[i]:
+                j = i
+                while j < n_win and busy[j]:
+                    j += 1
+                if j - i >= run_min:
+                    core[i:j] = True
+                i = j
+            else:
+                i += 1
     for d in range(1, k_near + 1):
-        active[d:] |= busy[:-d]
-        active[:-d] |= busy[d:]
+        active[d:] |= core[:-d]
+        active[:-d] |= core[d:]
     noisy_uv = float(q["rest_noise_max_uv"])
     excluded = active[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
     noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
@@ -1212,7 +1229,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         quality.add("voluntary_activity")
         reasons["voluntary_activity"] = (
             f"motor unit potentials in {int(busy.sum())} of {n_win} windows of {win:g} s: the muscle is not at "
-            f"rest there nor in the {k_near} window(s) either side ({int(active.sum())} windows in all); "
+            f"rest there, nor next to runs of them ({int(active.sum())} windows in all); "
             "discharges in those windows are not grouped into trains"
         )
     trains: list[SpontaneousTrain] = []
@@ -1283,30 +1300,27 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     if status == "ok":
         if not dense:
             ev["time_list"] = ev_t.tolist()
-            judge_cfg = cfg
-            n_effort = int(q["voluntary_min_train_discharges"])
-            if busy.any() and n_effort > int(cfg["trains"]["min_discharges"]):
-                # voluntary units elsewhere in the recording: short regular runs of their
-                # discharges (or of every k-th of them) arise by chance, so longer trains are asked
-                judge_cfg = {**cfg, "trains": {**cfg["trains"], "min_discharges": n_effort}}
-            trains, member = _judge_trains(ev, judge_cfg, K, _merge_groups(eng), excluded)
+            trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
         if trains:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
         if grade == "0":
             # no trains in the quiet rest, but many fibrillations/PSWs where the muscle was not
             # at rest (effort, a noisy baseline): "none" cannot be claimed from what is left
+            # (those next to voluntary units or on a noisy baseline; inside a window full of
+            # classified units they are mostly parts of those units)
             spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
-            n_hidden = int(np.count_nonzero(spont & excluded))
+            in_busy = busy[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
+            n_hidden = int(np.count_nonzero(spont & excluded & ~in_busy))
             if n_hidden >= int(q["zero_max_hidden_discharges"]):
                 status = "not_at_rest"
                 grade = None
                 quality.add("not_at_rest")
                 reasons["trains"] = (
                     f"no trains in the {max(rest_s, 0.0):.1f} s of quiet rest, but {n_hidden} fibrillation/PSW "
-                    "discharge(s) were detected where the muscle is not at rest (voluntary activity or a noisy "
-                    "baseline): they may be fibrillations the rest does not show, so 'none' is not reported; "
-                    "record a longer quiet rest"
+                    "discharge(s) were detected next to voluntary units or on a noisy baseline: they may be "
+                    "fibrillations the broken rest does not show, so 'none' is not reported; record the site "
+                    "with the muscle relaxed throughout"
                 )
     train_of = np.full(ev_t.size, -1, dtype=np.int64)
     if member:
@@ -1595,8 +1609,9 @@ def grade_muscle(
         reasons.setdefault("grade", f"only {n} areas sampled")
     if n < a2 and grade in ("0", "1+") and max(level) >= 2:
         # sites graded 2+ or more, but too few areas for a muscle grade of 2+ or 3+
-        reasons["grade"] = (f"only {n} area(s) sampled (site grades {', '.join(judged)}): a muscle grade of 2+ or "
-                            f"3+ needs >= {a2} areas; sample more areas")
+        few = (f"only {n} area(s) sampled (site grades {', '.join(judged)}): a muscle grade of 2+ or 3+ needs "
+               f">= {a2} areas; sample more areas")
+        reasons["grade"] = f"{reasons['grade']}; {few}" if "grade" in reasons else few
     low = sum(1 for r in res if r.grade is not None and "grade_lower_bound" in r.quality)
     if low:
         reasons["lower_bound"] = (f"{low} site grade(s) are lower bounds (graded on a noisy baseline, where smaller "

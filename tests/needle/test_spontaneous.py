@@ -325,20 +325,38 @@ def test_no_trains_on_voluntary_activity(kind, level):
         assert res.quality & {"voluntary_activity", "noisy_baseline", "not_at_rest"}, res.quality
 
 
-@pytest.mark.parametrize("fs", [10_000.0, 20_000.0])
+# Low-force myopathic effort (1.5 % force, seeds 100-105): the small units are mostly taken for
+# fibrillations and end-plate spikes, and few 1-s windows reach the 5 classified motor unit
+# potentials that mark voluntary activity, so runs of a voluntary unit's discharges (or of every
+# k-th of them) pass for trains: 10 kHz seeds 101/103/104 read 2+/1+/3+, 20 kHz seed 104 1+
+# (measured 2026-11-22).  Tried and not adopted (review): excluding the windows next to every busy
+# window and asking 10 discharges per train whenever voluntary units are seen removes these, but
+# also hides real fibrillations -- a short contraction cut chains seeded before it, 0.5 Hz trains
+# can never reach 10 discharges (a true 1+ read "0"), and end-plate spikes taken for motor units
+# at rest cut the rest (correct "0"s on rest fell from 9/10 to 5-7/10).  Open work: a test on the
+# trains themselves (interval statistics of voluntary firing, shape shared with classified units).
+_MYO_EFFORT = {10_000.0: "graded 2+/1+/3+ on seeds 101/103/104 (voluntary runs taken for trains)",
+               20_000.0: "graded 1+ on seed 104 (voluntary runs taken for trains)"}
+
+
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)], id=f"{int(f)}")
+                                for f, why in _MYO_EFFORT.items()])
 def test_low_force_myopathic_effort_is_never_graded(fs):
-    """Clinical safety: at 1.5 % force, small myopathic units are mostly taken for
-    fibrillations and end-plate spikes, and few windows hold enough classified motor unit
-    potentials to be called voluntary.  Such a recording read grade 1+ to 3+ (runs of a
-    voluntary unit's discharges taken for trains) on 4 of 12 of these cases, and grade "0"
-    with ten real fibrillation trains added.  Now the windows next to voluntary ones are not
-    at rest either, trains need 10 discharges when voluntary units are seen, and "0" is not
-    claimed while many fibrillation-like discharges lie where the muscle is not at rest."""
     for seed in range(100, 106):
         x, _ = simulate_effort(10.0, fs, kind="myopathic", level=0.015, noise_rms_v=10e-6, seed=seed)
         res = detect_spontaneous(x, fs)
-        assert res.grade is None and res.trains == (), (seed, res.status, res.grade, len(res.trains))
-        z, _ = simulate_rest(10.0, fs, fibrillation_trains=10, noise_rms_v=1e-9, seed=300 + seed - 100)
+        assert res.grade in (None, "0") and res.trains == (), (seed, res.status, res.grade, len(res.trains))
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0])
+def test_no_zero_grade_from_a_rest_broken_by_effort(fs):
+    """Clinical safety: ten fibrillation trains on top of low-force myopathic effort read grade
+    "0" (seed 100, 10 kHz) from the little quiet rest left.  "None" is now not claimed while 20 or
+    more fibrillation-like discharges lie next to windows with voluntary units or on a noisy
+    baseline."""
+    for seed in range(100, 106):
+        x, _ = simulate_effort(10.0, fs, kind="myopathic", level=0.015, noise_rms_v=10e-6, seed=seed)
+        z, _ = simulate_rest(10.0, fs, fibrillation_trains=10, noise_rms_v=1e-9, seed=seed + 200)
         res = detect_spontaneous(x + z, fs)
         assert res.grade != "0", (seed, res.status, res.reasons)
 
@@ -613,6 +631,8 @@ def test_grade_muscle_says_why_high_site_grades_give_a_low_muscle_grade():
     g = grade_muscle([_fake("3+"), _fake("3+")])
     assert g.grade == "1+" and "needs >= 3 areas" in g.reasons["grade"] and "3+, 3+" in g.reasons["grade"]
     assert "grade" not in grade_muscle([_fake("1+"), _fake("1+")]).reasons
+    g = grade_muscle([_fake("3+"), _fake("0")])  # both reasons: trains in one area only, and too few areas
+    assert g.grade == "0" and "1+ needs persistent trains" in g.reasons["grade"] and ">= 3 areas" in g.reasons["grade"]
 
 
 def test_grade_muscle_says_when_a_site_grade_is_a_lower_bound():
@@ -654,8 +674,9 @@ def _emgdb(emgdb, name):
 def test_emgdb_healthy_has_no_fibrillation_trains(emgdb):
     """No trains in the healthy record.  It is a recording of gentle contraction (motor unit
     potentials in 4 of its 13 windows of 1 s, 46 classified in all), so it is not a rest: it
-    read grade "0" from 3.8 s between the contractions while 261 discharges taken for
-    fibrillations/PSWs lay in them; "none" is not claimed from that any more."""
+    read grade "0" from 3.8 s between the contractions while 194 discharges taken for
+    fibrillations/PSWs lay next to them or on a noisy baseline; "none" is not claimed from that
+    any more."""
     res = _emgdb(emgdb, "healthy")
     assert [t for t in res.trains if t.kind in SPIKE_KINDS] == []
     assert res.grade in (None, "0")
