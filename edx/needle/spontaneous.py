@@ -1185,37 +1185,30 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     q = cfg["quality"]
     win = float(q["voluntary_window_s"])
     ev_t, ev_code = ev["time_s"], ev["code"]
-    mup_t = ev_t[ev_code == _KIND_CODES["motor_unit"]]
     n_win = max(1, int(math.ceil(duration_s / win)))
-    per_win = np.bincount(np.minimum((mup_t / win).astype(np.int64), n_win - 1), minlength=n_win) if mup_t.size else np.zeros(n_win, dtype=np.int64)
+    ev_win = np.minimum((ev_t / win).astype(np.int64), n_win - 1)  # each discharge's window
+    is_mup = ev_code == _KIND_CODES["motor_unit"]
+    mup_t = ev_t[is_mup]
+    per_win = np.bincount(ev_win[is_mup], minlength=n_win)
     busy = per_win >= int(q["voluntary_min_mups"])
-    # the windows next to one with voluntary units are not at rest either: units recruited
-    # at low force keep firing there, fewer of them classified as such (small myopathic units
-    # are taken for fibrillations and end-plate spikes)
-    # (around runs of at least voluntary_margin_min_run busy windows: a lone busy window at
-    # rest is more often end-plate spikes or a fasciculation taken for motor units)
-    active = busy.copy()
+    # the windows next to a run of at least voluntary_margin_min_run busy windows are not at
+    # rest either: units recruited at low force keep firing there, fewer of them classified
+    # as such (small myopathic units are taken for fibrillations and end-plate spikes); a
+    # lone busy window at rest is more often end-plate spikes or a fasciculation
     k_near = max(0, int(q["voluntary_margin_windows"]))
     run_min = max(1, int(q["voluntary_margin_min_run"]))
-    core = busy.copy()
-    if run_min > 1:
-        core[:] = False
-        i = 0
-        while i < n_win:
-            if busy[i]:
-                j = i
-                while j < n_win and busy[j]:
-                    j += 1
-                if j - i >= run_min:
-                    core[i:j] = True
-                i = j
-            else:
-                i += 1
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], busy.astype(np.int8), [0]))))
+    core = np.zeros(n_win, dtype=bool)
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        if b - a >= run_min:
+            core[a:b] = True
+    active = busy.copy()
     for d in range(1, k_near + 1):
         active[d:] |= core[:-d]
         active[:-d] |= core[d:]
     noisy_uv = float(q["rest_noise_max_uv"])
-    excluded = active[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
+    excluded = active[ev_win]
+    spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
     noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
     n_noisy = int(np.count_nonzero(noisy))
     in_effort = excluded.copy()  # discharges in windows with voluntary motor unit potentials
@@ -1239,7 +1232,6 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         # profuse fibrillations raise the noise level themselves: with no voluntary units, a
         # noise level where fibrillation-range potentials still stand out, and discharges that
         # are nearly all fibrillations/PSWs, the trains on the noisy baseline are judged
-        spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
         n_sp = int(np.count_nonzero(spont))
         n_cls = n_sp + int(np.count_nonzero(np.isin(ev_code, (_KIND_CODES["end_plate_spike"],
                                                               _KIND_CODES["motor_unit"]))))
@@ -1281,7 +1273,6 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             why.append(f"motor unit potentials in {int(busy.sum())} windows of {win:g} s ({int(active.sum())} with "
                        "their neighbours)")
         if noisy_s >= 0.05:
-            spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
             n_spont = int(np.count_nonzero(noisy & spont))
             why.append(f"a baseline noisier than {noisy_uv:g} µV RMS for {noisy_s:.1f} s: voluntary activity, "
                        "interference, or spontaneous activity dense enough to raise the noise level, which hides "
@@ -1309,9 +1300,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             # at rest (effort, a noisy baseline): "none" cannot be claimed from what is left
             # (those next to voluntary units or on a noisy baseline; inside a window full of
             # classified units they are mostly parts of those units)
-            spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
-            in_busy = busy[np.minimum((ev_t / win).astype(np.int64), n_win - 1)]
-            n_hidden = int(np.count_nonzero(spont & excluded & ~in_busy))
+            n_hidden = int(np.count_nonzero(spont & excluded & ~busy[ev_win]))
             if n_hidden >= int(q["zero_max_hidden_discharges"]):
                 status = "not_at_rest"
                 grade = None
