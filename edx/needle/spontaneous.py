@@ -1103,6 +1103,10 @@ def _judge_trains(
             continue
         found.append((left, rate, plain_cv, False))
     found = _merge_trains(found, ev, (K, tol, nmin, lo, hi, cv_reg, cov_min, max_chance))
+    # a train is regular firing sustained for min_span_s: a shorter regular-looking run is met by
+    # chance in the semi-regular firing of a voluntary unit
+    min_span = float(t["min_span_s"])
+    found = [f for f in found if float(ev_t[f[0]].max() - ev_t[f[0]].min()) >= min_span]
     tl = ev["time_list"]
     found.sort(key=lambda f: tl[f[0][0]])
     for idx, rate, cv, regular in found:
@@ -1295,6 +1299,26 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         if trains:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
+        orphan_max = float(q["voluntary_max_orphan_rate_hz"])
+        if active.any() and orphan_max > 0.0 and rest_s > 0.0:
+            # next to voluntary units, a quiet rest full of fibrillation-like discharges that fire
+            # in no regular train is more likely the same units, taken for fibrillations
+            orph = spont & ~excluded
+            if member:
+                orph[np.fromiter(member, dtype=np.int64, count=len(member))] = False
+            n_orph = int(np.count_nonzero(orph))
+            if n_orph >= orphan_max * rest_s:
+                status = "not_at_rest"
+                grade = None
+                trains, member, filled = [], {}, 0.0
+                quality.add("not_at_rest")
+                reasons["trains"] = (
+                    f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
+                    f"fibrillation/PSW-like discharges in no regular train ({n_orph / rest_s:.1f}/s, at least "
+                    f"{orphan_max:g}/s): small voluntary units (a myopathic muscle at low force) are taken for "
+                    "fibrillations there, so spontaneous activity cannot be graded; record the site with the muscle "
+                    "relaxed throughout"
+                )
         if grade == "0":
             # no trains in the quiet rest, but many fibrillations/PSWs where the muscle was not
             # at rest (effort, a noisy baseline): "none" cannot be claimed from what is left
