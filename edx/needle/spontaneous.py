@@ -20,8 +20,13 @@ How it works (kernels in :mod:`edx.kernels.spontaneous`):
 3. fibrillations and PSWs are grouped by shape (correlation with a running template,
    same kind, similar amplitude), causally, as they are confirmed;
 4. at the end every group is judged: a train needs at least ``min_discharges``
-   discharges at 0.5-15 Hz, regular (interval CV, missed discharges allowed for) or,
-   optionally, irregular but without the short intervals of end-plate spikes.
+   discharges at 0.5-15 Hz spanning at least ``min_span_s``, regular (interval CV, missed
+   discharges allowed for) or, optionally, irregular but without the short intervals of
+   end-plate spikes;
+5. discharges in 1-s windows with voluntary motor unit potentials (and next to runs of
+   them) are not grouped; with too little quiet rest left, or a rest next to voluntary
+   units full of fibrillation-like discharges in no train (small myopathic units), the
+   recording is ``not_at_rest`` and not graded.
 
 Every threshold lives in ``edx/data/spontaneous.toml`` with its source; pass ``config=``
 (a path or a dict with the same layout) to change them.
@@ -243,7 +248,10 @@ class SpontaneousResult:
         (a full interference pattern, interference), leaves less than
         ``min_duration_s`` of quiet rest to judge trains and grade (also when the quiet rest
         shows no trains but ``[quality] zero_max_hidden_discharges`` or more fibrillation-like
-        discharges lie where the muscle is not at rest: "none" is not claimed) -- unless no voluntary
+        discharges lie where the muscle is not at rest, or the rest left between them is shorter than
+        ``[quality] zero_min_rest_s``: "none" is not claimed; also when, next to
+        voluntary units, the quiet rest holds ``[quality] voluntary_max_orphan_rate_hz`` or more
+        fibrillation-like discharges per second in no train) -- unless no voluntary
         units are seen, nearly all discharges are fibrillations or PSWs (dense spontaneous
         activity raises the noise itself; ``[quality] noisy_grade_*``) and trains are found
         on the noisy baseline: then ``"ok"`` with the flag ``grade_lower_bound``.
@@ -1325,7 +1333,18 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             # (those next to voluntary units or on a noisy baseline; inside a window full of
             # classified units they are mostly parts of those units)
             n_hidden = int(np.count_nonzero(spont & excluded & ~busy[ev_win]))
-            if n_hidden >= int(q["zero_max_hidden_discharges"]):
+            zero_rest = float(q["zero_min_rest_s"])
+            if (active.any() or n_noisy) and rest_s < zero_rest:
+                # the slowest train shows too few discharges in a rest this short
+                status = "not_at_rest"
+                grade = None
+                quality.add("not_at_rest")
+                reasons["trains"] = (
+                    f"no trains in the {max(rest_s, 0.0):.1f} s of quiet rest left between voluntary units or a noisy "
+                    f"baseline, shorter than the {zero_rest:g} s in which the slowest fibrillations show a train: "
+                    "'none' is not reported; record the site with the muscle relaxed throughout"
+                )
+            elif n_hidden >= int(q["zero_max_hidden_discharges"]):
                 status = "not_at_rest"
                 grade = None
                 quality.add("not_at_rest")

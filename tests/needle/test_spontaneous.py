@@ -393,6 +393,24 @@ def test_no_zero_grade_from_a_rest_broken_by_effort(fs):
         assert res.grade != "0", (seed, res.status, res.reasons)
 
 
+@pytest.mark.parametrize("fs", RATES)
+def test_no_zero_grade_from_a_short_broken_rest(fs):
+    """Clinical safety: 0.5 and 0.7 Hz fibrillation trains broken by a 2 s contraction show 3
+    discharges each in the 6 s of rest left, and read "0" (measured at all rates) until "none"
+    needed [quality] zero_min_rest_s = 8 s of quiet rest (4 periods of the slowest train)."""
+    z, _ = simulate_rest(10.0, fs, fibrillation_trains=[SpontaneousSpec("fibrillation", 100.0, 0.5),
+                                                        SpontaneousSpec("fibrillation", 80.0, 0.7)],
+                         noise_rms_v=10e-6, seed=830)
+    e, _ = simulate_effort(2.0, fs, kind="myopathic", level="minimal", noise_rms_v=1e-9, seed=880)
+    x = z.copy()
+    a = int(4 * fs)
+    x[a:a + e.size] += e
+    before = detect_spontaneous(x, fs, config={"quality": {"zero_min_rest_s": 0.0}})
+    assert before.grade == "0", (before.status, before.grade)
+    res = detect_spontaneous(x, fs)
+    assert res.status == "not_at_rest" and res.grade is None and "8 s" in res.reasons["trains"], res.reasons
+
+
 def test_end_plate_spikes_and_fasciculations_are_not_fibrillations():
     fs = 20_000.0
     for seed in range(3):
