@@ -181,6 +181,11 @@ class SpontaneousEvent:
     train_id : int or None
         The train the discharge belongs to; None for discharges outside trains and for
         events returned by :meth:`SpontaneousDetector.push` (trains are judged at the end).
+    shape_kind : str or None
+        The kind the discharge's own waveform was classified as, when its train revised
+        ``kind`` (a discharge of another kind on a regular train's grid, ``[trains]
+        claim_k_sd``); None otherwise, and for events returned by
+        :meth:`SpontaneousDetector.push` (whose ``kind`` is the waveform's).
     """
 
     time_s: float
@@ -194,6 +199,7 @@ class SpontaneousEvent:
     noise_uv: float
     group_id: int | None = None
     train_id: int | None = None
+    shape_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,7 +725,9 @@ def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> li
     init = list(map(("negative", "positive").__getitem__, (cols["initial"] > 0).tolist()))
     values = (cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(), cols["duration_ms"].tolist(),
               cols["peak_time_s"].tolist(), init, cols["phases"].tolist(), cols["snr"].tolist(),
-              cols["noise_uv"].tolist(), _or_none(cols["group"]), _or_none(train, n))
+              cols["noise_uv"].tolist(), _or_none(cols["group"]), _or_none(train, n),
+              [None if c < 0 else _KIND_BY_CODE[c] for c in cols["shape_code"].tolist()] if "shape_code" in cols
+              else [None] * n)
     out = list(map(object.__new__, [SpontaneousEvent] * n))
     for put, col in zip(_EVENT_SLOTS, values):
         deque(map(put, out, col), 0)
@@ -1044,6 +1052,79 @@ def _complete_train(
     return cur, r, c
 
 
+def _claim_on_grid(
+    found: list[tuple[list[int], float, float, bool]], ev: dict[str, Any], excluded: np.ndarray, K: Any,
+    t: Mapping[str, Any],
+) -> list[tuple[list[int], float, float, bool]]:
+    """Discharges of another kind that lie on the grid of a regular train join it.
+
+    A fibrillation whose small initial phase is lost in the noise reads as an end-plate
+    spike or is left unclassified, a positive sharp wave whose slow phase another potential
+    cuts short reads as a fibrillation; the firing rhythm still names them.  In every gap
+    of a regular train (``k >= 2`` periods between two discharges) the ``k - 1`` missed
+    discharges are expected evenly spaced; the event closest to each expected time, within
+    ``claim_k_sd`` SDs of the train's interval jitter (grown as ``sqrt(j (k - j) / k)`` towards
+    the middle of the gap, ``j`` periods from its start) plus ``claim_timing_ms``, joins the
+    train when it is in no train, at rest, of another kind, its amplitude within
+    ``max_amplitude_ratio`` of the train's mean, and the chance that some such event falls
+    into the window anyway (their density around the train) is at most ``max_chance``.  The
+    train must stay regular; its kind is then the event's kind (``ev["code"]`` is replaced
+    by a revised copy, ``ev["shape_code"]`` holds the kinds before, -1 where unchanged).
+    """
+    k_sd = float(t["claim_k_sd"])
+    if not k_sd > 0.0 or not found:
+        return found
+    ev_t, ev_amp = ev["time_s"], ev["amplitude_uv"]
+    code = ev["code"]
+    tol = float(t["multiple_tolerance"])
+    cv_reg = float(t["regular_cv_max"])
+    ratio = float(t["max_amplitude_ratio"])
+    t_err = float(t["claim_timing_ms"]) * 1e-3
+    max_chance = float(t["max_chance"])
+    in_train = np.zeros(ev_t.size, dtype=bool)
+    for idx, _, _, _ in found:
+        in_train[idx] = True
+    out = []
+    revised: np.ndarray | None = None
+    for idx, rate, cv, regular in found:
+        if not (regular and math.isfinite(cv) and rate > 0.0):
+            out.append((idx, rate, cv, regular))
+            continue
+        tc = int(np.bincount(code[idx]).argmax())
+        amp = float(ev_amp[idx].mean())
+        cidx = np.flatnonzero(~in_train & ~excluded & (code != tc) & (ev_amp >= amp / ratio) & (ev_amp <= amp * ratio))
+        tt = ev_t[idx]
+        period = 1.0 / rate
+        ct = ev_t[cidx]
+        rho = np.count_nonzero((ct >= tt[0] - period) & (ct <= tt[-1] + period)) / (float(tt[-1] - tt[0]) + 2 * period)
+        got: list[int] = []
+        for a, b in zip(tt[:-1].tolist(), tt[1:].tolist()):
+            k = int(math.floor((b - a) / period + 0.5))
+            for j in range(1, k):
+                pred = a + j * (b - a) / k
+                w = k_sd * cv * period * math.sqrt(j * (k - j) / k) + t_err
+                if 1.0 - math.exp(-2.0 * rho * w) > max_chance:
+                    continue
+                lo, hi = np.searchsorted(ct, pred - w), np.searchsorted(ct, pred + w, side="right")
+                if hi > lo:
+                    got.append(int(cidx[lo + int(np.argmin(np.abs(ct[lo:hi] - pred)))]))
+        if got:
+            new = sorted(set(idx) | set(got), key=ev_t.__getitem__)
+            st = K.interval_stats(np.ascontiguousarray(ev_t[new]), tol, period)
+            if math.isfinite(st[1]) and st[1] <= cv_reg:
+                if revised is None:
+                    revised = code.copy()
+                revised[got] = tc
+                in_train[got] = True
+                out.append((new, float(st[0]), float(st[1]), True))
+                continue
+        out.append((idx, rate, cv, regular))
+    if revised is not None:
+        ev["shape_code"] = np.where(revised != code, code, -1)
+        ev["code"] = revised
+    return out
+
+
 def _judge_trains(
     ev: Mapping[str, Any], cfg: dict[str, Any], K: Any, merged: Mapping[int, int], excluded: np.ndarray
 ) -> tuple[list[SpontaneousTrain], dict[int, int]]:
@@ -1115,6 +1196,8 @@ def _judge_trains(
     # chance in the semi-regular firing of a voluntary unit
     min_span = float(t["min_span_s"])
     found = [f for f in found if float(ev_t[f[0]].max() - ev_t[f[0]].min()) >= min_span]
+    # discharges of another kind on a regular train's grid are that train's (kind revised)
+    found = _claim_on_grid(found, ev, excluded, K, t)
     tl = ev["time_list"]
     found.sort(key=lambda f: tl[f[0][0]])
     for idx, rate, cv, regular in found:
@@ -1137,6 +1220,19 @@ def _site_grade(trains: Sequence[SpontaneousTrain], filled: float, cfg: dict[str
     if n >= int(g["site_2plus_trains"]):
         return "2+"
     return "1+"
+
+
+def _codes(ev: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The kind codes of the event table and the mask of fibrillations and PSWs."""
+    code = ev["code"]
+    return code, np.isin(code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+
+
+def _unrevised(ev: dict[str, Any], eng: _Engine) -> tuple[np.ndarray, np.ndarray]:
+    """Undo the kinds trains revised (the trains were not kept); returns :func:`_codes`."""
+    ev.pop("shape_code", None)
+    ev["code"] = eng.columns()["code"]
+    return _codes(ev)
 
 
 def _build_result(eng: _Engine) -> SpontaneousResult:
@@ -1220,7 +1316,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         active[:-d] |= core[d:]
     noisy_uv = float(q["rest_noise_max_uv"])
     excluded = active[ev_win]
-    spont = np.isin(ev_code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+    spont = _codes(ev)[1]
     noisy = (ev["noise_uv"] > noisy_uv) & ~excluded
     n_noisy = int(np.count_nonzero(noisy))
     in_effort = excluded.copy()  # discharges in windows with voluntary motor unit potentials
@@ -1257,6 +1353,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 and n_sp >= int(q["noisy_grade_min_discharges"]) and n_sp >= float(q["noisy_grade_min_fraction"]) * n_cls):
             ev["time_list"] = ev_t.tolist()
             trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), in_effort)
+            ev_code, spont = _codes(ev)
             if len(trains) >= int(q["noisy_grade_min_trains"]):
                 dense = True
                 excluded = in_effort
@@ -1270,6 +1367,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 )
             else:
                 trains, member = [], {}
+                ev_code, spont = _unrevised(ev, eng)
     if n_noisy:
         quality.add("noisy_baseline")
         reasons["noisy_baseline"] = (
@@ -1304,6 +1402,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         if not dense:
             ev["time_list"] = ev_t.tolist()
             trains, member = _judge_trains(ev, cfg, K, _merge_groups(eng), excluded)
+            ev_code, spont = _codes(ev)
         if trains:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
@@ -1319,6 +1418,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 status = "not_at_rest"
                 grade = None
                 trains, member, filled = [], {}, 0.0
+                ev_code, spont = _unrevised(ev, eng)
                 quality.add("not_at_rest")
                 reasons["trains"] = (
                     f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
