@@ -279,7 +279,8 @@ class SpontaneousResult:
         Fraction of the recording covered by the potentials of the trains.
     quality : frozenset of str
         ``clipped``, ``flat``, ``too_short``, ``hum``, ``voluntary_activity``,
-        ``not_at_rest``, ``noisy_baseline``.
+        ``not_at_rest``, ``noisy_baseline``, ``grade_lower_bound``, ``short_rest`` (grade
+        "0" from a rest shorter than ``[quality] zero_min_rest_s``: slow trains may be missed).
     reasons : mapping of str to str
         Why something was not judged or is flagged.
     """
@@ -1054,20 +1055,23 @@ def _complete_train(
 
 def _claim_on_grid(
     found: list[tuple[list[int], float, float, bool]], ev: dict[str, Any], excluded: np.ndarray, K: Any,
-    t: Mapping[str, Any],
+    t: Mapping[str, Any], cfg_c: Mapping[str, Any],
 ) -> list[tuple[list[int], float, float, bool]]:
     """Discharges of another kind that lie on the grid of a regular train join it.
 
     A fibrillation whose small initial phase is lost in the noise reads as an end-plate
     spike or is left unclassified, a positive sharp wave whose slow phase another potential
     cuts short reads as a fibrillation; the firing rhythm still names them.  In every gap
-    of a regular train (``k >= 2`` periods between two discharges) the ``k - 1`` missed
-    discharges are expected evenly spaced; the event closest to each expected time, within
-    ``claim_k_sd`` SDs of the train's interval jitter (grown as ``sqrt(j (k - j) / k)`` towards
-    the middle of the gap, ``j`` periods from its start) plus ``claim_timing_ms``, joins the
-    train when it is in no train, at rest, of another kind, its amplitude within
+    of a regular train of ``k`` periods between two discharges (``2 <= k <=
+    claim_max_gap_periods``: the jitter of a longer gap leaves the grid uncertain) the
+    ``k - 1`` missed discharges are expected evenly spaced; the event closest to each expected
+    time -- an end-plate spike, an unclassified potential, or a PSW for a fibrillation train
+    (a fibrillation for a PSW train), no longer than the train kind's maximal duration --
+    within ``claim_k_sd`` SDs of the train's interval jitter (grown as ``sqrt(j (k - j) / k)``
+    towards the middle of the gap, ``j`` periods from its start) plus ``claim_timing_ms``, joins
+    the train when it is in no train, at rest, its amplitude within
     ``max_amplitude_ratio`` of the train's mean, and the chance that some such event falls
-    into the window anyway (their density around the train) is at most ``max_chance``.  The
+    into the window anyway (their density around the gap) is at most ``max_chance``.  The
     train must stay regular; its kind is then the event's kind (``ev["code"]`` is replaced
     by a revised copy, ``ev["shape_code"]`` holds the kinds before, -1 where unchanged).
     """
@@ -1081,6 +1085,10 @@ def _claim_on_grid(
     ratio = float(t["max_amplitude_ratio"])
     t_err = float(t["claim_timing_ms"]) * 1e-3
     max_chance = float(t["max_chance"])
+    claim_gap = int(t["claim_max_gap_periods"])
+    ev_dur = ev["duration_ms"]
+    max_ms = {K.K_FIBRILLATION: float(cfg_c["fibrillation_max_duration_ms"]),
+              K.K_PSW: float(cfg_c["psw_max_duration_ms"])}
     in_train = np.zeros(ev_t.size, dtype=bool)
     for idx, _, _, _ in found:
         in_train[idx] = True
@@ -1092,14 +1100,23 @@ def _claim_on_grid(
             continue
         tc = int(np.bincount(code[idx]).argmax())
         amp = float(ev_amp[idx].mean())
-        cidx = np.flatnonzero(~in_train & ~excluded & (code != tc) & (ev_amp >= amp / ratio) & (ev_amp <= amp * ratio))
+        # the kinds a discharge of the train can be taken for, within the train kind's duration
+        other = (code == K.K_END_PLATE) | (code == K.K_UNCLASSIFIED) | (code == (K.K_PSW if tc == K.K_FIBRILLATION
+                                                                                 else K.K_FIBRILLATION))
+        dmax = max_ms[tc]
+        cidx = np.flatnonzero(~in_train & ~excluded & other & (ev_dur <= dmax) & (ev_amp >= amp / ratio)
+                              & (ev_amp <= amp * ratio))
+        cidx = cidx[np.argsort(ev_t[cidx], kind="stable")]  # onsets can be out of order
         tt = ev_t[idx]
         period = 1.0 / rate
         ct = ev_t[cidx]
-        rho = np.count_nonzero((ct >= tt[0] - period) & (ct <= tt[-1] + period)) / (float(tt[-1] - tt[0]) + 2 * period)
         got: list[int] = []
         for a, b in zip(tt[:-1].tolist(), tt[1:].tolist()):
             k = int(math.floor((b - a) / period + 0.5))
+            if k < 2 or k > claim_gap:
+                continue
+            # the chance of a stray from the density around the gap
+            rho = np.count_nonzero((ct >= a - period) & (ct <= b + period)) / (b - a + 2.0 * period)
             for j in range(1, k):
                 pred = a + j * (b - a) / k
                 w = k_sd * cv * period * math.sqrt(j * (k - j) / k) + t_err
@@ -1197,7 +1214,7 @@ def _judge_trains(
     min_span = float(t["min_span_s"])
     found = [f for f in found if float(ev_t[f[0]].max() - ev_t[f[0]].min()) >= min_span]
     # discharges of another kind on a regular train's grid are that train's (kind revised)
-    found = _claim_on_grid(found, ev, excluded, K, t)
+    found = _claim_on_grid(found, ev, excluded, K, t, cfg["classification"])
     tl = ev["time_list"]
     found.sort(key=lambda f: tl[f[0][0]])
     for idx, rate, cv, regular in found:
@@ -1407,7 +1424,8 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             filled = _covered(np.fromiter(member, dtype=np.int64, count=len(member)), ev, fs, n) / n
         grade = _site_grade(trains, filled, cfg)
         orphan_max = float(q["voluntary_max_orphan_rate_hz"])
-        if active.any() and orphan_max > 0.0 and rest_s > 0.0:
+        if (active.any() and orphan_max > 0.0 and rest_s > 0.0
+                and len(trains) < int(q["voluntary_orphan_max_trains"])):
             # next to voluntary units, a quiet rest full of fibrillation-like discharges that fire
             # in no regular train is more likely the same units, taken for fibrillations
             orph = spont & ~excluded
@@ -1423,9 +1441,9 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 reasons["trains"] = (
                     f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
                     f"fibrillation/PSW-like discharges in no regular train ({n_orph / rest_s:.1f}/s, at least "
-                    f"{orphan_max:g}/s): small voluntary units (a myopathic muscle at low force) are taken for "
-                    "fibrillations there, so spontaneous activity cannot be graded; record the site with the muscle "
-                    "relaxed throughout"
+                    f"{orphan_max:g}/s) and only {len(trains)} train(s): they may be small voluntary units (a myopathic "
+                    "muscle at low force looks like this) as well as fibrillations, so spontaneous activity cannot be "
+                    "graded; record the site with the muscle relaxed throughout"
                 )
         if grade == "0":
             # no trains in the quiet rest, but many fibrillations/PSWs where the muscle was not
@@ -1434,15 +1452,26 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             # classified units they are mostly parts of those units)
             n_hidden = int(np.count_nonzero(spont & excluded & ~busy[ev_win]))
             zero_rest = float(q["zero_min_rest_s"])
-            if (active.any() or n_noisy) and rest_s < zero_rest:
+            broken = bool(active.any()) or noisy_s >= 0.05
+            # the quiet rest counted without assuming that effort and noise overlap (they need not)
+            quiet_s = duration_s - float(active.sum()) * win - noisy_s
+            if broken and quiet_s < zero_rest:
                 # the slowest train shows too few discharges in a rest this short
                 status = "not_at_rest"
                 grade = None
                 quality.add("not_at_rest")
                 reasons["trains"] = (
-                    f"no trains in the {max(rest_s, 0.0):.1f} s of quiet rest left between voluntary units or a noisy "
+                    f"no trains in the {max(quiet_s, 0.0):.1f} s of quiet rest left between voluntary units or a noisy "
                     f"baseline, shorter than the {zero_rest:g} s in which the slowest fibrillations show a train: "
                     "'none' is not reported; record the site with the muscle relaxed throughout"
+                )
+            elif not broken and duration_s < zero_rest:
+                quality.add("short_rest")
+                reasons["short_rest"] = (
+                    f"no trains in {duration_s:.1f} s of rest; fibrillations firing slower than "
+                    f"{int(cfg['trains']['min_discharges']) / duration_s:.2f} Hz may show too few discharges "
+                    f"for a train in a rest this short ({zero_rest:g} s shows every rate from "
+                    f"{float(cfg['trains']['firing_rate_min_hz']):g} Hz)"
                 )
             elif n_hidden >= int(q["zero_max_hidden_discharges"]):
                 status = "not_at_rest"
@@ -1471,6 +1500,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
     for code, c in enumerate(np.bincount(ev_code, minlength=len(_KIND_BY_CODE)).tolist()):
         if c:
             counts[_KIND_BY_CODE[code]] += c
+    mup_t = ev_t[ev_code == _KIND_CODES["motor_unit"]]  # (after trains revised kinds)
     if mup_t.size:
         iso = float(cfg["classification"]["fasciculation_isolation_s"])
         d = np.diff(mup_t)

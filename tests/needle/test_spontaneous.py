@@ -245,15 +245,15 @@ def test_every_train_is_one_real_source_at_its_rate(fs):
 # recall 0.851 -> 0.894, precision 0.905 -> 0.957; 20 kHz now passes).  Mended (2026-11-22,
 # [trains] claim_k_sd): a discharge of another kind on a regular train's grid joins the train and
 # takes its kind (fibrillations read as end-plate spikes or unclassified, PSWs whose slow phase
-# the next potential cut read as fibrillations): 10 kHz fibrillation recall 0.894 -> 0.920, PSW
-# 0.939 -> 0.955; 48 kHz fibrillation 0.950 -> 0.958, PSW 0.950 -> 0.961 (now passes).  At 10 kHz
-# 50 fibrillations are still missed: 29 are found but timed 1-4 ms late or not at all (the
+# the next potential cut read as fibrillations): 10 kHz fibrillation recall 0.894 -> 0.917, PSW
+# 0.939 -> 0.953; 48 kHz fibrillation 0.950 -> 0.952, PSW 0.950 -> 0.958 (now passes).  At 10 kHz
+# 52 fibrillations are still missed: 29 are found but timed 1-4 ms late or not at all (the
 # initial positive phase, at least 14 µV by the simulator's rule, is not told from noise on the
 # smoothed trace: noise SD about 5.8 µV, lobe test at 3 SDs, so the onset is read at the spike),
 # 10 are of another kind off every train's grid, the rest on a grid but outside the amplitude
 # ratio (measured 0.45-0.66 of the train's) or already in another train.
 _EXPLICIT_50 = {
-    10_000.0: "fibrillation recall 0.920 (574/624), precision 0.955; PSW recall 0.955 (343/359)",
+    10_000.0: "fibrillation recall 0.917 (572/624), precision 0.953; PSW recall 0.953 (342/359)",
 }
 
 
@@ -282,6 +282,26 @@ def test_discharges_on_a_train_grid_take_its_kind():
     assert streamed == res
     # (pushed in the order they are confirmed; the result's are in onset order)
     assert sorted(_strip(e) for e in got) == sorted(_strip(e) for e in res.events)
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0])
+def test_no_claims_across_a_silent_stretch(fs):
+    """Review case: a regular train whose discharges of 4-7 s are removed, with end-plate spikes
+    of its size firing there.  Claiming across the 3 s gap took 5-12 of them, up to half a period
+    off the true grid; claims are now made only in gaps of at most claim_max_gap_periods."""
+    for seed in range(4):
+        rate = (4.0, 7.0, 10.0, 12.0)[seed]
+        x, truth = simulate_rest(10.0, fs, fibrillation_trains=[SpontaneousSpec("fibrillation", 60.0, rate,
+                                                                                 interval_cv=0.045)],
+                                 end_plate=[SpontaneousSpec("end_plate_spike", 60.0, 4.0, start_s=4.0, stop_s=7.0)],
+                                 noise_rms_v=10e-6, seed=2000 + seed)
+        tr = next(t for t in truth.trains if t.kind == "fibrillation")
+        for t0 in tr.times_s:  # the fibre falls silent for 3 s
+            if 4.0 <= t0 <= 7.0:
+                a = int(round(t0 * fs)) - tr.template_onset_index
+                x[a:a + tr.template_v.size] -= tr.template_v[: x.size - a]
+        res = detect_spontaneous(x, fs)
+        assert not [e for e in res.events if e.shape_kind is not None and 4.0 <= e.time_s <= 7.0], seed
 
 
 def explicit_50uv_scores(fs: float) -> dict:
@@ -409,6 +429,77 @@ def test_rest_broken_by_a_short_contraction_is_still_graded(fs):
             res = detect_spontaneous(x, fs)
             assert res.status == "ok" and "voluntary_activity" in res.quality, (kind, seed, res.status, res.reasons)
             assert res.grade is not None and 1 <= order.index(res.grade) <= order.index(tz.grade), (kind, seed, res.grade)
+
+
+# Lower forces (review): myopathic effort at 0.5-1 % force (seeds 100-111) is still graded in
+# 4 / 5 / 4 of 60 recordings (levels 0.5-3 %) at 10 / 20 / 48 kHz, 1+ to 3+: 2-3 units firing at
+# about 10 Hz (interval CV 0.15-0.18) give regular-looking chains of every k-th discharge (the
+# jitter of k intervals adds up to a CV of 0.15 / sqrt(k)) at 0.5-4.6 Hz, sometimes with no window
+# of classified units at all.  Open work: telling a sub-harmonic of a semi-regular unit from a
+# regular source (measured 2026-11-22).
+_MYO_LOW = {10_000.0: "graded 2+/3+/3+/3+ (0.5 % force, seeds 100/101/103/107)",
+            20_000.0: "graded 2+/3+/1+/1+/1+ (0.5 % seeds 100/103/107/109, 1 % seed 109)",
+            48_000.0: "graded 2+/1+/1+/3+ (0.5 % seeds 101/107/109, 1 % seed 100)"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)], id=f"{int(f)}")
+                                for f, why in _MYO_LOW.items()])
+def test_very_low_force_myopathic_effort_is_never_graded(fs):
+    graded = []
+    for level in (0.005, 0.01):
+        for seed in range(100, 112):
+            x, _ = simulate_effort(10.0, fs, kind="myopathic", level=level, noise_rms_v=10e-6, seed=seed)
+            res = detect_spontaneous(x, fs)
+            if res.grade not in (None, "0"):
+                graded.append((level, seed, res.grade))
+    assert graded == []
+
+
+def test_dense_fibrillations_broken_by_a_contraction_are_graded():
+    """Review case: 15 fibrillation trains (truth 3+) with a 2 s contraction leave 11-26
+    fibrillation-like discharges per second in no train; the orphan-rate check withheld the
+    grade until a rest holding voluntary_orphan_max_trains trains counts as fibrillating."""
+    fs = 10_000.0
+    for seed in range(3):
+        z, tz = simulate_rest(12.0, fs, fibrillation_trains=15, noise_rms_v=10e-6, seed=900 + seed)
+        e, _ = simulate_effort(2.0, fs, kind="normal", level="minimal", noise_rms_v=1e-9, seed=950 + seed)
+        x = z.copy()
+        a = int(5 * fs)
+        x[a:a + e.size] += e
+        res = detect_spontaneous(x, fs)
+        assert res.status == "ok" and res.grade == tz.grade == "3+", (seed, res.status, res.grade)
+        no_exemption = detect_spontaneous(x, fs, config={"quality": {"voluntary_orphan_max_trains": 10_000}})
+        assert no_exemption.status == "not_at_rest" and no_exemption.grade is None
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_no_zero_grade_when_effort_and_noise_leave_a_short_rest(fs):
+    """Review case: a 2 s contraction at 1 s and 3.5 s of 28 µV noise at 7 s leave about 5.5 s of
+    quiet rest in 14 s; counted as the longer of the two (9 s), "0" was reported for 0.5-0.6 Hz
+    trains (true 1+).  The rest for "none" now adds the two."""
+    for seed in (0, 3, 4):
+        rate = (0.5, 0.6, 0.7)[seed % 3]
+        z, _ = simulate_rest(14.0, fs, fibrillation_trains=[SpontaneousSpec("fibrillation", 100.0, rate)],
+                             noise_rms_v=10e-6, seed=2300 + seed)
+        e, _ = simulate_effort(2.0, fs, kind="normal", level="minimal", noise_rms_v=1e-9, seed=2350 + seed)
+        x = z.copy()
+        a = int(1.0 * fs)
+        x[a:a + e.size] += e
+        a, b = int(7 * fs), int(10.5 * fs)
+        x[a:b] += np.random.default_rng(seed).normal(0, 28e-6, b - a)
+        res = detect_spontaneous(x, fs)
+        assert res.grade != "0", (seed, res.status, res.reasons)
+
+
+def test_zero_from_a_short_rest_is_flagged():
+    fs = 10_000.0
+    x, _ = simulate_rest(6.0, fs, noise_rms_v=10e-6, seed=401)
+    res = detect_spontaneous(x, fs)
+    assert res.grade == "0" and "short_rest" in res.quality and "0.67 Hz" in res.reasons["short_rest"]
+    x, _ = simulate_rest(10.0, fs, noise_rms_v=10e-6, seed=401)
+    res = detect_spontaneous(x, fs)
+    assert res.grade == "0" and "short_rest" not in res.quality
 
 
 @pytest.mark.parametrize("fs", [10_000.0, 20_000.0])
