@@ -436,7 +436,12 @@ def test_rest_broken_by_a_short_contraction_is_still_graded(fs):
 # about 10 Hz (interval CV 0.15-0.18) give regular-looking chains of every k-th discharge (the
 # jitter of k intervals adds up to a CV of 0.15 / sqrt(k)) at 0.5-4.6 Hz, sometimes with no window
 # of classified units at all.  Open work: telling a sub-harmonic of a semi-regular unit from a
-# regular source (measured 2026-11-22).
+# regular source (measured 2026-11-22).  Tried and not adopted: rejecting a chain whose sub-grid
+# (j/d of its period, d x rate up to 25 Hz) other discharges of its size fill beyond chance
+# (3 SDs) unless they fire regularly themselves -- 4/5/4 graded became 3/3/3, but true trains were
+# dropped in 3-4 of 23 multi-source rests per rate (a 3 Hz and a 1 Hz train beside a 12 Hz one,
+# a 1.33 Hz PSW train), and neither the filling discharges' interval CV (effort 0.12-0.53, rest
+# 0.12-0.36) nor their share of irregular intervals (0.06-0.41 vs 0.03-0.44) told them apart.
 _MYO_LOW = {10_000.0: "graded 2+/3+/3+/3+ (0.5 % force, seeds 100/101/103/107)",
             20_000.0: "graded 2+/3+/1+/1+/1+ (0.5 % seeds 100/103/107/109, 1 % seed 109)",
             48_000.0: "graded 2+/1+/1+/3+ (0.5 % seeds 101/107/109, 1 % seed 100)"}
