@@ -752,29 +752,41 @@ def _rise_fit(d: np.ndarray, t0: int, end: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _rise_residual(s11: float, s12: float, s22: float, r1: float, r2: float, yy: float) -> float:
-    """Least-squares residual of ``y ~ a u + b u^2`` with a, b >= 0 from the window sums
-    (s11 = sum u^2, s12 = sum u^3, s22 = sum u^4, r1 = sum u y, r2 = sum u^2 y, yy = sum y^2)."""
+def _rise_solve(s11: float, s12: float, s22: float, r1: float, r2: float,
+                yy: float) -> tuple[float, float, float]:
+    """:func:`_rise_residual` with the fit: (residual, a, b)."""
     best = yy  # a = b = 0
+    ba = 0.0
+    bb = 0.0
     det = s11 * s22 - s12 * s12
     if det > 0.0:
         a = (r1 * s22 - r2 * s12) / det
         b = (s11 * r2 - s12 * r1) / det
         if a >= 0.0 and b >= 0.0:
-            return yy - a * r1 - b * r2
+            return yy - a * r1 - b * r2, a, b
     if s11 > 0.0:
         a = r1 / s11
         if a > 0.0:
             v = yy - a * r1
             if v < best:
                 best = v
+                ba = a
     if s22 > 0.0:
         b = r2 / s22
         if b > 0.0:
             v = yy - b * r2
             if v < best:
                 best = v
-    return best
+                ba = 0.0
+                bb = b
+    return best, ba, bb
+
+
+@njit(cache=True, nogil=True)
+def _rise_residual(s11: float, s12: float, s22: float, r1: float, r2: float, yy: float) -> float:
+    """Least-squares residual of ``y ~ a u + b u^2`` with a, b >= 0 from the window sums
+    (s11 = sum u^2, s12 = sum u^3, s22 = sum u^4, r1 = sum u y, r2 = sum u^2 y, yy = sum y^2)."""
+    return _rise_solve(s11, s12, s22, r1, r2, yy)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -835,23 +847,27 @@ def hinge_residual_frac(d: np.ndarray, lo: int, k: int, fit_end: int, g: float) 
 def _rise3_residual(m2: float, m3: float, m4: float, m5: float, m6: float,
                     r1: float, r2: float, r3: float, yy: float) -> float:
     """Least-squares residual of ``y ~ a u + b u^2 + c u^3`` with a, b >= 0 and c <= 0 from the
-    window sums (m_p = sum u^p, r_p = sum u^p y, yy = sum y^2): the unconstrained fit when it
-    is feasible, else the best feasible fit over the faces of the constraints (c = 0: see
-    :func:`_rise_residual`; {c}, {b, c}, {a, c})."""
+    window sums (m_p = sum u^p, r_p = sum u^p y, yy = sum y^2).  First the best fit with c = 0
+    (:func:`_rise_solve`); when lowering c from there cannot reduce the residual (the KKT
+    condition r3 - m4 a - m5 b >= 0) that is the optimum (the problem is convex).  Else the
+    optimum has c < 0: the best feasible fit over the faces {a, b, c}, {c}, {b, c}, {a, c}."""
+    best, a0, b0 = _rise_solve(m2, m3, m4, r1, r2, yy)  # c = 0
+    if r3 - m4 * a0 - m5 * b0 >= 0.0:
+        return best
     c11 = m4 * m6 - m5 * m5
     c12 = m4 * m5 - m3 * m6
     c13 = m3 * m5 - m4 * m4
+    c22 = m2 * m6 - m4 * m4
     det = m2 * c11 + m3 * c12 + m4 * c13
     if det > 0.0:
-        c22 = m2 * m6 - m4 * m4
         c23 = m3 * m4 - m2 * m5
         c33 = m2 * m4 - m3 * m3
         a = c11 * r1 + c12 * r2 + c13 * r3
         b = c12 * r1 + c22 * r2 + c23 * r3
         c = c13 * r1 + c23 * r2 + c33 * r3
         if a >= 0.0 and b >= 0.0 and c <= 0.0:
-            return yy - (a * r1 + b * r2 + c * r3) / det
-    best = _rise_residual(m2, m3, m4, r1, r2, yy)  # c = 0
+            v = yy - (a * r1 + b * r2 + c * r3) / det
+            return v if v < best else best
     if r3 < 0.0 and m6 > 0.0:  # {c}
         v = yy - r3 * r3 / m6
         if v < best:
@@ -863,12 +879,11 @@ def _rise3_residual(m2: float, m3: float, m4: float, m5: float, m6: float,
             v = yy - (b * r2 + c * r3) / c11
             if v < best:
                 best = v
-    dd = m2 * m6 - m4 * m4  # {a, c}
-    if dd > 0.0:
+    if c22 > 0.0:  # {a, c}
         a = r1 * m6 - r3 * m4
         c = m2 * r3 - m4 * r1
         if a >= 0.0 and c <= 0.0:
-            v = yy - (a * r1 + c * r3) / dd
+            v = yy - (a * r1 + c * r3) / c22
             if v < best:
                 best = v
     return best
