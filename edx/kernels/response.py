@@ -26,11 +26,16 @@ The steps for one sweep (:func:`measure_response`):
    a parabola; present when deeper than ``k_presence`` noise SDs of the smoothed
    trace (else the response is absent, a finding);
 7. onset: backward from the peak to where the trace is back within the noise band;
-   the take-off is a hinge model — zero before it, a non-slowing quadratic rise after
-   it — weighted by its likelihood over every take-off a tenth of a sample apart
-   (the posterior mean, :func:`hinge_posterior`), moved ``ONSET_LINE_WEIGHT`` of the
-   way towards a line through the early rise extrapolated to the baseline.  SNAPs: a small
-   initial positive phase flowing into the negative one moves the onset to its start
+   the take-off is a hinge model — zero before it, then a rise ``a u + b u^2 + c u^3``
+   (a, b >= 0, c <= 0: it starts at the take-off and its curvature, the rate at which
+   units join, does not grow) up to 20 noise SDs (within 10 % to 20 % of the
+   amplitude) — weighted by its likelihood over every take-off a fifth of a sample
+   apart (the posterior mean, :func:`hinge_posterior`).  For weak responses (below
+   100 noise SDs: the window is cut at 20 %) the rise is quadratic (c = 0) and the
+   onset is moved ``ONSET_LINE_WEIGHT`` of the way towards a line through the early
+   rise extrapolated to the baseline; between 100 and 200 noise SDs the two are
+   weighted linearly; the line alone is the fallback.  SNAPs: a small initial
+   positive phase flowing into the negative one moves the onset to its start
    when it stands out of the noise (a matched half-sine lobe,
    :func:`initial_positive_onset`);
 8. end of the negative phase: the upward zero crossing after the negative peak
@@ -747,29 +752,41 @@ def _rise_fit(d: np.ndarray, t0: int, end: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _rise_residual(s11: float, s12: float, s22: float, r1: float, r2: float, yy: float) -> float:
-    """Least-squares residual of ``y ~ a u + b u^2`` with a, b >= 0 from the window sums
-    (s11 = sum u^2, s12 = sum u^3, s22 = sum u^4, r1 = sum u y, r2 = sum u^2 y, yy = sum y^2)."""
+def _rise_solve(s11: float, s12: float, s22: float, r1: float, r2: float,
+                yy: float) -> tuple[float, float, float]:
+    """:func:`_rise_residual` with the fit: (residual, a, b)."""
     best = yy  # a = b = 0
+    ba = 0.0
+    bb = 0.0
     det = s11 * s22 - s12 * s12
     if det > 0.0:
         a = (r1 * s22 - r2 * s12) / det
         b = (s11 * r2 - s12 * r1) / det
         if a >= 0.0 and b >= 0.0:
-            return yy - a * r1 - b * r2
+            return yy - a * r1 - b * r2, a, b
     if s11 > 0.0:
         a = r1 / s11
         if a > 0.0:
             v = yy - a * r1
             if v < best:
                 best = v
+                ba = a
     if s22 > 0.0:
         b = r2 / s22
         if b > 0.0:
             v = yy - b * r2
             if v < best:
                 best = v
-    return best
+                ba = 0.0
+                bb = b
+    return best, ba, bb
+
+
+@njit(cache=True, nogil=True)
+def _rise_residual(s11: float, s12: float, s22: float, r1: float, r2: float, yy: float) -> float:
+    """Least-squares residual of ``y ~ a u + b u^2`` with a, b >= 0 from the window sums
+    (s11 = sum u^2, s12 = sum u^3, s22 = sum u^4, r1 = sum u y, r2 = sum u^2 y, yy = sum y^2)."""
+    return _rise_solve(s11, s12, s22, r1, r2, yy)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -804,95 +821,194 @@ def _power_sums(d: np.ndarray, a: int, b: int, origin: float,
 
 @njit(cache=True, nogil=True)
 def _hinge_sums(d: np.ndarray, lo: int, k: int,
-                fit_end: int) -> tuple[float, float, float, float, float, float, float, float, float, float]:
+                fit_end: int) -> tuple[float, float, float, float, float, float, float, float, float, float, float,
+                                       float, float]:
     """Sums for a take-off between samples ``k`` and ``k + 1``: the window is ``d[k+1:fit_end]``
-    with v = i - (k + 1) and y = -d.  Returns (S0..S4 = sum v^p, T0..T2 = sum v^p y,
+    with w = i - k (1, 2, ...) and y = -d.  Returns (S0..S6 = sum w^p, T0..T3 = sum w^p y,
     yy = sum y^2 over the window, pre = sum y^2 over ``d[lo:k+1]``)."""
     pre = 0.0
     for i in range(lo, k + 1):
         pre += d[i] * d[i]
-    s0, s1, s2, s3, s4, t0, t1, t2, yy = _power_sums(d, k + 1, fit_end, float(k + 1), -1.0)
-    return s0, s1, s2, s3, s4, t0, t1, t2, yy, pre
+    s0, s1, s2, s3, s4, s5, s6 = _window_powers(fit_end - k - 1)
+    t0, t1, t2, t3, yy = _window_moments(d, k, fit_end)
+    return s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre
 
 
 @njit(cache=True, nogil=True)
 def hinge_residual_frac(d: np.ndarray, lo: int, k: int, fit_end: int, g: float) -> float:
-    """Hinge-fit residual (see :func:`hinge_posterior`) for a take-off at ``k + g``, 0 < g < 1:
-    zero on ``d[lo:k+1]``, then ``-(a u + b u^2)`` (a, b >= 0, u = i - k - g) on ``d[k+1:fit_end]``."""
-    s0, s1, s2, s3, s4, t0, t1, t2, yy, pre = _hinge_sums(d, lo, k, fit_end)
-    return _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0 - g)
+    """Hinge-fit residual (see :func:`hinge_posterior`) for a take-off at ``k + g``, 0 <= g < 1:
+    zero on ``d[lo:k+1]``, then ``-(a u + b u^2 + c u^3)`` (a, b >= 0, c <= 0, u = i - k - g)
+    on ``d[k+1:fit_end]`` (with fewer than three samples there, c = 0)."""
+    s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre = _hinge_sums(d, lo, k, fit_end)
+    return _hinge_residual(s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre, g, 1.0 / (fit_end - lo))
 
 
 @njit(cache=True, nogil=True)
-def _frac_residual(s0: float, s1: float, s2: float, s3: float, s4: float, t0: float, t1: float, t2: float,
-                   yy: float, pre: float, h: float) -> float:
-    """Hinge residual from the sums of :func:`_hinge_sums` with u = v + h (binomial expansion)."""
-    h2 = h * h
-    h3 = h2 * h
-    s11 = s2 + 2.0 * h * s1 + h2 * s0
-    s12 = s3 + 3.0 * h * s2 + 3.0 * h2 * s1 + h3 * s0
-    s22 = s4 + 4.0 * h * s3 + 6.0 * h2 * s2 + 4.0 * h3 * s1 + h2 * h2 * s0
-    r1 = t1 + h * t0
-    r2 = t2 + 2.0 * h * t1 + h2 * t0
+def _rise3_residual(m2: float, m3: float, m4: float, m5: float, m6: float,
+                    r1: float, r2: float, r3: float, yy: float) -> float:
+    """Least-squares residual of ``y ~ a u + b u^2 + c u^3`` with a, b >= 0 and c <= 0 from the
+    window sums (m_p = sum u^p, r_p = sum u^p y, yy = sum y^2).  First the best fit with c = 0
+    (:func:`_rise_solve`); when lowering c from there cannot reduce the residual (the KKT
+    condition r3 - m4 a - m5 b >= 0) that is the optimum (the problem is convex).  Else the
+    optimum has c < 0: the best feasible fit over the faces {a, b, c}, {c}, {b, c}, {a, c}."""
+    best, a0, b0 = _rise_solve(m2, m3, m4, r1, r2, yy)  # c = 0
+    if r3 - m4 * a0 - m5 * b0 >= 0.0:
+        return best
+    c11 = m4 * m6 - m5 * m5
+    c12 = m4 * m5 - m3 * m6
+    c13 = m3 * m5 - m4 * m4
+    c22 = m2 * m6 - m4 * m4
+    det = m2 * c11 + m3 * c12 + m4 * c13
+    if det > 0.0:
+        c23 = m3 * m4 - m2 * m5
+        c33 = m2 * m4 - m3 * m3
+        a = c11 * r1 + c12 * r2 + c13 * r3
+        b = c12 * r1 + c22 * r2 + c23 * r3
+        c = c13 * r1 + c23 * r2 + c33 * r3
+        if a >= 0.0 and b >= 0.0 and c <= 0.0:
+            v = yy - (a * r1 + b * r2 + c * r3) / det
+            return v if v < best else best
+    if r3 < 0.0 and m6 > 0.0:  # {c}
+        v = yy - r3 * r3 / m6
+        if v < best:
+            best = v
+    if c11 > 0.0:  # {b, c}
+        b = r2 * m6 - r3 * m5
+        c = m4 * r3 - m5 * r2
+        if b >= 0.0 and c <= 0.0:
+            v = yy - (b * r2 + c * r3) / c11
+            if v < best:
+                best = v
+    if c22 > 0.0:  # {a, c}
+        a = r1 * m6 - r3 * m4
+        c = m2 * r3 - m4 * r1
+        if a >= 0.0 and c <= 0.0:
+            v = yy - (a * r1 + c * r3) / c22
+            if v < best:
+                best = v
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _hinge_residual(s0: float, s1: float, s2: float, s3: float, s4: float, s5: float, s6: float,
+                    t0: float, t1: float, t2: float, t3: float, yy: float, pre: float, g: float,
+                    q: float, cubic: bool = True) -> float:
+    """Hinge residual from the sums of :func:`_hinge_sums` for a take-off ``g`` after sample k,
+    u = w - g (binomial expansion); the fit is made in u' = q u (conditioning)."""
+    if g == 0.0:
+        m2, m3, m4, m5, m6 = s2, s3, s4, s5, s6
+        r1, r2, r3 = t1, t2, t3
+    else:
+        h = -g
+        h2 = h * h
+        h3 = h2 * h
+        h4 = h2 * h2
+        m2 = s2 + 2.0 * h * s1 + h2 * s0
+        m3 = s3 + 3.0 * h * s2 + 3.0 * h2 * s1 + h3 * s0
+        m4 = s4 + 4.0 * h * s3 + 6.0 * h2 * s2 + 4.0 * h3 * s1 + h4 * s0
+        m5 = s5 + 5.0 * h * s4 + 10.0 * h2 * s3 + 10.0 * h3 * s2 + 5.0 * h4 * s1 + h4 * h * s0
+        m6 = s6 + 6.0 * h * s5 + 15.0 * h2 * s4 + 20.0 * h3 * s3 + 15.0 * h4 * s2 + 6.0 * h4 * h * s1 + h3 * h3 * s0
+        r1 = t1 + h * t0
+        r2 = t2 + 2.0 * h * t1 + h2 * t0
+        r3 = t3 + 3.0 * h * t2 + 3.0 * h2 * t1 + h3 * t0
     if yy < 0.0:
         yy = 0.0
-    if s0 < 2.0:
-        # one sample (or none): a u + b u^2 is not determined as a pair (det = 0 up to rounding);
-        # a single column fits the sample exactly when the rise is positive
-        return pre + (yy - r1 * r1 / s11 if s11 > 0.0 and r1 > 0.0 else yy)
-    return pre + _rise_residual(s11, s12, s22, r1, r2, yy)
+    if s0 < 3.0 or not cubic:
+        # one or two samples: the cubic is not determined; c = 0
+        if s0 < 2.0:
+            # one sample (or none): a u + b u^2 is not determined as a pair (det = 0 up to
+            # rounding); a single column fits the sample exactly when the rise is positive
+            return pre + (yy - r1 * r1 / m2 if m2 > 0.0 and r1 > 0.0 else yy)
+        return pre + _rise_residual(m2, m3, m4, r1, r2, yy)
+    q2 = q * q
+    q3 = q2 * q
+    return pre + _rise3_residual(m2 * q2, m3 * q3, m4 * q2 * q2, m5 * q3 * q2, m6 * q3 * q3,
+                                 r1 * q, r2 * q2, r3 * q3, yy)
 
 
-#: the onset: this share from the line extrapolation, the rest from :func:`hinge_posterior`
+#: the hinge fit ends where the (smoothed) rise reaches HINGE_END_SNR noise SDs, but not before
+#: HINGE_END_FRACTION nor after HINGE_END_MAX of the amplitude (see _markers)
+HINGE_END_FRACTION = 0.1
+HINGE_END_SNR = 20.0
+HINGE_END_MAX = 0.2
+#: weak responses: the onset is moved this share of the way from the hinge to the line
+#: extrapolation (see _markers)
 ONSET_LINE_WEIGHT = 0.15
-HINGE_SUB = 10  # take-off grid: a tenth of a sample
+HINGE_SUB = 5  # take-off grid: a fifth of a sample (a tenth up to 2026-11: the same onsets within 0.003 ms)
 HINGE_SKIP = 12.0  # take-offs whose weight is below exp(-HINGE_SKIP) (6e-6) are left out (see hinge_posterior)
 HINGE_CUT = 24.0  # weights below exp(-HINGE_CUT) count as zero
-# the grid's fractions j / HINGE_SUB and 1 - j / HINGE_SUB (the same values as computed in place)
+# the grid's fractions j / HINGE_SUB (the same values as computed in place)
 _HINGE_G = np.array([j / HINGE_SUB for j in range(HINGE_SUB)])
-_HINGE_H = np.array([1.0 - j / HINGE_SUB for j in range(HINGE_SUB)])
-# window lengths up to which the power sums (below 6 L^5 / 30) and their closed forms' products
-# are integers below 2^53, i.e. exact
-HINGE_EXACT_POWERS = 1000
 
 
 @njit(cache=True, nogil=True)
-def _hinge_window_sums(d: np.ndarray, lo: int, fit_end: int) -> tuple[float, float, float, float, float]:
-    """The sums of :func:`_hinge_sums` for a take-off at ``lo`` (T0..T2 over ``d[lo+1:fit_end]``
-    with v = i - lo - 1 and y = -d, yy, pre = d[lo]^2)."""
+def _window_moments(d: np.ndarray, k: int, fit_end: int) -> tuple[float, float, float, float, float]:
+    """T0..T3 = sum w^p y over ``d[k+1:fit_end]`` with w = i - k and y = -d, and yy = sum y^2."""
     t0 = 0.0
     t1 = 0.0
     t2 = 0.0
+    t3 = 0.0
     yy = 0.0
-    for i in range(lo + 1, fit_end):
-        v = float(i - lo - 1)
+    for i in range(k + 1, fit_end):
+        w = float(i - k)
         yv = -d[i]
+        wy = w * yv
         t0 += yv
-        t1 += v * yv
-        t2 += v * v * yv
+        t1 += wy
+        t2 += w * wy
+        t3 += w * w * wy
         yy += yv * yv
-    return t0, t1, t2, yy, d[lo] * d[lo]
+    return t0, t1, t2, t3, yy
 
 
 @njit(cache=True, nogil=True)
-def _window_powers(length: int) -> tuple[float, float, float, float, float]:
-    """S0..S4 = sum v^p over v = 0 .. length - 1 (closed forms)."""
-    L = float(length)
-    s1 = (L - 1.0) * L / 2.0
-    s2 = (L - 1.0) * L * (2.0 * L - 1.0) / 6.0
-    s4 = (L - 1.0) * L * (2.0 * L - 1.0) * (3.0 * (L - 1.0) ** 2 + 3.0 * (L - 1.0) - 1.0) / 30.0
-    return L, s1, s2, s1 * s1, s4
+def _window_powers(length: int) -> tuple[float, float, float, float, float, float, float]:
+    """S0..S6 = sum w^p over w = 1 .. length (closed forms)."""
+    n = float(length)
+    n1 = n * (n + 1.0)
+    s1 = n1 / 2.0
+    s2 = n1 * (2.0 * n + 1.0) / 6.0
+    s4 = s2 * (3.0 * n1 - 1.0) / 5.0
+    s5 = s1 * s1 * (2.0 * n1 - 1.0) / 3.0
+    s6 = s2 * (3.0 * n1 * n1 - 3.0 * n1 + 1.0) / 7.0
+    return n, s1, s2, s1 * s1, s4, s5, s6
 
 
 @njit(cache=True, nogil=True)
-def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float) -> float:
+def _hinge_step(y0: float, s0: float, s1: float, s2: float, s3: float, s4: float, s5: float, s6: float,
+                t0: float, t1: float, t2: float, t3: float, yy: float,
+                pre: float) -> tuple[float, float, float, float, float, float, float, float, float, float, float,
+                                     float, float]:
+    """The sums of :func:`_hinge_sums` for a take-off one sample later: the window's first sample
+    (w = 1, value ``y0`` = -d) moves to the zero part, then w -> w - 1, so the window loses
+    its largest w (the powers are integers: exact while below 2^53)."""
+    pre += y0 * y0
+    yy -= y0 * y0
+    a0 = t0 - y0
+    a1 = t1 - y0
+    a2 = t2 - y0
+    a3 = t3 - y0
+    w = s0
+    w2 = w * w
+    w3 = w2 * w
+    return (w - 1.0, s1 - w, s2 - w2, s3 - w3, s4 - w2 * w2, s5 - w2 * w3, s6 - w3 * w3,
+            a0, a1 - a0, a2 - 2.0 * a1 + a0, a3 - 3.0 * a2 + 3.0 * a1 - a0, yy, pre)
+
+
+@njit(cache=True, nogil=True)
+def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float, cubic: bool = True) -> float:
     """Take-off of a negative deflection: the noise-weighted mean over the hinge fits.
 
-    Model on ``d[lo:fit_end]``: zero up to the take-off t0, then ``-(a u + b u^2)``
-    (u = i - t0, a, b >= 0: a rise that starts at t0 and does not slow down), white
-    noise of SD ``sigma``.  For every t0 on a grid of a tenth of a sample in
-    ``[lo, hi]`` (``hi`` limited to ``fit_end - 3``) the best a, b give a residual
-    R(t0); the take-off is the mean of t0 weighted by the likelihood
+    Model on ``d[lo:fit_end]``: zero up to the take-off t0, then ``-(a u + b u^2 + c u^3)``
+    (u = i - t0, a, b >= 0, c <= 0: a rise that starts at t0 and whose curvature does
+    not grow; c = 0, a rise that does not slow down, when ``cubic`` is false or fewer
+    than three samples follow t0), white noise of SD ``sigma``.  The curvature of a
+    compound take-off is the rate at which units join (times their initial slopes);
+    past the first units it falls, and a constant-curvature (quadratic) rise then sits
+    late (by 0.03-0.07 ms on noise-free simulated CMAPs up to 20 % of the amplitude,
+    most at proximal sites).  For every t0 on a grid of ``1 / HINGE_SUB`` of a sample
+    in ``[lo, hi]`` (``hi`` limited to ``fit_end - 3``) the best a, b, c give a
+    residual R(t0); the take-off is the mean of t0 weighted by the likelihood
     ``exp(-(R(t0) - min R) / (2 sigma^2))`` (a uniform prior on t0: the posterior
     mean of a change point).  Where the trace leaves the baseline slowly the
     residual is flat over several samples; its minimum then jumps with the noise
@@ -901,8 +1017,8 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
 
     Cost: one residual per whole sample (window sums updated in O(1)); then only the
     take-offs that can weigh: the whole samples from the first to the last whose
-    weight exceeds ``exp(-HINGE_SKIP)`` (and the best one's neighbours), and the nine
-    tenths inside a sample interval next to the best whole sample or whose better
+    weight exceeds ``exp(-HINGE_SKIP)`` (and the best one's neighbours), and the
+    fractions inside a sample interval next to the best whole sample or whose better
     end exceeds that weight; weights below ``exp(-HINGE_CUT)`` count as zero.  Left
     out is at most a few ``exp(-HINGE_SKIP)`` (6e-6) of the weight.  ``sigma`` not
     > 0: the best fit on the grid (first on ties).  NaN when the window is too
@@ -916,34 +1032,16 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
         if not math.isfinite(d[i]):
             return np.nan
     m = hi - lo + 1
+    q = 1.0 / (fit_end - lo)
     # pass 1: residuals at the whole samples
     rk = np.empty(m)
-    t0, t1, t2, yy, pre = _hinge_window_sums(d, lo, fit_end)
+    s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre = _hinge_sums(d, lo, lo, fit_end)
     kb = 0
-    # the window's power sums: closed forms, or (when every value is an integer below 2^53, so
-    # that both are exact and equal) updated as the window loses its last v
-    exact = fit_end - lo - 1 <= HINGE_EXACT_POWERS
-    s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - 1)
     for k in range(m):
         if k > 0:
-            # the sample lo + k leaves the window (v = 0) for the zero part, then v -> v - 1
-            y0 = -d[lo + k]
-            pre += y0 * y0
-            t0 -= y0
-            yy -= y0 * y0
-            t2 = t2 - 2.0 * t1 + t0
-            t1 = t1 - t0
-            if exact:
-                v = s0 - 1.0
-                v2 = v * v
-                s0 = v
-                s1 -= v
-                s2 -= v2
-                s3 -= v2 * v
-                s4 -= v2 * v2
-            else:
-                s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
-        rk[k] = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, 1.0)
+            s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre = _hinge_step(
+                -d[lo + k], s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre)
+        rk[k] = _hinge_residual(s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre, 0.0, q, cubic)
         if rk[k] < rk[kb]:
             kb = k
     weighted = sigma > 0.0 and math.isfinite(sigma)
@@ -966,17 +1064,11 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
     w_sum = 0.0
     wt_sum = 0.0
     tb = float(lo + kb)
-    t0, t1, t2, yy, pre = _hinge_window_sums(d, lo + k_a, fit_end)
-    for i in range(lo, lo + k_a):
-        pre += d[i] * d[i]
+    s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre = _hinge_sums(d, lo, lo + k_a, fit_end)
     for k in range(k_a, k_b + 1):
         if k > k_a:
-            y0 = -d[lo + k]
-            pre += y0 * y0
-            t0 -= y0
-            yy -= y0 * y0
-            t2 = t2 - 2.0 * t1 + t0
-            t1 = t1 - t0
+            s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre = _hinge_step(
+                -d[lo + k], s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre)
         for j in range(HINGE_SUB):
             if j == 0:
                 r = rk[k]
@@ -985,9 +1077,7 @@ def hinge_posterior(d: np.ndarray, lo: int, hi: int, fit_end: int, sigma: float)
                     break
                 if j == 1 and not (k == kb or k == kb - 1 or min(rk[k], rk[k + 1]) <= skip):
                     break
-                if j == 1:
-                    s0, s1, s2, s3, s4 = _window_powers(fit_end - lo - k - 1)
-                r = _frac_residual(s0, s1, s2, s3, s4, t0, t1, t2, yy, pre, _HINGE_H[j])
+                r = _hinge_residual(s0, s1, s2, s3, s4, s5, s6, t0, t1, t2, t3, yy, pre, _HINGE_G[j], q, cubic)
             t = lo + k + _HINGE_G[j]
             if r < rb:
                 if weighted:
@@ -1401,9 +1491,9 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
     out[R_AMPLITUDE_V] = amp
     if amp < 10.0 * sig_y:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_LOW_SNR
-    # onset: a line through the early rise (from max(5 % of the amplitude, k SD) to 20 %),
-    # extrapolated back to the baseline; for SNAPs, a small positive phase just before the
-    # negative one belongs to the response and moves the onset to its start
+    # onset: the take-off of the early rise (from max(5 % of the amplitude, k SD) on); for SNAPs,
+    # a small positive phase just before the negative one belongs to the response and moves
+    # the onset to its start
     band = p[P_K_ONSET] * sig_y
     low = 0.05 * amp
     if low < band:
@@ -1423,50 +1513,72 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
             break
     onset = np.nan
     if j_lo >= 0 and j_hi >= 0:
-        a0 = j_lo
-        b0 = j_hi + 1
-        if b0 - a0 < 3:
-            b0 = a0 + 3 if a0 + 3 <= ip + 1 else ip + 1
-        m = b0 - a0
-        if m >= 2:
-            st = 0.0
-            sy = 0.0
-            stt = 0.0
-            sty = 0.0
-            for i in range(a0, b0):
-                t = float(i)
-                st += t
-                sy += y[i]
-                stt += t * t
-                sty += t * y[i]
-            den = m * stt - st * st
-            if den > 0.0:
-                slope = (m * sty - st * sy) / den
-                icpt = (sy - slope * st) / m
-                if slope < 0.0:
-                    onset = -icpt / slope
         back = p[P_ONSET_BACK_MS] * 1e-3 * fs
-        if np.isnan(onset) or onset > j_lo:
-            onset = float(j_lo)
-        if onset < j_lo - back:
-            onset = j_lo - back
-        # the take-off: the likelihood-weighted mean over hinge fits (zero, then a non-slowing
-        # rise up to 20 % of the amplitude) on the raw trace.  The best single hinge sits late
-        # on a slow take-off (its residual is flat over samples and the minimum jumps); the
-        # weighted mean is unbiased but spreads early where the data allow it, so it is moved
-        # ONSET_LINE_WEIGHT of the way to the line extrapolation (steady, but late on a convex
-        # take-off).  10 kHz, 0.5 mV myopathic CMAP, seeds 0-99: +0.09 +- 0.09 ms (the old
-        # mean of the line and the best hinge) -> +0.02 +- 0.08 ms, more than 0.2 ms off in
-        # 6-8 % -> 0-3 % of sweeps.  The line alone is the fallback.
+        # the take-off: the likelihood-weighted mean over hinge fits on the raw trace
+        # (hinge_posterior) up to where the smoothed rise reaches `end` of the amplitude:
+        # HINGE_END_SNR noise SDs, within [HINGE_END_FRACTION, HINGE_END_MAX].  A strong
+        # response (window ending at 10 %): the rise may slow down (cubic hinge) and the
+        # hinge alone is the onset; a longer window takes in the bulk of the units, whose
+        # joining slows, and moves the take-off late.  A weak one (window cut at 20 %, below
+        # 100 noise SDs): the data cannot fix a third coefficient (10 kHz 0.5 mV myopathic
+        # CMAP, seeds 0-99 x 5 conditions: more than 0.2 ms off in 3.6 % of sweeps with the
+        # cubic hinge alone, 1.4 % so), so the rise does not slow down (quadratic hinge) and
+        # the onset is moved ONSET_LINE_WEIGHT of the way to a line through the early rise
+        # extrapolated to the baseline (steady, but late on a convex take-off): +0.02 +- 0.08
+        # ms there.  In between both, weighted linearly.  Strong responses, 20 kHz, 6 mV
+        # CMAP, 10 uV noise (seeds 0-199): distal +0.04 -> +0.00 ms, 230 mm more proximal
+        # +0.08 -> +0.03 ms, velocities -1.1 % -> -0.7 %.  The line alone is the fallback.
         lo_h = int(j_lo - back)
         if lo_h < search_start:
             lo_h = search_start
+        end = HINGE_END_SNR * sigma / amp
+        if not end > HINGE_END_FRACTION:  # also a noise level that is not a number
+            end = HINGE_END_FRACTION
+        if end > HINGE_END_MAX:
+            end = HINGE_END_MAX
+        # share of the cubic hinge alone: 1 when the window ends at HINGE_END_FRACTION (a strong
+        # response), 0 when it is cut at HINGE_END_MAX (a weak one), linear in between
+        lam = (HINGE_END_MAX - end) / (HINGE_END_MAX - HINGE_END_FRACTION)
         j_end = j_lo
-        while j_end < ip and y[j_end] > -0.2 * amp:
+        while j_end < ip and y[j_end] > -end * amp:
             j_end += 1
-        t_h = hinge_posterior(d, lo_h, j_lo, j_end + 1, sigma)
-        if not np.isnan(t_h):
-            onset = ONSET_LINE_WEIGHT * onset + (1.0 - ONSET_LINE_WEIGHT) * t_h
+        t_c = hinge_posterior(d, lo_h, j_lo, j_end + 1, sigma, True) if lam > 0.0 else np.nan
+        if lam < 1.0 or np.isnan(t_c):
+            # a line through the early rise (5 % to 20 %) extrapolated to the baseline, kept
+            # within [j_lo - back, j_lo]
+            a0 = j_lo
+            b0 = j_hi + 1
+            if b0 - a0 < 3:
+                b0 = a0 + 3 if a0 + 3 <= ip + 1 else ip + 1
+            m = b0 - a0
+            if m >= 2:
+                st = 0.0
+                sy = 0.0
+                stt = 0.0
+                sty = 0.0
+                for i in range(a0, b0):
+                    t = float(i)
+                    st += t
+                    sy += y[i]
+                    stt += t * t
+                    sty += t * y[i]
+                den = m * stt - st * st
+                if den > 0.0:
+                    slope = (m * sty - st * sy) / den
+                    icpt = (sy - slope * st) / m
+                    if slope < 0.0:
+                        onset = -icpt / slope
+            if np.isnan(onset) or onset > j_lo:
+                onset = float(j_lo)
+            if onset < j_lo - back:
+                onset = j_lo - back
+            t_q = hinge_posterior(d, lo_h, j_lo, j_end + 1, sigma, False)
+            if not np.isnan(t_q):
+                onset = ONSET_LINE_WEIGHT * onset + (1.0 - ONSET_LINE_WEIGHT) * t_q
+                if not np.isnan(t_c):
+                    onset = lam * t_c + (1.0 - lam) * onset
+        else:
+            onset = t_c
     if np.isnan(onset) or onset <= search_start:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
         if not np.isnan(onset):

@@ -20,6 +20,7 @@ kernel is fixed, so the marker can be removed.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -185,38 +186,44 @@ def ref_rise_fit(d, t0, end):
     return min(float(np.sum((y - U @ c) ** 2)) for c in feasible)
 
 
-def ref_hinge_residual_at(d, lo, t0, fit_end):
+def ref_hinge_residual_at(d, lo, t0, fit_end, cubic=True):
     """Hinge residual for a take-off at a (fractional) ``t0``: zero on the samples up to t0,
-    then min over a, b >= 0 of sum (-d - a u - b u^2)^2 with u = i - t0 on the later samples
-    (a sample exactly at t0 has u = 0 and counts in full either way)."""
+    then min over a, b >= 0, c <= 0 of sum (-d - a u - b u^2 - c u^3)^2 with u = i - t0 on
+    the later samples (c = 0 when there are fewer than three or ``cubic`` is false; a sample exactly at t0 has
+    u = 0 and counts in full either way): the best feasible least-squares fit over every
+    subset of the columns."""
     first = int(math.floor(t0)) + 1
     pre = float(np.sum(d[lo:first] ** 2))
     y = -d[first:fit_end]
     if y.size == 0:
         return pre
     u = np.arange(first, fit_end, dtype=float) - t0
-    U = np.column_stack([u, u * u])
+    ncol = 3 if y.size >= 3 and cubic else 2
+    U = np.column_stack([u, u * u, u ** 3])[:, :ncol]
+    sign = np.array([1.0, 1.0, -1.0])  # a, b >= 0; c <= 0
     best = float(np.sum(y ** 2))
-    for cols in ([0], [1], [0, 1]):
-        c, *_ = np.linalg.lstsq(U[:, cols], y, rcond=None)
-        if np.all(c >= 0.0):
-            best = min(best, float(np.sum((y - U[:, cols] @ c) ** 2)))
+    for r in range(1, ncol + 1):
+        for cols in itertools.combinations(range(ncol), r):
+            cols = list(cols)
+            c, *_ = np.linalg.lstsq(U[:, cols], y, rcond=None)
+            if np.all(c * sign[cols] >= 0.0):
+                best = min(best, float(np.sum((y - U[:, cols] @ c) ** 2)))
     return pre + best
 
 
-def ref_hinge_grid(d, lo, hi, fit_end, sigma):
+def ref_hinge_grid(d, lo, hi, fit_end, sigma, cubic=True):
     """The take-offs :func:`K.hinge_posterior` weighs, as its docstring says: with ``hi`` limited
     to ``fit_end - 3`` and R(t) the hinge residual, the whole samples k in [lo, hi] from the
     one before the first to the last whose weight exp(-(R(k) - min R) / 2 sigma^2) exceeds
-    exp(-HINGE_SKIP) (at least the best one's neighbours), and the nine tenths inside each
-    interval (k, k + 1) among them next to the best whole sample or whose better end exceeds
+    exp(-HINGE_SKIP) (at least the best one's neighbours), and the fractions j / HINGE_SUB inside
+    each interval (k, k + 1) among them next to the best whole sample or whose better end exceeds
     that weight (``sigma`` not > 0: only next to the best).  Returns (take-offs, residuals),
     or None when the window is unusable."""
     hi = min(hi, fit_end - 3)
     if hi < lo or fit_end - lo < 5 or lo < 0 or fit_end > d.size or not np.all(np.isfinite(d[lo:fit_end])):
         return None
     m = hi - lo + 1
-    rk = np.array([ref_hinge_residual_at(d, lo, float(lo + k), fit_end) for k in range(m)])
+    rk = np.array([ref_hinge_residual_at(d, lo, float(lo + k), fit_end, cubic) for k in range(m)])
     kb = int(np.argmin(rk))
     weighted = sigma > 0.0 and math.isfinite(sigma)
     skip = rk[kb] + K.HINGE_SKIP * 2.0 * sigma * sigma if weighted else -np.inf
@@ -227,16 +234,16 @@ def ref_hinge_grid(d, lo, hi, fit_end, sigma):
     for k in range(k_a, k_b + 1):
         ts.append(float(lo + k))
         if k < m - 1 and (k in (kb - 1, kb) or min(rk[k], rk[k + 1]) <= skip):
-            ts += [lo + k + q / 10.0 for q in range(1, 10)]
+            ts += [lo + k + q / K.HINGE_SUB for q in range(1, K.HINGE_SUB)]
     ts = np.array(ts)
-    return ts, np.array([ref_hinge_residual_at(d, lo, t, fit_end) for t in ts])
+    return ts, np.array([ref_hinge_residual_at(d, lo, t, fit_end, cubic) for t in ts])
 
 
-def ref_hinge_posterior(d, lo, hi, fit_end, sigma):
+def ref_hinge_posterior(d, lo, hi, fit_end, sigma, cubic=True):
     """Mean of the take-off over :func:`ref_hinge_grid` weighted by exp(-(R - min R) / (2 sigma^2))
     (weights below exp(-HINGE_CUT) count as zero); sigma not > 0: the take-off of the smallest
     residual (first on ties)."""
-    grid = ref_hinge_grid(d, lo, hi, fit_end, sigma)
+    grid = ref_hinge_grid(d, lo, hi, fit_end, sigma, cubic)
     if grid is None:
         return np.nan
     ts, rs = grid
@@ -857,12 +864,12 @@ def hinge_case(draw):
     # the noise SD: from far below to far above the data's own scale, or none (best fit)
     rms = float(np.sqrt(np.mean(d[lo:fit_end] ** 2))) if fit_end > lo else 0.0
     sigma = draw(st.one_of(st.just(0.0), st.floats(0.02, 5.0).map(lambda f: f * rms)))
-    return d, lo, hi, fit_end, sigma
+    return d, lo, hi, fit_end, sigma, draw(st.booleans())
 
 
-def assert_posterior_agrees(d, lo, hi, fit_end, sigma):
-    got = K.hinge_posterior(d, lo, hi, fit_end, sigma)
-    grid = ref_hinge_grid(d, lo, hi, fit_end, sigma)
+def assert_posterior_agrees(d, lo, hi, fit_end, sigma, cubic=True):
+    got = K.hinge_posterior(d, lo, hi, fit_end, sigma, cubic)
+    grid = ref_hinge_grid(d, lo, hi, fit_end, sigma, cubic)
     if grid is None:
         assert np.isnan(got)
         return
@@ -872,10 +879,10 @@ def assert_posterior_agrees(d, lo, hi, fit_end, sigma):
     if not (sigma > 0.0):
         # the best fit on the grid; a tie within rounding (of the whole samples, which decide
         # the intervals that are subdivided) may go either way
-        assert got == round(got, 1) and lo <= got <= min(hi, fit_end - 3)
-        assert ref_hinge_residual_at(d, lo, got, fit_end) <= rs.min() + 2 * tol, (got, ts[int(np.argmin(rs))])
+        assert abs(got * K.HINGE_SUB - round(got * K.HINGE_SUB)) < 1e-9 and lo <= got <= min(hi, fit_end - 3)
+        assert ref_hinge_residual_at(d, lo, got, fit_end, cubic) <= rs.min() + 2 * tol, (got, ts[int(np.argmin(rs))])
         return
-    want = ref_hinge_posterior(d, lo, hi, fit_end, sigma)
+    want = ref_hinge_posterior(d, lo, hi, fit_end, sigma, cubic)
     # weights are exp(-R / 2 sigma^2): a residual error tol moves a log-weight by tol / 2 sigma^2;
     # a residual within rounding of the HINGE_SKIP bound may add or drop an interval (ten
     # take-offs of weight ~exp(-HINGE_SKIP)), one within rounding of HINGE_CUT a weight
@@ -898,8 +905,9 @@ def test_hinge_posterior_on_noisy_hinges(seed, t0_tenths, a, b, noise):
     rng = np.random.default_rng(seed)
     u = np.maximum(np.arange(60) - t0_tenths / 10.0, 0.0)
     d = -(a * u + b * u * u) + rng.normal(0, noise, 60)
-    assert_posterior_agrees(d, 0, 40, 50, noise)
-    assert_posterior_agrees(d, 0, 40, 50, 0.0)
+    for cubic in (True, False):
+        assert_posterior_agrees(d, 0, 40, 50, noise, cubic)
+        assert_posterior_agrees(d, 0, 40, 50, 0.0, cubic)
 
 
 def _clean_hinge(t0, a, b, n=40):
@@ -907,7 +915,8 @@ def _clean_hinge(t0, a, b, n=40):
     return -(a * u + b * u * u)
 
 
-@pytest.mark.parametrize("t0", [10.3, 12.0, 14.7, 9.1, 11.9, 7.0])
+# take-offs on the grid (HINGE_SUB = 5: a fifth of a sample)
+@pytest.mark.parametrize("t0", [10.4, 12.0, 14.6, 9.2, 11.8, 7.0])
 @pytest.mark.parametrize("a,b", [(1e-4, 2e-5), (0.0, 1e-4), (3e-4, 0.0), (1e-3, 1e-3), (5e-5, 5e-6)])
 def test_hinge_posterior_clean_hinge_is_exact(t0, a, b):
     d = _clean_hinge(t0, a, b)

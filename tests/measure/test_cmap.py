@@ -107,19 +107,21 @@ def test_absent_detection(fs):
         assert "inverted_polarity" not in m.quality
 
 
-# Velocity reads 0.9-1.1 % low on average: the proximal take-off, led by the single fastest unit
-# whose first 0.1 ms is below the noise, is found later than the truth's first departure (the
-# truth is distance / difference of the fastest unit's latencies).  Judged on seeds 0-59 (the
-# first ten alone hid the misses: 10 kHz worst 1.99 % there).  Tried and not adopted (2026-11-22):
-# the hinge fit is late even on the noise-free trace of a dispersed proximal response (+0.08 to
-# +0.14 ms: the rise slows down within the fit window, or a lone leading unit precedes the bulk);
-# letting the residual SD grow with 10 % of the signal removes that (clean trace within 0.04 ms),
-# but with noise the velocity misses move, not vanish (1/1/0 of 60 instead of 1/0/1 at 10/20/48 kHz,
-# mean -0.8 % instead of -1.0 %, wider spread) and the sample studies keep 5 velocity misses.
+# Velocity reads 0.6-0.8 % low on average (was 0.9-1.1 %): the proximal take-off, led by the single
+# fastest unit whose first 0.1 ms is below the noise, is found later than the truth's first departure
+# (the truth is distance / difference of the fastest unit's latencies).  Judged on seeds 0-59 (the
+# first ten alone hid the misses).  2026-11-22: for strong responses the hinge's rise may slow down
+# (a cubic term, c <= 0) and ends at 10 % of the amplitude, without the line extrapolation: noise-free
+# onsets +0.01 (distal) and +0.03 ms (proximal) instead of +0.04 and +0.08; with noise, seeds 0-59:
+# misses 1/0/1 -> 1/0/0 at 10/20/48 kHz, mean -1.0 % -> -0.8/-0.6/-0.6 %; held-out seeds 60-199:
+# 7/4/1 -> 4/1/2 misses.  What remains is the spread (SD 0.5-0.6 %) around the lone leading unit.
+# Tried and not adopted: letting the residual SD grow with 10 % of the signal (misses move, not
+# vanish); a free-sign cubic (early and wide on 0.5 mV CMAPs: 42 of 900 accuracy cases fail); an
+# Occam factor on the hinge's coefficients (all onsets later, no velocity gain); the cubic also for
+# weak responses (10 kHz 0.5 mV myopathic: more than 0.2 ms off in 3.6 % instead of 1.4 %).
 CV_SEEDS = range(60)
 CV_KNOWN = {
-    10_000.0: "1 of 60 pairs beyond 2 %: worst -2.04 % (seeds 0-59; mean -1.02 %)",
-    48_000.0: "1 of 60 pairs beyond 2 %: worst -2.16 % (seeds 0-59; mean -1.04 %)",
+    10_000.0: "1 of 60 pairs beyond 2 %: worst -2.11 % (seeds 0-59; mean -0.78 %)",
 }
 
 
@@ -364,11 +366,11 @@ def _sample_motor_misses() -> list[str]:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "proximal sites of temporally dispersed CMAPs (measured): onsets demyelinating median elbow +0.230 ms and "
-    "ulnar below elbow +0.228 ms; velocities cim median -2.44 %, cip ulnar -2.57 %, demyelinating median -2.59 % and "
-    "ulnar -3.00 % (64 of 66 responses and 29 of 33 velocities within). The truth's onset is the fastest unit's "
-    "first departure; at a dispersed proximal site that unit leads the others by 0.1-0.2 ms with a few µV "
-    "(open work of issue 4)"))
+    "proximal sites of temporally dispersed CMAPs (measured): velocities cim median -2.01 %, demyelinating "
+    "median -2.16 % and ulnar -2.79 % (66 of 66 responses and 30 of 33 velocities within; onsets were "
+    "demyelinating median elbow +0.230 ms and ulnar below elbow +0.228 ms, now +0.19 and +0.18 ms). The "
+    "truth's onset is the fastest unit's first departure; at a dispersed proximal site that unit leads the "
+    "others by 0.1-0.4 ms with a few µV (open work of issue 4)"))
 def test_sample_motor_responses_within_tolerances():
     assert _sample_motor_misses() == []
 
@@ -381,8 +383,8 @@ def test_velocity_faster_than_any_nerve_is_not_reported():
     assert conduction_velocity(d, p, 230.0).cv_m_s == pytest.approx(55.0, rel=0.02)
     wrong = conduction_velocity(d, p, 2300.0)  # a distance ten times too long
     assert wrong.cv_m_s is None and "implausible_velocity" in wrong.quality
-    assert "547 m/s over 2300 mm" in wrong.reasons["cv"] and wrong.amplitude_drop_pct is not None
-    assert conduction_velocity(d, p, 2300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(546.6, rel=0.01)
+    assert "548 m/s over 2300 mm" in wrong.reasons["cv"] and wrong.amplitude_drop_pct is not None
+    assert conduction_velocity(d, p, 2300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(548.4, rel=0.01)
 
 
 def test_short_segment_velocity_above_the_limit_from_sampling_alone_is_kept_and_flagged():
