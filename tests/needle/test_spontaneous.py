@@ -476,6 +476,8 @@ def test_dense_fibrillations_broken_by_a_contraction_are_graded():
         assert res.status == "ok" and res.grade == tz.grade == "3+", (seed, res.status, res.grade)
         no_exemption = detect_spontaneous(x, fs, config={"quality": {"voluntary_orphan_max_trains": 10_000}})
         assert no_exemption.status == "not_at_rest" and no_exemption.grade is None
+        # the reason names the trains that were found (and dropped), not the empty list after
+        assert f"only {len(res.trains)} train(s)" in no_exemption.reasons["trains"], no_exemption.reasons
 
 
 @pytest.mark.parametrize("fs", RATES)
