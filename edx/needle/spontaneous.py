@@ -1433,6 +1433,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 orph[np.fromiter(member, dtype=np.int64, count=len(member))] = False
             n_orph = int(np.count_nonzero(orph))
             if n_orph >= orphan_max * rest_s:
+                n_found = len(trains)  # (the reason names the trains found before they are dropped)
                 status = "not_at_rest"
                 grade = None
                 trains, member, filled = [], {}, 0.0
@@ -1441,7 +1442,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 reasons["trains"] = (
                     f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
                     f"fibrillation/PSW-like discharges in no regular train ({n_orph / rest_s:.1f}/s, at least "
-                    f"{orphan_max:g}/s) and only {len(trains)} train(s): they may be small voluntary units (a myopathic "
+                    f"{orphan_max:g}/s) and only {n_found} train(s): they may be small voluntary units (a myopathic "
                     "muscle at low force looks like this) as well as fibrillations, so spontaneous activity cannot be "
                     "graded; record the site with the muscle relaxed throughout"
                 )
