@@ -444,22 +444,26 @@ def test_rest_broken_by_a_short_contraction_is_still_graded(fs):
 # 0.12-0.36) nor their share of irregular intervals (0.06-0.41 vs 0.03-0.44) told them apart.
 # Review (voluntary_orphan_max_trains 4 -> 6): 10 kHz seed 101, 20 kHz seed 103 (0.5 %) and 48 kHz seed 100 (1 %)
 # were graded 3+ only through the many-trains exemption (4/5/4 trains next to voluntary units); now not_at_rest.
-_MYO_LOW = {10_000.0: "graded 2+/3+/3+ (0.5 % force, seeds 100/103/107)",
-            20_000.0: "graded 2+/1+/1+/1+ (0.5 % seeds 100/107/109, 1 % seed 109)",
-            48_000.0: "graded 2+/1+/1+ (0.5 % seeds 101/107/109)"}
+# Normal effort at 0.5 % force (review): seed 111 is graded 2+ at 10 and 20 kHz -- its three units
+# (123-206 µV, 5.5-10.7 Hz) are all read as fibrillations and end-plate spikes, no window holds a
+# classified motor unit potential, so nothing marks the effort.  Neurogenic effort: never graded.
+_MYO_LOW = {10_000.0: "myopathic graded 2+/3+/3+ (0.5 % force, seeds 100/103/107); normal 2+ (0.5 %, seed 111)",
+            20_000.0: "myopathic graded 2+/1+/1+/1+ (0.5 % seeds 100/107/109, 1 % seed 109); normal 2+ (0.5 %, seed 111)",
+            48_000.0: "myopathic graded 2+/1+/1+ (0.5 % seeds 101/107/109)"}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fs", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=why)], id=f"{int(f)}")
                                 for f, why in _MYO_LOW.items()])
-def test_very_low_force_myopathic_effort_is_never_graded(fs):
+def test_very_low_force_effort_is_never_graded(fs):
     graded = []
-    for level in (0.005, 0.01):
-        for seed in range(100, 112):
-            x, _ = simulate_effort(10.0, fs, kind="myopathic", level=level, noise_rms_v=10e-6, seed=seed)
-            res = detect_spontaneous(x, fs)
-            if res.grade not in (None, "0"):
-                graded.append((level, seed, res.grade))
+    for kind in ("myopathic", "normal", "neurogenic"):
+        for level in (0.005, 0.01):
+            for seed in range(100, 112):
+                x, _ = simulate_effort(10.0, fs, kind=kind, level=level, noise_rms_v=10e-6, seed=seed)
+                res = detect_spontaneous(x, fs)
+                if res.grade not in (None, "0"):
+                    graded.append((kind, level, seed, res.grade))
     assert graded == []
 
 
