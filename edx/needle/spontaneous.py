@@ -1098,6 +1098,14 @@ def _claim_on_grid(
         if not (regular and math.isfinite(cv) and rate > 0.0):
             out.append((idx, rate, cv, regular))
             continue
+        tt = ev_t[idx]
+        period = 1.0 / rate
+        # the gaps of 2 .. claim_gap periods (most intervals are one period)
+        kk = np.floor(np.diff(tt) / period + 0.5)
+        gaps = np.flatnonzero((kk >= 2) & (kk <= claim_gap))
+        if gaps.size == 0:
+            out.append((idx, rate, cv, regular))
+            continue
         tc = int(np.bincount(code[idx]).argmax())
         amp = float(ev_amp[idx].mean())
         # the kinds a discharge of the train can be taken for, within the train kind's duration
@@ -1107,24 +1115,22 @@ def _claim_on_grid(
         cidx = np.flatnonzero(~in_train & ~excluded & other & (ev_dur <= dmax) & (ev_amp >= amp / ratio)
                               & (ev_amp <= amp * ratio))
         cidx = cidx[np.argsort(ev_t[cidx], kind="stable")]  # onsets can be out of order
-        tt = ev_t[idx]
-        period = 1.0 / rate
         ct = ev_t[cidx]
-        got: list[int] = []
-        for a, b in zip(tt[:-1].tolist(), tt[1:].tolist()):
-            k = int(math.floor((b - a) / period + 0.5))
-            if k < 2 or k > claim_gap:
-                continue
-            # the chance of a stray from the density around the gap
-            rho = np.count_nonzero((ct >= a - period) & (ct <= b + period)) / (b - a + 2.0 * period)
-            for j in range(1, k):
-                pred = a + j * (b - a) / k
-                w = k_sd * cv * period * math.sqrt(j * (k - j) / k) + t_err
-                if 1.0 - math.exp(-2.0 * rho * w) > max_chance:
-                    continue
-                lo, hi = np.searchsorted(ct, pred - w), np.searchsorted(ct, pred + w, side="right")
-                if hi > lo:
-                    got.append(int(cidx[lo + int(np.argmin(np.abs(ct[lo:hi] - pred)))]))
+        # every expected missed discharge of those gaps at once: gap g, j = 1 .. k - 1 periods in
+        a, b, kg = tt[gaps], tt[gaps + 1], kk[gaps]
+        # the chance of a stray from the density around the gap
+        rho = (np.searchsorted(ct, b + period, side="right") - np.searchsorted(ct, a - period)) / (b - a + 2.0 * period)
+        per = (kg - 1).astype(np.int64)
+        gi = np.repeat(np.arange(gaps.size), per)
+        j = np.arange(gi.size) - np.repeat(np.cumsum(per) - per, per) + 1.0
+        a, b, kg, rho = a[gi], b[gi], kg[gi], rho[gi]
+        pred = a + j * (b - a) / kg
+        w = k_sd * cv * period * np.sqrt(j * (kg - j) / kg) + t_err
+        lo = np.searchsorted(ct, pred - w)
+        hi = np.searchsorted(ct, pred + w, side="right")
+        slot = np.flatnonzero((1.0 - np.exp(-2.0 * rho * w) <= max_chance) & (hi > lo))
+        got = [int(cidx[q + int(np.argmin(np.abs(ct[q:r] - c)))])
+               for q, r, c in zip(lo[slot].tolist(), hi[slot].tolist(), pred[slot].tolist())]
         if got:
             new = sorted(set(idx) | set(got), key=ev_t.__getitem__)
             st = K.interval_stats(np.ascontiguousarray(ev_t[new]), tol, period)
