@@ -34,9 +34,10 @@ The steps for one sweep (:func:`measure_response`):
    100 noise SDs: the window is cut at 20 %) the rise is quadratic (c = 0) and the
    onset is moved ``ONSET_LINE_WEIGHT`` of the way towards a line through the early
    rise extrapolated to the baseline; between 100 and 200 noise SDs the two are
-   weighted linearly; the line alone is the fallback.  SNAPs: a small initial
-   positive phase flowing into the negative one moves the onset to its start
-   when it stands out of the noise (a matched half-sine lobe,
+   weighted linearly (:data:`P_ONSET_SHARE` fixes the cubic hinge's share instead, e.g. one
+   share for every site of a nerve; :data:`R_ONSET_SHARE` is the share used); the line alone
+   is the fallback.  SNAPs: a small initial positive phase flowing into the negative one
+   moves the onset to its start when it stands out of the noise (a matched half-sine lobe,
    :func:`initial_positive_onset`);
 8. end of the negative phase: the upward zero crossing after the negative peak
    (linear interpolation on the smoothed trace), refined to the root of a parabola
@@ -81,7 +82,11 @@ P_ARTIFACT_SEARCH_MS = 17
 P_MAX_NOISE_V = 18
 P_MAX_OFFSET_V = 19
 P_MAX_AMPLITUDE_V = 20
-N_PARAMS = 21
+# share (0..1) of the cubic hinge in the onset (see _markers); NaN: from the sweep's own
+# signal-to-noise ratio (automatic).  A fixed share lets two sites of one nerve place their onsets
+# with the same estimator, so that a velocity differences onsets of the same bias
+P_ONSET_SHARE = 21
+N_PARAMS = 22
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -106,7 +111,9 @@ R_SEARCH_START = 18
 R_TAIL_AMP_V = 19
 R_TAIL_TAU = 20
 R_TAIL_START = 21
-N_RESULTS = 22
+# the share of the cubic hinge actually used for the onset (NaN: onset not placed); see P_ONSET_SHARE
+R_ONSET_SHARE = 22
+N_RESULTS = 23
 
 # ----------------------------------------------------------------- status codes
 S_OK = 0
@@ -1445,6 +1452,7 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
     n = d.size
     w = _smooth_width(fs, p)
     sig_y = sigma / math.sqrt(w)
+    out[R_ONSET_SHARE] = np.nan
     # negative peak
     if np.isnan(ymin):
         ip = _argmin(y, search_start, search_end)
@@ -1512,6 +1520,7 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
             j_lo = i
             break
     onset = np.nan
+    share = np.nan
     if j_lo >= 0 and j_hi >= 0:
         back = p[P_ONSET_BACK_MS] * 1e-3 * fs
         # the take-off: the likelihood-weighted mean over hinge fits on the raw trace
@@ -1539,6 +1548,13 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
         # share of the cubic hinge alone: 1 when the window ends at HINGE_END_FRACTION (a strong
         # response), 0 when it is cut at HINGE_END_MAX (a weak one), linear in between
         lam = (HINGE_END_MAX - end) / (HINGE_END_MAX - HINGE_END_FRACTION)
+        if not np.isnan(p[P_ONSET_SHARE]):
+            # a share fixed by the caller (two sites of one nerve: the same estimator for both)
+            lam = p[P_ONSET_SHARE]
+            if lam < 0.0:
+                lam = 0.0
+            elif lam > 1.0:
+                lam = 1.0
         j_end = j_lo
         while j_end < ip and y[j_end] > -end * amp:
             j_end += 1
@@ -1577,14 +1593,20 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
                 onset = ONSET_LINE_WEIGHT * onset + (1.0 - ONSET_LINE_WEIGHT) * t_q
                 if not np.isnan(t_c):
                     onset = lam * t_c + (1.0 - lam) * onset
+                    share = lam
+            if np.isnan(share):
+                share = 0.0  # the share actually used: none of the cubic hinge when it was not blended in
         else:
             onset = t_c
+            share = 1.0
     if np.isnan(onset) or onset <= search_start:
         out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
         if not np.isnan(onset):
             out[R_FLAGS] = int(out[R_FLAGS]) | F_ARTIFACT_OVERLAP
+        out[R_ONSET_SHARE] = np.nan
     else:
         out[R_ONSET] = onset
+        out[R_ONSET_SHARE] = share
     # end of the negative phase: upward zero crossing after the peak
     ne = -1.0
     for i in range(ip + 1, n):
@@ -2121,7 +2143,8 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
         # that says so is kept; every marker and the other values are dropped)
         out[R_STATUS] = S_IMPLAUSIBLE
         out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_AMPLITUDE
-        for k in (R_ONSET, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END):
+        for k in (R_ONSET, R_ONSET_SHARE, R_P2P_V, R_NEG_AREA_VS, R_TOTAL_AREA_VS, R_NEG_PEAK, R_NEG_END,
+                  R_POS_PEAK, R_END):
             out[k] = np.nan
 
 

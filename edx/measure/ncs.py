@@ -115,6 +115,12 @@ class ResponseConfig:
         (millivolts or microvolts passed as volts, or a signal after the amplifier's
         gain): the status is ``implausible_units``, never a number a thousand times off.
         0 switches a check off.
+    onset_share : float or None
+        Share (0 to 1) of the cubic hinge in the onset estimate; the rest is the
+        quadratic hinge moved part of the way to a line through the early rise.  None
+        (default): chosen per sweep from its signal-to-noise ratio (1 above 200 noise SDs,
+        0 below 100, linear in between).  A fixed share lets several sites of one nerve
+        place their onsets with the same estimator (see :func:`measure_cmap`).
     """
 
     smooth_ms: float = 0.2
@@ -137,6 +143,7 @@ class ResponseConfig:
     max_noise_v: float = 1e-3
     max_offset_v: float = 1.0
     max_amplitude_v: float = 0.1
+    onset_share: float | None = None
 
     def vector(self) -> np.ndarray:
         """The kernel's parameter vector."""
@@ -164,6 +171,13 @@ class ResponseConfig:
         p[K.P_MAX_NOISE_V] = self.max_noise_v
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
         p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
+        if self.onset_share is None:
+            p[K.P_ONSET_SHARE] = np.nan
+        else:
+            share = float(self.onset_share)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"onset_share must be between 0 and 1 (or None), got {self.onset_share!r}")
+            p[K.P_ONSET_SHARE] = share
         return p
 
 
@@ -217,6 +231,10 @@ class CmapResult(_Common):
     peak_to_peak_mv: float | None = None
     neg_area_mvms: float | None = None
     total_area_mvms: float | None = None
+    #: share (0 to 1) of the cubic hinge in the onset actually used, whether chosen from the
+    #: sweep's signal-to-noise ratio or fixed by the caller (``onset_share``); 0 also when the
+    #: cubic hinge could not be fitted; None when no onset was placed (or it was moved by hand)
+    onset_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +350,7 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             peak_to_peak_mv=_f(r[K.R_P2P_V] * 1e3),
             neg_area_mvms=_f(r[K.R_NEG_AREA_VS] * 1e6),
             total_area_mvms=_f(r[K.R_TOTAL_AREA_VS] * 1e6),
+            onset_share=_f(r[K.R_ONSET_SHARE]),
         )
     return SnapResult(
         **common,
@@ -390,6 +409,7 @@ def measure_cmap(
     stimulus_index: int | None = None,
     *,
     config: ResponseConfig = CMAP_CONFIG,
+    onset_share: float | None = None,
     **overrides: Any,
 ) -> CmapResult:
     """Measure a motor response (CMAP, or the mCMAP of direct muscle stimulation).
@@ -405,17 +425,35 @@ def measure_cmap(
     config : ResponseConfig
         Marker-placement settings; keyword arguments override single fields
         (e.g. ``mains_hz=60``, ``polarity="normal"``).
+    onset_share : float, optional
+        Share (dimensionless, 0 to 1) of the cubic-hinge estimator in the onset: 1 is the
+        cubic hinge alone (used automatically for strong responses, above 200 noise SDs),
+        0 the quadratic hinge moved part of the way to a line through the early rise
+        (weak responses, below 100 noise SDs).  None (default, or ``config.onset_share``
+        when set): chosen from this sweep's signal-to-noise ratio.  The two estimators
+        differ slightly in bias, so a velocity between two sites is better taken from
+        onsets placed with one share (:func:`edx.measure.study.measure_study` measures
+        the sites of a motor test with the smallest share among them).  The share used
+        is in the result's ``onset_share``; passing it back repeats the automatic
+        measurement.
 
     Returns
     -------
     CmapResult
         Latencies (ms from the stimulus), amplitude baseline-to-negative-peak and
         peak-to-peak (mV), negative-peak and total duration (ms), areas (mV·ms),
-        baseline and noise, polarity, quality flags, marker positions and, for
-        every marker not placed, the reason.
+        baseline and noise, polarity, quality flags, marker positions, the onset share
+        used and, for every marker not placed, the reason.
+
+    Raises
+    ------
+    ValueError
+        ``onset_share`` outside 0 to 1.
     """
     from ..kernels import response as K
 
+    if onset_share is not None:
+        overrides["onset_share"] = onset_share
     if overrides:
         config = replace(config, **overrides)
     arr, fs, stim, config, _ = _samples(x, fs_hz, stimulus_index, config, average=False)
@@ -608,6 +646,8 @@ def override_markers(
         values.update(amplitude_mv=amp, peak_to_peak_mv=p2p, neg_area_mvms=neg_area, total_area_mvms=total_area)
     else:
         values.update(amplitude_uv=amp, peak_to_peak_uv=p2p, neg_area_uvms=neg_area, total_area_uvms=total_area)
+    if is_cmap and new.onset != mk.onset:
+        values["onset_share"] = None  # a hand-placed onset comes from no estimator
     if new.onset is not None or new.neg_peak is not None:
         values["present"] = True if result.present is not False or neg_peak is not None else result.present
     return replace(result, **values)
@@ -675,6 +715,15 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         the reason): see :data:`MAX_CV_M_S`; one above it only within that sampling error
         (a short, inching segment) is kept, flagged ``velocity_uncertain``.  0 switches the
         check off.
+
+    Notes
+    -----
+    A CMAP's onset blends two estimators by its own signal-to-noise ratio (its
+    ``onset_share``).  Two responses measured with shares more than 0.01 apart (e.g. a
+    smaller proximal CMAP across a conduction block) difference onsets of estimators with
+    slightly different biases: the segment is flagged ``onset_estimators_differ``.
+    :func:`~edx.measure.study.measure_study` avoids it by measuring the sites of a motor
+    test with one share (pass ``onset_share=`` to :func:`measure_cmap` to do the same).
     """
     if not (distance_mm > 0 and math.isfinite(distance_mm)):
         raise ValueError(f"distance_mm must be a positive number, got {distance_mm!r}")
@@ -686,6 +735,9 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         elif r.present is False:
             reasons["cv"] = f"the {name} response is absent"
         quality |= {f"{name}:{q}" for q in r.quality}
+    shares = [getattr(r, "onset_share", None) for r in (distal, proximal)]
+    if None not in shares and abs(shares[0] - shares[1]) > 0.01:
+        quality.add("onset_estimators_differ")
     cv = dl = None
     if distal.onset_latency_ms is not None and proximal.onset_latency_ms is not None and "all" not in reasons:
         dl = proximal.onset_latency_ms - distal.onset_latency_ms

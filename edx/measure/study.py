@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -256,9 +256,13 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
         r = rns_decrement(load_site(study, test.id, 0))
         return TestMeasurement(test, sites={test.sites[0].name: r.responses[0]} if r.responses else {}, rns=r)
     results: dict[str, CmapResult | SnapResult] = {}
+    loaded = {}
     for site in test.sites:
-        resp = load_site(study, test.id, site.name)
+        resp = loaded[site.name] = load_site(study, test.id, site.name)
         results[site.name] = measure_snap(resp) if test.type is TestType.SENSORY else measure_cmap(resp)
+    if test.type is TestType.MOTOR:
+        results.update(_common_onset_share(results, lambda name, share: measure_cmap(loaded[name],
+                                                                                     onset_share=share)))
     vel: dict[str, SegmentResult] = {}
     if test.type is TestType.SENSORY and test.sites[0].distance_mm:
         # one velocity per stimulation site, from the stimulus to the recording electrodes: the
@@ -276,6 +280,29 @@ def _measure_test(study: Study, test: TestSpec) -> TestMeasurement:
         if dist:
             segs.append((names[k - 1], names[k], conduction_velocity(results[names[k - 1]], results[names[k]], dist)))
     return TestMeasurement(test, sites=results, segments=tuple(segs), velocities=vel)
+
+
+def _common_onset_share(results: Mapping[str, CmapResult | SnapResult],
+                        remeasure: Callable[[str, float], CmapResult]) -> dict[str, CmapResult]:
+    """The sites of one motor test measured again, where needed, with one onset estimator.
+
+    Each CMAP's onset blends two estimators by its own signal-to-noise ratio
+    (``onset_share``, see :func:`~edx.measure.ncs.measure_cmap`); their biases differ, and a
+    velocity differences two onsets.  Across a conduction block the proximal response is
+    smaller and would lean to the other estimator than the distal one.  So with two or more
+    present sites, every site whose share differs from the smallest among them (the
+    estimator the weakest response can support) is measured again with that share, and
+    every velocity of the nerve differences onsets of the same estimator.
+    ``remeasure(site, share)`` measures a site again with ``onset_share=share``; the sites
+    measured again are returned.
+    """
+    shares = {name: r.onset_share for name, r in results.items()
+              if isinstance(r, CmapResult) and r.present and r.onset_share is not None}
+    if len(shares) < 2:
+        return {}
+    common = min(shares.values())
+    return {name: remeasure(name, common)
+            for name, share in shares.items() if share != common}
 
 
 def _measure_needle(study: Study, test: TestSpec) -> TestMeasurement:
