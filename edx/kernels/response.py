@@ -879,20 +879,23 @@ def _rise3_residual(m2: float, m3: float, m4: float, m5: float, m6: float,
         v = yy - r3 * r3 / m6
         if v < best:
             best = v
-    if c11 > 0.0:  # {b, c}
-        b = r2 * m6 - r3 * m5
-        c = m4 * r3 - m5 * r2
-        if b >= 0.0 and c <= 0.0:
-            v = yy - (b * r2 + c * r3) / c11
+    best = _face_with_c(r2, r3, m4, m5, m6, c11, yy, best)  # {b, c}
+    return _face_with_c(r1, r3, m2, m4, m6, c22, yy, best)  # {a, c}
+
+
+@njit(cache=True, nogil=True)
+def _face_with_c(rx: float, r3: float, mxx: float, mxc: float, m6: float, det: float, yy: float,
+                 best: float) -> float:
+    """The smaller of ``best`` and the residual of the face {x, c} of :func:`_rise3_residual`
+    (x one of a, b: ``x >= 0``, ``c <= 0``), from the sums ``rx``, ``r3`` = sum u^p y, ``mxx``,
+    ``mxc``, ``m6`` = sum u^p and the 2 x 2 determinant ``det = mxx m6 - mxc^2``."""
+    if det > 0.0:
+        x = rx * m6 - r3 * mxc
+        c = mxx * r3 - mxc * rx
+        if x >= 0.0 and c <= 0.0:
+            v = yy - (x * rx + c * r3) / det
             if v < best:
-                best = v
-    if c22 > 0.0:  # {a, c}
-        a = r1 * m6 - r3 * m4
-        c = m2 * r3 - m4 * r1
-        if a >= 0.0 and c <= 0.0:
-            v = yy - (a * r1 + c * r3) / c22
-            if v < best:
-                best = v
+                return v
     return best
 
 

@@ -1258,6 +1258,14 @@ def _unrevised(ev: dict[str, Any], eng: _Engine) -> tuple[np.ndarray, np.ndarray
     return _codes(ev)
 
 
+def _not_graded(quality: set[str], reasons: dict[str, str], why: str) -> tuple[str, None]:
+    """Flag a recording whose quiet rest cannot be graded (``not_at_rest``, the reason under
+    ``"trains"``); returns the status and grade to set."""
+    quality.add("not_at_rest")
+    reasons["trains"] = why
+    return "not_at_rest", None
+
+
 def _build_result(eng: _Engine) -> SpontaneousResult:
     K = eng.K
     cfg = eng.cfg
@@ -1440,18 +1448,15 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             n_orph = int(np.count_nonzero(orph))
             if n_orph >= orphan_max * rest_s:
                 n_found = len(trains)  # (the reason names the trains found before they are dropped)
-                status = "not_at_rest"
-                grade = None
                 trains, member, filled = [], {}, 0.0
                 ev_code, spont = _unrevised(ev, eng)
-                quality.add("not_at_rest")
-                reasons["trains"] = (
+                status, grade = _not_graded(quality, reasons, (
                     f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
                     f"fibrillation/PSW-like discharges in no regular train ({n_orph / rest_s:.1f}/s, at least "
                     f"{orphan_max:g}/s) and only {n_found} train(s): they may be small voluntary units (a myopathic "
                     "muscle at low force looks like this) as well as fibrillations, so spontaneous activity cannot be "
                     "graded; record the site with the muscle relaxed throughout"
-                )
+                ))
         if grade == "0":
             # no trains in the quiet rest, but many fibrillations/PSWs where the muscle was not
             # at rest (effort, a noisy baseline): "none" cannot be claimed from what is left
@@ -1464,14 +1469,11 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             quiet_s = duration_s - float(active.sum()) * win - noisy_s
             if broken and quiet_s < zero_rest:
                 # the slowest train shows too few discharges in a rest this short
-                status = "not_at_rest"
-                grade = None
-                quality.add("not_at_rest")
-                reasons["trains"] = (
+                status, grade = _not_graded(quality, reasons, (
                     f"no trains in the {max(quiet_s, 0.0):.1f} s of quiet rest left between voluntary units or a noisy "
                     f"baseline, shorter than the {zero_rest:g} s in which the slowest fibrillations show a train: "
                     "'none' is not reported; record the site with the muscle relaxed throughout"
-                )
+                ))
             elif not broken and duration_s < zero_rest:
                 quality.add("short_rest")
                 reasons["short_rest"] = (
@@ -1481,15 +1483,12 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                     f"{float(cfg['trains']['firing_rate_min_hz']):g} Hz)"
                 )
             elif n_hidden >= int(q["zero_max_hidden_discharges"]):
-                status = "not_at_rest"
-                grade = None
-                quality.add("not_at_rest")
-                reasons["trains"] = (
+                status, grade = _not_graded(quality, reasons, (
                     f"no trains in the {max(rest_s, 0.0):.1f} s of quiet rest, but {n_hidden} fibrillation/PSW "
                     "discharge(s) were detected next to voluntary units or on a noisy baseline: they may be "
                     "fibrillations the broken rest does not show, so 'none' is not reported; record the site "
                     "with the muscle relaxed throughout"
-                )
+                ))
     train_of = np.full(ev_t.size, -1, dtype=np.int64)
     if member:
         train_of[np.fromiter(member, dtype=np.int64, count=len(member))] = np.fromiter(
