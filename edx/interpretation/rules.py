@@ -6,8 +6,11 @@ normal values in :file:`edx/data/reference_values.toml`; shared/CLINICAL.md §3)
 1. Every nerve, train and muscle is judged against its reference value; each judgement
    becomes an :class:`Evidence` item (rule id, sentence, value, limit, source, tests).
    Measurements that cannot be judged (quality failure, no reference, a cold limb for
-   latencies and velocities, oedema for low amplitudes, an age-related absent sural
-   SNAP) are listed in ``discarded`` with the reason, never counted.
+   prolonged latencies and durations and slow velocities, oedema for low amplitudes, an
+   age-related absent sural SNAP) are listed in ``discarded`` with the reason, never
+   counted.  Cold only sets aside what cold can cause: a normal latency or duration, or a
+   velocity above the demyelinating range, in a cold limb would only improve with warming,
+   so it counts.
 2. The criteria of each candidate pattern are checked from positive findings only, so a
    candidate's grade can only fall when data are removed.
 3. Exclusions and conflicts choose the pattern: demyelinating features in >= 2 nerves
@@ -337,7 +340,8 @@ class _Reader:
             where = "foot" if limb == "lower" else "hand"
             self.caveat(f"cold_limb:{limb}",
                         f"cold limb: {where} at {temperature_c:g} °C (< {lim:g} °C) slows conduction and prolongs "
-                        f"latencies and durations; those measures are set aside. Warm the limb and repeat.",
+                        f"latencies and durations; prolonged latencies and durations and slow velocities there are set "
+                        f"aside. Warm the limb and repeat.",
                         self.c.source("temperature"))
             self.need(f"warm the {limb} limb to at least {lim:g} °C and repeat its latencies and velocities")
             return True
@@ -400,8 +404,8 @@ class _Reader:
         # duration
         uln_d = self.ref.motor("neg_duration_ms_max", m.nerve, m.muscle, age_years=self.age, height_cm=self.height)
         if m.neg_duration_ms is not None and uln_d is not None:
-            if cold:
-                self.discard(m.test, "CMAP duration", "cold limb")
+            if cold and m.neg_duration_ms > uln_d.value:
+                self.discard(m.test, "CMAP duration", f"{m.neg_duration_ms:.1f} ms prolonged in a cold limb")
             elif m.neg_duration_ms > uln_d.value:
                 self.dur_prolonged.append(m.test)
                 self.abnormal.append(f"{name} CMAP duration {m.neg_duration_ms:.1f} ms")
@@ -424,9 +428,9 @@ class _Reader:
         # distal latency
         uln_l = self.ref.motor("distal_latency_ms_max", m.nerve, m.muscle, age_years=self.age, height_cm=self.height)
         if m.distal_latency_ms is not None and uln_l is not None and not absent:
-            if cold:
-                self.discard(m.test, "distal latency", "cold limb")
-            else:
+            if cold and m.distal_latency_ms > uln_l.value:
+                self.discard(m.test, "distal latency", f"{m.distal_latency_ms:.2f} ms prolonged in a cold limb")
+            elif not cold:
                 k = self.c.number("demyelination", "distal_latency_fraction_of_uln")
                 if m.distal_latency_ms > k * uln_l.value:
                     self._demyel(m.test, name, f"distal latency {m.distal_latency_ms:.2f} ms > {k * 100:.0f} % of the "
@@ -446,25 +450,30 @@ class _Reader:
                 self.discard(m.test, f"segment {seg.name}", seg.problem)
                 continue
             if seg.cv_m_s is not None and lln_cv is not None:
-                if cold:
-                    self.discard(m.test, f"velocity {seg.name}", "cold limb")
+                k = self.c.number("demyelination", "cv_fraction_of_lln")
+                if cold and seg.cv_m_s < k * lln_cv.value:
+                    # cold slows conduction: a slow velocity in a cold limb is set aside
+                    self.discard(m.test, f"velocity {seg.name}",
+                                 f"{seg.cv_m_s:.1f} m/s in the demyelinating range in a cold limb")
+                elif seg.cv_m_s < k * lln_cv.value:
+                    self._demyel(m.test, name, f"velocity {seg.name} {seg.cv_m_s:.1f} m/s < {k * 100:.0f} % of the "
+                                 f"lower limit ({k * lln_cv.value:.1f} m/s)", seg.cv_m_s, k * lln_cv.value, "m/s",
+                                 f"{_limit_text(lln_cv)}; {self.c.source('demyelination')}", comparison="<")
                 else:
-                    k = self.c.number("demyelination", "cv_fraction_of_lln")
-                    if seg.cv_m_s < k * lln_cv.value:
-                        self._demyel(m.test, name, f"velocity {seg.name} {seg.cv_m_s:.1f} m/s < {k * 100:.0f} % of the "
-                                     f"lower limit ({k * lln_cv.value:.1f} m/s)", seg.cv_m_s, k * lln_cv.value, "m/s",
-                                     f"{_limit_text(lln_cv)}; {self.c.source('demyelination')}", comparison="<")
-                    else:
-                        self.cv_normal.append(m.test)
-                        if seg.cv_m_s < lln_cv.value:
-                            self.abnormal.append(f"{name} velocity {seg.cv_m_s:.1f} m/s")
-                        self.ev("cv.not_demyelinating",
-                                f"{name} velocity {seg.cv_m_s:.1f} m/s "
-                                + ("normal" if seg.cv_m_s >= lln_cv.value else "mildly slowed (axonal range)")
-                                + f" (lower limit {lln_cv.value:g} m/s, demyelinating below {k * lln_cv.value:.1f})",
-                                (_P.CIP, _P.CIM, _P.CINM) + ((_P.NORMAL,) if seg.cv_m_s >= lln_cv.value else ()),
-                                (_P.DEMYELINATING,), value=seg.cv_m_s, limit=lln_cv.value, unit="m/s",
-                                comparison=">=", source=_limit_text(lln_cv), tests=(m.test,), weight="minor")
+                    # above the demyelinating range: warming could only make it faster, so it counts even in
+                    # a cold limb (and is not called abnormal there)
+                    self.cv_normal.append(m.test)
+                    slowed = seg.cv_m_s < lln_cv.value
+                    if slowed and not cold:
+                        self.abnormal.append(f"{name} velocity {seg.cv_m_s:.1f} m/s")
+                    self.ev("cv.not_demyelinating",
+                            f"{name} velocity {seg.cv_m_s:.1f} m/s "
+                            + ("normal" if not slowed else "mildly slowed (axonal range)"
+                               + (" in a cold limb" if cold else ""))
+                            + f" (lower limit {lln_cv.value:g} m/s, demyelinating below {k * lln_cv.value:.1f})",
+                            (_P.CIP, _P.CIM, _P.CINM) + ((_P.NORMAL,) if not slowed else ()),
+                            (_P.DEMYELINATING,), value=seg.cv_m_s, limit=lln_cv.value, unit="m/s",
+                            comparison=">=", source=_limit_text(lln_cv), tests=(m.test,), weight="minor")
             d = self.c["demyelination"]
             if seg.amplitude_drop_pct is not None:
                 if seg.amplitude_drop_pct >= d["conduction_block_drop_pct"]:
@@ -481,8 +490,11 @@ class _Reader:
                                 f"{name}: proximal CMAP {-seg.amplitude_drop_pct:.0f} % larger than the distal one "
                                 f"({seg.name}): the distal stimulus may have been submaximal, so its amplitude may be "
                                 f"underestimated", self.c.source("stimulation"))
-            if seg.duration_increase_pct is not None and not cold:
-                if seg.duration_increase_pct > d["temporal_dispersion_increase_pct"]:
+            if seg.duration_increase_pct is not None and seg.duration_increase_pct > d["temporal_dispersion_increase_pct"]:
+                if cold:
+                    self.discard(m.test, f"temporal dispersion {seg.name}",
+                                 f"duration +{seg.duration_increase_pct:.0f} % in a cold limb")
+                else:
                     self._demyel(m.test, name, f"temporal dispersion {seg.name}: duration +{seg.duration_increase_pct:.0f}"
                                  f" % (> {d['temporal_dispersion_increase_pct']:g} %)", seg.duration_increase_pct,
                                  float(d["temporal_dispersion_increase_pct"]), "%",
@@ -549,8 +561,8 @@ class _Reader:
                     source=f"{_limit_text(lln)}; 80 %: {self.c.source('amplitude')}", tests=(sn.test,))
         uln = self.ref.sensory("peak_latency_ms_max", sn.nerve, age_years=self.age, height_cm=self.height)
         if sn.peak_latency_ms is not None and uln is not None and not absent:
-            if cold:
-                self.discard(sn.test, "SNAP peak latency", "cold limb")
+            if cold and sn.peak_latency_ms > uln.value:
+                self.discard(sn.test, "SNAP peak latency", f"{sn.peak_latency_ms:.2f} ms prolonged in a cold limb")
             elif sn.peak_latency_ms > uln.value:
                 self.abnormal.append(f"{name} SNAP peak latency {sn.peak_latency_ms:.2f} ms")
                 self.ev("snap.latency_prolonged", f"{name} SNAP peak latency {sn.peak_latency_ms:.2f} ms > "
@@ -667,8 +679,8 @@ def _late_and_needle(r: _Reader, s: StudySummary) -> None:
                 r.ev("f.absent", f"{name}: no F-waves in the train", (), (_P.NORMAL,), tests=(f.test,), weight="info")
             continue
         r.nerve_key[f.test] = f"{normalize_nerve(f.nerve)}|{f.side or ''}"
-        if r.cold(f.temperature_c, limb_of(f.nerve), f.test, f.side):
-            r.discard(f.test, "F latency", "cold limb")
+        if r.cold(f.temperature_c, limb_of(f.nerve), f.test, f.side) and f.min_latency_ms > uln.value:
+            r.discard(f.test, "F latency", f"{f.min_latency_ms:.1f} ms prolonged in a cold limb")
             continue
         lln = r.ref.motor("amplitude_mv_min", f.nerve, None) or next(
             (r.ref.motor("amplitude_mv_min", f.nerve, m.muscle) for m in s.motor

@@ -10,6 +10,7 @@ import pytest
 
 import edx
 from edx.interpretation import Grade, Pattern, interpret
+from edx.interpretation.rules import grade_rank
 
 from .builders import (
     cim_study,
@@ -150,10 +151,30 @@ def test_cold_limb_sets_latencies_aside():
     it = interpret(replace(normal_study(), motor=cold))
     assert it.pattern is Pattern.NORMAL
     assert any(c.code == "cold_limb:lower" for c in it.caveats)
-    assert any(d.reason == "cold limb" for d in it.discarded)
+    assert {(d.test, d.measure) for d in it.discarded if "cold limb" in d.reason} == {
+        ("peroneal-motor-R", "velocity distal -> proximal"), ("tibial-motor-R", "distal latency")}
     # the same slowing at 33 °C is not normal
     warm = tuple(replace(m, temperature_c=33.0) for m in cold)
     assert interpret(replace(normal_study(), motor=warm)).pattern is not Pattern.NORMAL
+
+
+def test_cold_limb_keeps_what_warming_could_only_improve():
+    """A velocity above the demyelinating range, a normal latency or duration in a cold limb still counts."""
+    cold = tuple(replace(m, temperature_c=27.0) for m in normal_study().motor)
+    it = interpret(replace(normal_study(), motor=cold))
+    assert not [d for d in it.discarded if d.test.startswith(("peroneal", "tibial"))]
+    assert {e.tests[0] for e in it.evidence if e.rule == "cv.not_demyelinating"} >= {"peroneal-motor-R",
+                                                                                     "tibial-motor-R"}
+    # removing the one test that says the leg is cold must not raise CIP (hypothesis counterexample):
+    # the peroneal's normal velocity counted for "normal conduction in >= 2 nerves" either way
+    low = tuple(replace(m, amplitude_mv=m.amplitude_mv * 0.25, temperature_c=27.0 if m.nerve == "tibial" else None)
+                for m in normal_study().motor)
+    s = replace(normal_study(), motor=low, sensory=tuple(replace(x, amplitude_uv=x.amplitude_uv * 0.2)
+                                                         for x in normal_study().sensory),
+                context=replace(normal_study().context, sedated=True))
+    with_cold = interpret(s).candidates["CIP"].grade
+    without = interpret(replace(s, motor=tuple(m for m in low if m.nerve != "tibial"))).candidates["CIP"].grade
+    assert grade_rank(without) <= grade_rank(with_cold)
 
 
 def test_old_age_absent_sural_is_a_caveat_not_a_finding():
