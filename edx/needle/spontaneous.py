@@ -182,10 +182,12 @@ class SpontaneousEvent:
         The train the discharge belongs to; None for discharges outside trains and for
         events returned by :meth:`SpontaneousDetector.push` (trains are judged at the end).
     shape_kind : str or None
-        The kind the discharge's own waveform was classified as, when its train revised
-        ``kind`` (a discharge of another kind on a regular train's grid, ``[trains]
-        claim_k_sd``); None otherwise, and for events returned by
-        :meth:`SpontaneousDetector.push` (whose ``kind`` is the waveform's).
+        The kind the discharge's own waveform was classified as, when the result revised
+        ``kind``: a discharge of another kind on a regular train's grid (``[trains]
+        claim_k_sd``), or a fibrillation-like potential locked to another one, the two a
+        motor unit potential's pieces (``[classification] link_min_discharges``); None
+        otherwise, and for events returned by :meth:`SpontaneousDetector.push` (whose
+        ``kind`` is the waveform's).
     """
 
     time_s: float
@@ -1143,7 +1145,7 @@ def _claim_on_grid(
                 continue
         out.append((idx, rate, cv, regular))
     if revised is not None:
-        ev["shape_code"] = np.where(revised != code, code, -1)
+        ev["shape_code"] = np.where(revised != code, code, ev.get("shape_code", -1))
         ev["code"] = revised
     return out
 
@@ -1245,16 +1247,81 @@ def _site_grade(trains: Sequence[SpontaneousTrain], filled: float, cfg: dict[str
     return "1+"
 
 
+def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
+    """Fibrillation/PSW shape groups locked to another potential are motor unit potentials.
+
+    A group (``ev["group"]``) of fibrillations or PSWs with at least ``link_min_discharges``
+    discharges that have a companion -- an event of another group (or none) whose onset lies
+    within ``link_tolerance_ms`` of one latency ``|lag| <= link_max_lag_ms`` from theirs --
+    and at least ``link_min_fraction`` of the group's discharges with one, is taken for the
+    components of one compound potential when the pairs last longer together (median, onset
+    of the first to end of the last) than a fibrillation can (``fibrillation_max_duration_ms``;
+    a fibrillation split at a dip of its envelope stays as it is): the group's events and their companions become
+    motor unit potentials (``ev["code"]`` replaced by a revised copy, ``ev["shape_code"]`` the
+    kinds before, -1 where unchanged).  Returns the number of events revised.
+    """
+    n_min = int(c["link_min_discharges"])
+    frac = float(c["link_min_fraction"])
+    max_lag = float(c["link_max_lag_ms"]) * 1e-3
+    tol = float(c["link_tolerance_ms"]) * 1e-3
+    max_s = float(c["fibrillation_max_duration_ms"]) * 1e-3
+    t, code, grp = ev["time_s"], ev["code"], ev["group"]
+    dur_s = ev["duration_ms"] * 1e-3
+    if n_min <= 0 or not (max_lag > 0.0 and tol > 0.0) or t.size < 2 * n_min:
+        return 0
+    spike = np.isin(code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+    ids, counts = np.unique(grp[spike & (grp >= 0)], return_counts=True)
+    mup = np.zeros(t.size, dtype=bool)
+    for g in ids[counts >= n_min].tolist():
+        own = np.flatnonzero((grp == g) & spike)
+        lo = np.searchsorted(t, t[own] - max_lag, side="left")
+        hi = np.searchsorted(t, t[own] + max_lag, side="right")
+        nb = hi - lo
+        owner = np.repeat(own, nb)
+        other = (np.arange(int(nb.sum())) - np.repeat(np.cumsum(nb) - nb, nb)) + np.repeat(lo, nb)
+        keep = grp[other] != g
+        owner, other = owner[keep], other[keep]
+        if owner.size < n_min:
+            continue
+        lag = t[other] - t[owner]
+        order = np.argsort(lag, kind="stable")
+        lag, owner, other = lag[order], owner[order], other[order]
+        # the latency window of width 2 tol holding the most pairs (then counted by discharge)
+        ends = np.searchsorted(lag, lag + 2.0 * tol, side="right")
+        a = int(np.argmax(ends - np.arange(lag.size)))
+        sel = slice(a, int(ends[a]))
+        n_locked = np.unique(owner[sel]).size
+        if n_locked < n_min or n_locked < frac * own.size:
+            continue
+        # together longer than one fibre's potential can last (a fibrillation split in two at a
+        # dip stays one: it is left as it is)
+        a_t, b_t = t[owner[sel]], t[other[sel]]
+        span_s = np.maximum(a_t + dur_s[owner[sel]], b_t + dur_s[other[sel]]) - np.minimum(a_t, b_t)
+        if float(np.median(span_s)) > max_s:
+            mup[own] = True
+            mup[other[sel]] = True
+    if not mup.any():
+        return 0
+    revised = np.where(mup, _KIND_CODES["motor_unit"], code)
+    ev["shape_code"] = np.where(revised != code, code, -1)
+    ev["code"] = revised
+    return int(np.count_nonzero(revised != code))
+
+
 def _codes(ev: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The kind codes of the event table and the mask of fibrillations and PSWs."""
     code = ev["code"]
     return code, np.isin(code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
 
 
-def _unrevised(ev: dict[str, Any], eng: _Engine) -> tuple[np.ndarray, np.ndarray]:
-    """Undo the kinds trains revised (the trains were not kept); returns :func:`_codes`."""
-    ev.pop("shape_code", None)
-    ev["code"] = eng.columns()["code"]
+def _unrevised(ev: dict[str, Any], linked: tuple[np.ndarray, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Undo the kinds trains revised (the trains were not kept), back to ``linked`` (the
+    codes and shape codes after :func:`_link_components`); returns :func:`_codes`."""
+    ev["code"] = linked[0]
+    if linked[1] is None:
+        ev.pop("shape_code", None)
+    else:
+        ev["shape_code"] = linked[1]
     return _codes(ev)
 
 
@@ -1317,6 +1384,11 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             if n_rail
             else "runs of identical samples at the signal's extreme: the amplifier or converter clipped"
         ) + "; potentials touching the rail are mis-measured"
+    if status == "ok":
+        n_linked = _link_components(ev, cfg["classification"])
+        if n_linked:
+            logger.debug("%d discharge(s) locked to another potential taken for motor unit components", n_linked)
+    linked = (ev["code"], ev.get("shape_code"))
     if hum > float(cfg["quality"]["hum_max_uv"]):
         quality.add("hum")
         reasons["hum"] = f"mains hum of {hum:.1f} µV (peak) in the recording"
@@ -1398,7 +1470,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
                 )
             else:
                 trains, member = [], {}
-                ev_code, spont = _unrevised(ev, eng)
+                ev_code, spont = _unrevised(ev, linked)
     if n_noisy:
         quality.add("noisy_baseline")
         reasons["noisy_baseline"] = (
@@ -1449,7 +1521,7 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             if n_orph >= orphan_max * rest_s:
                 n_found = len(trains)  # (the reason names the trains found before they are dropped)
                 trains, member, filled = [], {}, 0.0
-                ev_code, spont = _unrevised(ev, eng)
+                ev_code, spont = _unrevised(ev, linked)
                 status, grade = _not_graded(quality, reasons, (
                     f"the {rest_s:.1f} s of quiet rest next to voluntary motor unit potentials holds {n_orph} "
                     f"fibrillation/PSW-like discharges in no regular train ({n_orph / rest_s:.1f}/s, at least "
