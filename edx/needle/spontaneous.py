@@ -1164,7 +1164,8 @@ def _judge_trains(
     max_chance = float(t["max_chance"])
     groups: dict[int, list[int]] = {}
     gid = ev["group"]
-    sel = np.flatnonzero((gid >= 0) & ~excluded)
+    # fibrillations and PSWs (not the discharges _link_components took for pieces of others)
+    sel = np.flatnonzero((gid >= 0) & ~excluded & _codes(ev)[1])
     if sel.size:
         # events by merged group, each group's in time order
         root = np.arange(int(gid[sel].max()) + 1)
@@ -1255,10 +1256,13 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
     within ``link_tolerance_ms`` of one latency ``|lag| <= link_max_lag_ms`` from theirs --
     and at least ``link_min_fraction`` of the group's discharges with one, is taken for the
     components of one compound potential when the pairs last longer together (median, onset
-    of the first to end of the last) than a fibrillation can (``fibrillation_max_duration_ms``;
-    a fibrillation split at a dip of its envelope stays as it is): the group's events and their companions become
-    motor unit potentials (``ev["code"]`` replaced by a revised copy, ``ev["shape_code"]`` the
-    kinds before, -1 where unchanged).  Returns the number of events revised.
+    of the first to end of the last) than a fibrillation can (``fibrillation_max_duration_ms``):
+    the group's events and their companions become motor unit potentials.  Pairs lasting no
+    longer are one fibre's potential read as two (split at a dip of its envelope): the smaller
+    of each pair, a fibrillation or PSW, is a piece of the larger and becomes unclassified, so
+    that one source does not count as two trains.  ``ev["code"]`` is replaced by a revised
+    copy, ``ev["shape_code"]`` holds the kinds before (-1 where unchanged).  Returns the number
+    of events revised.
     """
     n_min = int(c["link_min_discharges"])
     frac = float(c["link_min_fraction"])
@@ -1271,7 +1275,9 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         return 0
     spike = np.isin(code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
     ids, counts = np.unique(grp[spike & (grp >= 0)], return_counts=True)
+    amp = ev["amplitude_uv"]
     mup = np.zeros(t.size, dtype=bool)
+    piece = np.zeros(t.size, dtype=bool)
     for g in ids[counts >= n_min].tolist():
         own = np.flatnonzero((grp == g) & spike)
         lo = np.searchsorted(t, t[own] - max_lag, side="left")
@@ -1300,9 +1306,16 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         if float(np.median(span_s)) > max_s:
             mup[own] = True
             mup[other[sel]] = True
-    if not mup.any():
+        else:
+            # one fibre's potential read as two: the smaller of each pair is a piece of the larger
+            o, c_ = owner[sel], other[sel]
+            small = (amp[c_] < amp[o]) & spike[c_]
+            piece[c_[small]] = True
+    piece &= ~mup
+    if not (mup.any() or piece.any()):
         return 0
     revised = np.where(mup, _KIND_CODES["motor_unit"], code)
+    revised[piece] = _KIND_CODES["unclassified"]
     ev["shape_code"] = np.where(revised != code, code, -1)
     ev["code"] = revised
     return int(np.count_nonzero(revised != code))

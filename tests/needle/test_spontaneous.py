@@ -480,7 +480,7 @@ def test_very_low_force_effort_is_never_graded(fs):
 def test_locked_components_are_motor_unit_potentials(fs):
     """A unit split into an "end-plate spike" and a "fibrillation" at one latency, lasting together
     longer than a fibrillation, is a motor unit potential (normal effort at 0.5 % force, seed 111:
-    graded 2+ without the rule); a fibrillation split in two within its own duration stays one."""
+    graded 2+ without the rule)."""
     x, _ = simulate_effort(10.0, fs, kind="normal", level=0.005, noise_rms_v=10e-6, seed=111)
     off = detect_spontaneous(x, fs, config=_NO_LINK)
     assert off.grade not in (None, "0") and off.trains, (off.status, off.grade)
@@ -489,12 +489,23 @@ def test_locked_components_are_motor_unit_potentials(fs):
     revised = [e for e in res.events if e.kind == "motor_unit" and e.shape_kind is not None]
     assert len(revised) >= 20 and {e.shape_kind for e in revised} <= {"fibrillation", "end_plate_spike",
                                                                        "positive_sharp_wave"}
-    # a 166 µV fibrillation (3.75 ms) read as two potentials 2.6 ms apart in 114 of its 125 discharges
+
+
+def test_a_fibrillation_split_in_two_is_one():
+    """A fibrillation read as two potentials within its own duration is one fibrillation, its smaller
+    piece unclassified: without [classification] link_min_discharges one source gives two trains (3+
+    for three sources).  A 166 µV, 3.75 ms fibrillation read as two potentials 2.6 ms apart in 114 of
+    its 125 discharges (20 kHz)."""
     x, truth = simulate_rest(20.0, 20_000.0, fibrillation_trains=2, psw_trains=1, irregular_fraction=0.3,
                              noise_rms_v=10e-6, seed=509)
-    on, off = detect_spontaneous(x, 20_000.0), detect_spontaneous(x, 20_000.0, config=_NO_LINK)
-    assert on.status == "ok" and on.grade is not None
-    assert (on.grade, on.counts, len(on.trains)) == (off.grade, off.counts, len(off.trains))
+    off = detect_spontaneous(x, 20_000.0, config=_NO_LINK)
+    assert (off.grade, len(off.trains)) == ("3+", 4)
+    on = detect_spontaneous(x, 20_000.0)
+    assert on.status == "ok" and (on.grade, len(on.trains)) == (truth.grade, 3) == ("2+", 3)
+    rates = sorted(round(tr.firing_rate_hz, 1) for tr in on.trains)
+    assert rates == sorted(round(tr.firing_rate_hz, 1) for tr in truth.trains)
+    pieces = [e for e in on.events if e.kind == "unclassified" and e.shape_kind == "fibrillation"]
+    assert len(pieces) > 0.5 * 125 and all(e.amplitude_uv < 100.0 for e in pieces)
 
 
 def test_dense_fibrillations_broken_by_a_contraction_are_graded():
