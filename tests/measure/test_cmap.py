@@ -365,6 +365,22 @@ def _sample_motor_misses() -> list[str]:
     return misses
 
 
+# Why the dispersed proximal onsets stay late (2026-11-22, measured on the demyelinating study's clean
+# responses re-simulated with 40 fresh 8 µV noise draws): ulnar below elbow +0.159 +- 0.031 ms, median
+# elbow +0.121 +- 0.044 ms; the sample files hold draws of +0.181 and +0.188 ms, and 2 % needs at most
+# +0.124 and +0.175 ms.  The late part is model bias, not noise: on the noise-free trace the cubic hinge
+# reads +0.15 and +0.10-0.13 ms, as the units' joining still speeds up over the fit window (c <= 0
+# cannot follow).  Tried and not adopted (each judged on these samples, velocity seeds 0-59 and the
+# accuracy grid): (1) a joint fit, a lead ramp from t1 plus the cubic hinge of the bulk from t2 >= t1,
+# used when it lowers the residual by more than 10-16 noise variances: on the clean trace the lead is
+# worth only 3.9 (ulnar) and 9.4 (median) variances at 8 µV, so on the sample files it did not move
+# those sites, while it fired on the residue of a stimulus artifact (artifacts tibial ankle -0.45 ms:
+# 29/33 velocities) and made proximal onsets early on the simulator (+2.64 % at 10 kHz, +2.38 % at 48
+# kHz); (2) a free-sign cubic for strong responses: 30/33 with other misses (cip median and ulnar -2.14
+# and -2.18 %), 10 kHz velocity misses 1 -> 3; (3) a shorter hinge window (12 SD / 6 % or 8 SD / 4 %):
+# 30/33, the misses move; (4) take-offs searched further back (2-4 times the 5-20 % rise time instead
+# of 0.6 ms; the window starts only 1-2.5 samples before the truth at those sites): their onsets do
+# not move, the posterior is not cut by the window.
 @pytest.mark.xfail(strict=True, reason=(
     "proximal sites of temporally dispersed CMAPs (measured): velocities cim median -2.01 %, demyelinating "
     "median -2.16 % and ulnar -2.79 % (66 of 66 responses and 30 of 33 velocities within; onsets were "
