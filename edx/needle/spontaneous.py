@@ -1145,7 +1145,11 @@ def _claim_on_grid(
                 continue
         out.append((idx, rate, cv, regular))
     if revised is not None:
-        ev["shape_code"] = np.where(revised != code, code, ev.get("shape_code", -1))
+        # the waveform's own kind: the code before any revision (a discharge _link_components
+        # took for a piece of another may be claimed here; its shape kind stays the waveform's)
+        prev = ev.get("shape_code")
+        shape = code if prev is None else np.where(prev >= 0, prev, code)
+        ev["shape_code"] = np.where(revised != shape, shape, -1)
         ev["code"] = revised
     return out
 

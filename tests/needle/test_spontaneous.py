@@ -506,6 +506,12 @@ def test_a_fibrillation_split_in_two_is_one():
     assert rates == sorted(round(tr.firing_rate_hz, 1) for tr in truth.trains)
     pieces = [e for e in on.events if e.kind == "unclassified" and e.shape_kind == "fibrillation"]
     assert len(pieces) > 0.5 * 125 and all(e.amplitude_uv < 100.0 for e in pieces)
+    # shape_kind is the waveform's kind (as push returns it) also for a piece a train then claims
+    # back (review: a claimed piece read shape_kind "unclassified", or the kind it had anyway)
+    pushed, res = _stream(x, 20_000.0, iter([20_000] * x.size))
+    assert res == on
+    assert [e.kind for e in pushed] == [e.shape_kind or e.kind for e in on.events]
+    assert all(e.shape_kind != e.kind for e in on.events)
 
 
 def test_dense_fibrillations_broken_by_a_contraction_are_graded():
