@@ -340,8 +340,8 @@ class _Reader:
             where = "foot" if limb == "lower" else "hand"
             self.caveat(f"cold_limb:{limb}",
                         f"cold limb: {where} at {temperature_c:g} °C (< {lim:g} °C) slows conduction and prolongs "
-                        f"latencies and durations; prolonged latencies and durations and slow velocities there are set "
-                        f"aside. Warm the limb and repeat.",
+                        f"latencies and durations; prolonged latencies and durations and velocities in the demyelinating "
+                        f"range there are set aside. Warm the limb and repeat.",
                         self.c.source("temperature"))
             self.need(f"warm the {limb} limb to at least {lim:g} °C and repeat its latencies and velocities")
             return True
@@ -468,8 +468,9 @@ class _Reader:
                         self.abnormal.append(f"{name} velocity {seg.cv_m_s:.1f} m/s")
                     self.ev("cv.not_demyelinating",
                             f"{name} velocity {seg.cv_m_s:.1f} m/s "
-                            + ("normal" if not slowed else "mildly slowed (axonal range)"
-                               + (" in a cold limb" if cold else ""))
+                            + ("normal" if not slowed else
+                               "mildly slowed in a cold limb (not demyelinating: warming can only speed it up)" if cold
+                               else "mildly slowed (axonal range)")
                             + f" (lower limit {lln_cv.value:g} m/s, demyelinating below {k * lln_cv.value:.1f})",
                             (_P.CIP, _P.CIM, _P.CINM) + ((_P.NORMAL,) if not slowed else ()),
                             (_P.DEMYELINATING,), value=seg.cv_m_s, limit=lln_cv.value, unit="m/s",

@@ -177,6 +177,32 @@ def test_cold_limb_keeps_what_warming_could_only_improve():
     assert grade_rank(without) <= grade_rank(with_cold)
 
 
+def test_missing_temperature_is_a_caveat():
+    """A limb is as cold as its coldest recorded test; with no recorded temperature it is judged as
+    measured, with a caveat.  So removing the one test that says the arm is cold (median motor,
+    27 °C) lets the ulnar's prolonged duration count again, judged by the arm's other readings
+    (the SNAPs at 33 °C) -- review case: the temperature is context, and the policy is deliberate
+    (a lab that records none still gets its findings read, the caveat naming the limitation)."""
+    base = normal_study()
+    mot = (motor("median", "APB", 9.5 * 0.2, 3.6, 4.2, 56.0, temperature_c=27.0),
+           motor("ulnar", "ADM", 10.5 * 0.2, 2.9, 9.0, 59.0, temperature_c=None),
+           motor("peroneal", "EDB", 6.0 * 0.2, 4.6, 9.0, 47.0),
+           motor("tibial", "AH", 12.0 * 0.2, 4.5, 4.2, 46.0))
+    s = replace(base, motor=mot, context=replace(base.context, sedated=True))
+    cold = interpret(s)
+    assert ("ulnar-motor-R", "CMAP duration") in {(d.test, d.measure) for d in cold.discarded}
+    assert any(c.code == "cold_limb:upper" for c in cold.caveats)
+    warm = interpret(replace(s, motor=mot[1:]))
+    assert not warm.discarded and not any(c.code.startswith("cold_limb") for c in warm.caveats)
+    assert "ulnar-motor-R" in {t for e in warm.evidence if e.rule == "cmap.duration_prolonged" for t in e.tests}
+    # no temperature anywhere: counted, with the caveat
+    bare = replace(s, motor=tuple(replace(m, temperature_c=None) for m in mot[1:]),
+                   sensory=tuple(replace(x, temperature_c=None) for x in s.sensory))
+    unknown = interpret(bare)
+    assert {"temperature_missing:upper", "temperature_missing:lower"} <= {c.code for c in unknown.caveats}
+    assert "ulnar-motor-R" in {t for e in unknown.evidence if e.rule == "cmap.duration_prolonged" for t in e.tests}
+
+
 def test_old_age_absent_sural_is_a_caveat_not_a_finding():
     s = replace(normal_study(age=72),
                 sensory=normal_study().sensory[:2] + (sensory("sural", 0.0, 0.0, status="absent"),))

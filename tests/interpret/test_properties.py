@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edx.interpretation import Pattern, StudySummary, interpret
+from edx.interpretation.reference import limb_of
 from edx.interpretation.rules import grade_rank
 from edx.model import ClinicalContext, Patient
 
@@ -86,7 +87,30 @@ def test_reordering_tests_changes_nothing(s, rnd):
     assert set(a.missing) == set(b.missing) and set(a.conflicts) == set(b.conflicts)
 
 
+def _limb_temperatures_pinned(s: StudySummary) -> StudySummary:
+    """``s`` with every motor/sensory test's temperature made explicit: its own, else the one the
+    interpreter takes for it (the coldest recorded on the same limb and side).
+
+    A limb's temperature is context, not a measurement of the nerve: removing the test that carried
+    it turns the limb's other tests from "cold" into "temperature not recorded", which the
+    interpreter judges as measured, with a caveat (a deliberate policy: a lab that records no
+    temperatures still gets its findings read; see test_missing_temperature_is_a_caveat).  The
+    removal properties hold the limb temperatures fixed, so that they test the measurements."""
+    def coldest(limb, side):
+        temps = [x.temperature_c for x in (*s.motor, *s.sensory) if x.temperature_c is not None
+                 and limb_of(x.nerve, getattr(x, "muscle", None)) == limb and (side is None or x.side in (None, side))]
+        return min(temps) if temps else None
+
+    def pin(x):
+        if x.temperature_c is not None:
+            return x
+        return replace(x, temperature_c=coldest(limb_of(x.nerve, getattr(x, "muscle", None)), x.side))
+
+    return replace(s, motor=tuple(map(pin, s.motor)), sensory=tuple(map(pin, s.sensory)))
+
+
 def _removals(s: StudySummary) -> list[StudySummary]:
+    s = _limb_temperatures_pinned(s)
     out = [replace(s, dms=()), replace(s, needle_rest=()), replace(s, needle_effort=()), replace(s, rns=()),
            replace(s, motor=tuple(replace(m, segments=()) for m in s.motor)),
            replace(s, context=replace(s.context, mrc_sum_score=None, biopsy=None))]
@@ -99,6 +123,10 @@ def _removals(s: StudySummary) -> list[StudySummary]:
 @given(studies())
 def test_removing_data_never_raises_a_grade(s):
     before = interpret(s)
+    # the limb temperatures made explicit change nothing (the interpreter infers the same)
+    pinned = interpret(_limb_temperatures_pinned(s))
+    assert (pinned.pattern, pinned.grade, {k: c.grade for k, c in pinned.candidates.items()}) == (
+        before.pattern, before.grade, {k: c.grade for k, c in before.candidates.items()})
     for s2 in _removals(s):
         after = interpret(s2)
         for name, cand in before.candidates.items():
