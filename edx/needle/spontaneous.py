@@ -1260,7 +1260,8 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
     within ``link_tolerance_ms`` of one latency ``|lag| <= link_max_lag_ms`` from theirs --
     and at least ``link_min_fraction`` of the group's discharges with one, is taken for the
     components of one compound potential when the pairs last longer together (median, onset
-    of the first to end of the last) than a fibrillation can (``fibrillation_max_duration_ms``):
+    of the first to end of the last) than a fibrillation can (``fibrillation_max_duration_ms``;
+    ``psw_max_duration_ms`` for a pair with a positive sharp wave):
     the group's events and their companions become motor unit potentials.  Pairs lasting no
     longer are one fibre's potential read as two (split at a dip of its envelope): the smaller
     of each pair, a fibrillation or PSW, is a piece of the larger and becomes unclassified, so
@@ -1273,6 +1274,7 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
     max_lag = float(c["link_max_lag_ms"]) * 1e-3
     tol = float(c["link_tolerance_ms"]) * 1e-3
     max_s = float(c["fibrillation_max_duration_ms"]) * 1e-3
+    max_psw_s = float(c["psw_max_duration_ms"]) * 1e-3
     t, code, grp = ev["time_s"], ev["code"], ev["group"]
     dur_s = ev["duration_ms"] * 1e-3
     if n_min <= 0 or not (max_lag > 0.0 and tol > 0.0) or t.size < 2 * n_min:
@@ -1307,7 +1309,10 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         # dip stays one: it is left as it is)
         a_t, b_t = t[owner[sel]], t[other[sel]]
         span_s = np.maximum(a_t + dur_s[owner[sel]], b_t + dur_s[other[sel]]) - np.minimum(a_t, b_t)
-        if float(np.median(span_s)) > max_s:
+        # the longest a fibre's potential lasts: a PSW's when either of the pair is one
+        psw = (code[owner[sel]] == _KIND_CODES["positive_sharp_wave"]) | (code[other[sel]] == _KIND_CODES[
+            "positive_sharp_wave"])
+        if float(np.median(span_s - np.where(psw, max_psw_s, max_s))) > 0.0:
             mup[own] = True
             mup[other[sel]] = True
         else:
@@ -1530,8 +1535,9 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
         if (active.any() and orphan_max > 0.0 and rest_s > 0.0
                 and len(trains) < int(q["voluntary_orphan_max_trains"])):
             # next to voluntary units, a quiet rest full of fibrillation-like discharges that fire
-            # in no regular train is more likely the same units, taken for fibrillations
-            orph = spont & ~excluded
+            # in no regular train is more likely the same units, taken for fibrillations (judged by
+            # the waveforms' kinds: the pieces _link_components revised are fibrillation-like too)
+            orph = _codes(eng.columns())[1] & ~excluded
             if member:
                 orph[np.fromiter(member, dtype=np.int64, count=len(member))] = False
             n_orph = int(np.count_nonzero(orph))

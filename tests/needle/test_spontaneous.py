@@ -491,6 +491,43 @@ def test_locked_components_are_motor_unit_potentials(fs):
                                                                        "positive_sharp_wave"}
 
 
+def test_pieces_still_count_as_fibrillation_like_next_to_voluntary_units():
+    """Myopathic effort at 0.5 % force (20 kHz, seed 103): its units read as fibrillations with
+    pieces locked 2.0 and 2.7 ms away; the pieces made unclassified are still fibrillation-like
+    discharges for the orphan-rate check ([quality] voluntary_max_orphan_rate_hz), which keeps the
+    effort ungraded (counted by the revised kinds it was graded 3+)."""
+    x, _ = simulate_effort(10.0, 20_000.0, kind="myopathic", level=0.005, noise_rms_v=10e-6, seed=103)
+    res = detect_spontaneous(x, 20_000.0)
+    assert any(e.kind == "unclassified" and e.shape_kind in ("fibrillation", "positive_sharp_wave")
+               for e in res.events)
+    assert res.status == "not_at_rest" and res.grade is None, (res.status, res.grade)
+
+
+def test_a_psw_with_a_locked_fibrillation_is_not_a_motor_unit():
+    """Review case: a PSW train (300 µV, 15 ms, 8 Hz) with a 250 µV fibrillation 8 ms into each PSW
+    (20 kHz).  The pair lasts longer than a fibrillation but not than a PSW can: it is not taken for
+    a motor unit (which made the rest not_at_rest); the fibrillation is a piece of the PSW, one
+    train, 1+ (two trains, 2+, without [classification] link_min_discharges)."""
+    fs = 20_000.0
+    for seed in range(2):
+        x, truth = simulate_rest(6.0, fs, psw_trains=[SpontaneousSpec("positive_sharp_wave", amplitude_uv=300.0,
+                                                                      firing_rate_hz=8.0, duration_ms=15.0)],
+                                 noise_rms_v=10e-6, seed=seed)
+        _, tf = simulate_rest(1.0, fs, fibrillation_trains=[SpontaneousSpec("fibrillation", amplitude_uv=250.0,
+                                                                            firing_rate_hz=5.0)],
+                              noise_rms_v=0.0, seed=seed)
+        tpl, oi = tf.trains[0].template_v, tf.trains[0].template_onset_index
+        x = x.copy()
+        for t0 in truth.trains[0].times_s:
+            i = int(round((t0 + 8e-3) * fs)) - oi
+            if i >= 0 and i + tpl.size <= x.size:
+                x[i:i + tpl.size] += tpl
+        assert detect_spontaneous(x, fs, config=_NO_LINK).grade == "2+"
+        res = detect_spontaneous(x, fs)
+        assert res.status == "ok" and res.grade == "1+", (seed, res.status, res.grade)
+        assert [t.kind for t in res.trains] == ["positive_sharp_wave"]
+
+
 def test_a_fibrillation_split_in_two_is_one():
     """A fibrillation read as two potentials within its own duration is one fibrillation, its smaller
     piece unclassified: without [classification] link_min_discharges one source gives two trains (3+
