@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..model import Response, Sweep
-from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, measure_cmap
+from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cmap
 
 __all__ = [
     "FWaveSweep",
@@ -87,7 +87,7 @@ def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple
         arr = arr[None, :]
     if fs_hz is None or stimulus_index is None:
         raise ValueError("fs_hz and stimulus_index are required with plain arrays")
-    return [np.ascontiguousarray(r) for r in arr], float(fs_hz), [int(stimulus_index)] * arr.shape[0]
+    return [np.ascontiguousarray(r) for r in arr], _check_fs(fs_hz), [int(stimulus_index)] * arr.shape[0]
 
 
 #: length (ms) of the sliding window over which two sweeps are compared
@@ -241,6 +241,8 @@ def measure_fwaves(
 
     Notes
     -----
+    A sweep holding a NaN or infinite sample is left out (not judged, with the reason;
+    flag ``sweeps_left_out``); the train needs :data:`MIN_F_SWEEPS` usable sweeps.
     Sweeps without an F-wave are recognised by their agreement with each other, which
     fails when similar F-waves (long myopathic potentials) start in nearly all sweeps
     within a few milliseconds of each other: then the few sweeps without one stand
@@ -263,6 +265,23 @@ def measure_fwaves(
         reasons.setdefault("all", "the sweeps are not aligned on the stimulus (same length and stimulus sample)")
         return FWaveResult(len(rows), 0, 0, None, None, None, None, None, None, None, (), frozenset(quality), reasons)
     stack = np.vstack(rows)
+    # a sweep holding a NaN or infinite sample (a dropped packet) is left out, as measure_snap
+    # leaves it out of its average: one bad sweep would otherwise put NaN into the template and
+    # lose the whole train ("the M response cannot be measured")
+    whole = np.isfinite(stack).all(axis=1)
+    kept = np.arange(stack.shape[0])
+    dropped: list[FWaveSweep] = []
+    if whole.any() and not whole.all():
+        kept = np.flatnonzero(whole)
+        dropped = [FWaveSweep(int(k), None, None, None, None, "the sweep holds NaN or infinite samples: left out")
+                   for k in np.flatnonzero(~whole)]
+        stack = stack[whole]
+        quality.add("sweeps_left_out")
+        reasons["sweeps"] = f"{len(dropped)} of {len(rows)} sweeps held NaN or infinite samples and were left out"
+        if kept.size < MIN_F_SWEEPS and "all" not in reasons:
+            quality.add("too_few_sweeps")
+            reasons["all"] = (f"{kept.size} usable sweeps (of {len(rows)}): an F-wave study needs at least "
+                              f"{MIN_F_SWEEPS}")
     # The M response (and the artifact) is the same in every sweep; F-waves vary in latency
     # and shape.  The pointwise median sweep is therefore the M response: subtracting it
     # leaves the F-waves on a flat baseline.
@@ -324,18 +343,20 @@ def measure_fwaves(
             resid = np.ascontiguousarray(stack[k] - refined)
             found.append(K.late_response(resid, fs, a, b, 0.0, sig_pool * inflate, k_detect, k_band, smooth))
     for k in range(n_sw):
+        i = int(kept[k])  # the sweep's index in the train
         if "all" in reasons:
-            per.append(FWaveSweep(k, None, None, None, None, reasons["all"]))
+            per.append(FWaveSweep(i, None, None, None, None, reasons["all"]))
             continue
         r = found[k]
         if r[0] == 1.0 and r[1] <= a + 1:
-            per.append(FWaveSweep(k, None, None, None, None,
+            per.append(FWaveSweep(i, None, None, None, None,
                                   "activity already at the start of the search window: no onset can be placed"))
         elif r[0] == 1.0:
             on = _ramp_onset(stack[k] - refined, int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
-            per.append(FWaveSweep(k, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
+            per.append(FWaveSweep(i, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
         else:
-            per.append(FWaveSweep(k, False, None, None, None))
+            per.append(FWaveSweep(i, False, None, None, None))
+    per = sorted(per + dropped, key=lambda p: p.index)
     judged = [p for p in per if p.present is not None]
     present = [p for p in judged if p.present]
     lats = [p.onset_latency_ms for p in present if p.onset_latency_ms is not None]
@@ -388,6 +409,12 @@ def rns_decrement(
     inter-stimulus stretch before it as baseline).  ``decrement_pct`` =
     (A1 − A4) / A1 x 100 on amplitude, ``area_decrement_pct`` the same on negative
     area, ``max_decrement_first5_pct`` uses the smallest of the first five.
+
+    Raises
+    ------
+    ValueError
+        ``fs_hz`` not a finite positive number, or stimulus indices outside the sweep or
+        not strictly increasing.
     """
     if isinstance(x, Response):
         sw = x.sweeps[0]
@@ -397,7 +424,14 @@ def rns_decrement(
     else:
         if fs_hz is None or stimulus_indices is None:
             raise ValueError("fs_hz and stimulus_indices are required with a plain array")
-        arr, fs, stims = np.asarray(x, dtype=np.float64), float(fs_hz), [int(i) for i in stimulus_indices]
+        arr, fs, stims = np.asarray(x, dtype=np.float64), _check_fs(fs_hz), [int(i) for i in stimulus_indices]
+    # one train's stimuli are distinct moments of the sweep, in order: anything else (indices
+    # swapped, duplicated by a loader, past the end) gave a negative or wrong rate and shifted
+    # every response's window, so it is refused by name (as a loaded Sweep refuses it)
+    if any(not 0 <= i < np.shape(arr)[-1] for i in stims):
+        raise ValueError(f"stimulus indices must lie within the sweep (0..{np.shape(arr)[-1] - 1}), got {stims}")
+    if any(b <= a for a, b in zip(stims, stims[1:])):
+        raise ValueError(f"stimulus indices must be strictly increasing, got {stims}")
     reasons: dict[str, str] = {}
     quality: set[str] = set()
     if len(stims) < 4:

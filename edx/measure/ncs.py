@@ -183,9 +183,14 @@ class ResponseConfig:
 
 #: defaults for motor responses (CMAP, mCMAP)
 CMAP_CONFIG = ResponseConfig()
-#: defaults for sensory responses: narrower peak, earlier, small initial positive phase
+#: defaults for sensory responses: narrower peak, earlier, small initial positive phase.
+#: The plausibility limits are a SNAP's, not a CMAP's: the largest normal SNAPs (antidromic
+#: median, young adults) are 100-150 µV, so one deeper than 1 mV is not in volts; a baseline
+#: noise of 200 µV RMS is twenty times a poor unaveraged sensory baseline (about 10 µV).  With
+#: the CMAP's limits (100 mV, 1 mV) a 20 µV SNAP averaged to about 1 µV of noise and passed in
+#: mV read as a present SNAP of 20 000 µV, an absent one as absent against 900 µV of noise.
 SNAP_CONFIG = ResponseConfig(smooth_ms=0.2, search_ms=10.0, onset_back_ms=0.3, initial_positive=True,
-                             min_latency_ms=0.4)
+                             min_latency_ms=0.4, max_amplitude_v=1e-3, max_noise_v=2e-4)
 
 
 @dataclass(frozen=True)
@@ -370,6 +375,22 @@ def _mean_of_finite(rows: np.ndarray) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(rows[whole].mean(axis=0)), int(rows.shape[0] - whole.sum())
 
 
+def _check_fs(fs_hz: Any) -> float:
+    """``fs_hz`` as a float; ValueError unless it is a finite positive number.
+
+    A sampling rate of 0, a negative one, NaN or infinity (a damaged header, a missing
+    value) is unusable input: the marker kernels would turn it into sample counts that
+    mean nothing (NaN or infinity crashed the process), so it is refused here by name.
+    """
+    try:
+        v = float(fs_hz)
+    except (TypeError, ValueError):
+        raise ValueError(f"fs_hz must be a finite positive number (Hz), got {fs_hz!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"fs_hz must be a finite positive number (Hz), got {fs_hz!r}")
+    return v
+
+
 def _samples(
     x: Any, fs_hz: float | None, stimulus_index: int | None, config: ResponseConfig, average: bool
 ) -> tuple[np.ndarray, float, int, ResponseConfig, int]:
@@ -381,6 +402,7 @@ def _samples(
     else:
         if fs_hz is None:
             raise ValueError("fs_hz is required with a plain array")
+        fs_hz = _check_fs(fs_hz)
         arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
         left_out = 0
         if arr.ndim == 2 and average:
@@ -448,7 +470,8 @@ def measure_cmap(
     Raises
     ------
     ValueError
-        ``onset_share`` outside 0 to 1.
+        ``onset_share`` outside 0 to 1; with a plain array, ``fs_hz`` missing or not a
+        finite positive number.
     """
     from ..kernels import response as K
 
@@ -513,7 +536,7 @@ def measure_cmap_batch(
         raise ValueError("sweeps must be a 2-D array (n_sweeps, n_samples)")
     stim = np.ascontiguousarray(np.broadcast_to(np.asarray(stimulus_index, dtype=np.int64), (x.shape[0],)))
     fn = K.measure_batch if parallel else K.measure_batch_serial
-    return fn(x, float(fs_hz), stim, config.vector())
+    return fn(x, _check_fs(fs_hz), stim, config.vector())
 
 
 def result_from_row(row: np.ndarray, fs_hz: float, kind: Literal["cmap", "snap"] = "cmap") -> CmapResult | SnapResult:
