@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +29,26 @@ from .render import print_table, stdout_console
 if TYPE_CHECKING:  # pragma: no cover
     from edx.batch import BatchItem, BatchSummary
 
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, a scheduler's time limit, ``docker stop``)
+    stops the batch as Ctrl-C does: the worker pool is shut down, finished studies are
+    complete and the exit code is 130.  Without it the process died at once and left its
+    worker processes (and the forkserver) running, orphaned, for ever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer) -> None:
@@ -119,7 +143,7 @@ def run_batch_command(folder: Path, *, out: Path, jobs: int | None, scheduler: s
 
     progress, on_progress = _progress(err, enabled=not as_json and err.is_terminal)
     try:
-        with progress:
+        with _sigterm_as_interrupt(), progress:
             summary = run_batch(folder, out, jobs=jobs, scheduler=scheduler, resume=resume, anonymize=anonymize,
                                 salt=salt, html=html, reference=reference, criteria=criteria,
                                 bare_type=bare_type, on_progress=on_progress, on_result=on_result)

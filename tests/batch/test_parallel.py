@@ -3,6 +3,7 @@ half-way and resumed, and a dask LocalCluster giving the local run's outputs."""
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
 import os
@@ -122,6 +123,38 @@ def test_killed_batch_leaves_only_complete_files_and_resume_finishes(tmp_path: P
     assert {k for k, v in st.items() if v == "resumed"} == done, (st, done)
     assert set(st.values()) <= {"ok", "resumed"} and len(st) == len(STUDY_OUTPUTS) + 3
     assert len(pd.read_parquet(out / "measurements.parquet")["study"].unique()) == len(st) - 3  # copies share ids
+
+
+def test_sigterm_stops_the_batch_like_ctrl_c_and_leaves_no_worker_running(tmp_path: Path) -> None:
+    # SIGTERM (kill, timeout, a scheduler's time limit) to the batch alone killed it at once and left
+    # the forkserver and its worker processes (~270 MB each) running, orphaned, for ever
+    root = make_batch_root(tmp_path / "in", broken=False, extra_normal=3)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "edx_cli.main", "batch", str(root), "--out", str(out), "-j", "2", "--no-html"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("**/results.json")):
+            assert proc.poll() is None, "the batch ended before the first study was written"
+            assert time.monotonic() < deadline, "no results.json within 120 s"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)  # the batch process only, as kill and schedulers do
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err
+        deadline = time.monotonic() + 15  # the forkserver and resource tracker leave on their own
+        while left := subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split():
+            assert time.monotonic() < deadline, f"processes of the batch still running after it exited: {left}"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not [f for f in out.rglob(".*") if f.is_file()]  # no stray temporary files
+    for p in out.glob("**/results.json"):
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        assert _rows(p.parent / "measurements.csv") == len(doc["measurements"]) > 0
 
 
 def test_dask_local_cluster_gives_the_local_results(batch_root: Path, tmp_path: Path) -> None:
