@@ -39,7 +39,7 @@ __all__ = [
 
 #: quality flags of a response that make its amplitude unusable (the rest are notes)
 _UNUSABLE_FLAGS = frozenset({"clipped", "flat", "nonfinite", "no_stimulus", "too_short", "no_baseline",
-                             "implausible_units"})
+                             "implausible_units", "baseline_unstable"})
 
 
 @dataclass(frozen=True)

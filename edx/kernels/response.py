@@ -86,7 +86,10 @@ P_MAX_AMPLITUDE_V = 20
 # signal-to-noise ratio (automatic).  A fixed share lets two sites of one nerve place their onsets
 # with the same estimator, so that a velocity differences onsets of the same bias
 P_ONSET_SHARE = 21
-N_PARAMS = 22
+# the latest a response is taken to last after its negative peak (ms) when the baseline model's
+# window after the response is placed (<= 0: not used); see measure_into
+P_MAX_TAIL_MS = 22
+N_PARAMS = 23
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -145,6 +148,8 @@ F_RESPONSE_OUTLASTS_SWEEP = 8192
 F_UNITS_OFFSET = 16384
 F_UNITS_NOISE = 32768
 F_UNITS_AMPLITUDE = 65536
+# a response of known kind (P_MAX_TAIL_MS) still off the baseline where it must have ended
+F_BASELINE_UNSTABLE = 131072
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
 #: response has not ended by the sweep's end (the guard kept between the response and the
@@ -1900,6 +1905,29 @@ def measure_response(x: np.ndarray, fs: float, stim: int, p: np.ndarray) -> np.n
 
 
 @njit(cache=True, nogil=True)
+def _auto_polarity(y: np.ndarray, start: int, search_end: int, initial_positive: bool) -> tuple[float, float, float]:
+    """Polarity of the response in the smoothed trace ``y`` (1: main phase negative, -1: an
+    inverted export) and the trace's minimum and maximum over ``[start, search_end)``: inverted
+    when a positive half of the largest deflection comes before a negative one (for responses
+    without an initial positive phase), or when the positive peak is more than 1.5 times the
+    negative one (responses with one, whose first phase is positive)."""
+    ymin, ymax = _minmax(y, start, search_end)
+    vmin = ymin if ymin < 0.0 else 0.0
+    vmax = ymax if ymax > 0.0 else 0.0
+    big = max(-vmin, vmax)
+    pol = 1.0
+    for i in range(start, search_end):
+        if y[i] <= -0.5 * big:
+            break
+        if y[i] >= 0.5 * big and not initial_positive:
+            pol = -1.0
+            break
+    if initial_positive and vmax > 1.5 * (-vmin):
+        pol = -1.0
+    return pol, ymin, ymax
+
+
+@njit(cache=True, nogil=True)
 def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray) -> None:
     """:func:`measure_response` writing its result vector into ``out`` (length ``N_RESULTS``)."""
     for k in range(N_RESULTS):
@@ -1926,19 +1954,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     w_s = _smooth_width(fs, p)
     y = moving_average(d, w_s)
     if pol == 0.0:
-        ymin, ymax = _minmax(y, start, search_end)
-        vmin = ymin if ymin < 0.0 else 0.0
-        vmax = ymax if ymax > 0.0 else 0.0
-        big = max(-vmin, vmax)
-        pol = 1.0
-        for i in range(start, search_end):
-            if y[i] <= -0.5 * big:
-                break
-            if y[i] >= 0.5 * big and p[P_INITIAL_POSITIVE] == 0.0:
-                pol = -1.0
-                break
-        if p[P_INITIAL_POSITIVE] > 0.0 and vmax > 1.5 * (-vmin):
-            pol = -1.0
+        pol, ymin, ymax = _auto_polarity(y, start, search_end, p[P_INITIAL_POSITIVE] > 0.0)
     if pol < 0.0:
         for i in range(n):
             d[i] = -d[i]
@@ -1955,6 +1971,7 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     # significant, mains hum; needs a pre-stimulus window and a post-response window
     if out[R_STATUS] == S_OK or out[R_STATUS] == S_ABSENT:
         guard = int(round(p[P_PRE_GUARD_MS] * 1e-3 * fs))
+        capped = False  # the window after the response placed by P_MAX_TAIL_MS
         a1, b1 = 0, stim - guard
         if (int(out[R_FLAGS]) & F_BASELINE_POST) != 0:
             b1 = 0
@@ -1981,6 +1998,15 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                 alt = int(out[R_NEG_END] + 2.0 * (out[R_NEG_END] - out[R_ONSET])) + int(round(2e-3 * fs))
                 if alt < a2:
                     a2 = alt
+            # a response of known kind is over within P_MAX_TAIL_MS of its negative peak: hum can
+            # hold the trace off the baseline long after a SNAP (its negative phase then "ends" 9 ms
+            # after the peak), which left no window to see the hum in
+            tail = p[P_MAX_TAIL_MS]
+            if tail > 0.0 and not np.isnan(out[R_NEG_PEAK]):
+                cap = int(out[R_NEG_PEAK] + tail * 1e-3 * fs)
+                if cap < a2:
+                    a2 = cap
+                    capped = True
         else:
             a2 = search_end
         b2 = n
@@ -2005,8 +2031,14 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             m1 = window_mean(d, a1, b1)  # the pre-stimulus level (d is not changed until the fit)
             if mains != 0.0 and n2 >= int(round(4e-3 * fs)) and m >= int(round(8e-3 * fs)):
                 thr_h = 6.0 * sigma * math.sqrt(2.0 / m)
-                if thr_h < 3e-6:
-                    thr_h = 3e-6
+                # a hum below 3 µV is not fitted -- unless the response is small enough for it to
+                # matter: 10 % of a SNAP of less than 30 µV (a 15 µV SNAP read 20 µV with 3 µV
+                # of hum left in; CMAPs and larger SNAPs keep the 3 µV floor)
+                floor_h = 3e-6
+                if out[R_STATUS] == S_OK and 0.1 * out[R_AMPLITUDE_V] < floor_h:
+                    floor_h = 0.1 * out[R_AMPLITUDE_V]
+                if thr_h < floor_h:
+                    thr_h = floor_h
                 best_h = 0.0
                 best_r = np.inf
                 for f in (50.0, 60.0):
@@ -2052,7 +2084,8 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         if a2b != a2 and b2 - a2b >= int(round(4e-3 * fs)):
                             a2 = a2b
                             model = fit_baseline_model(d, a1, b1, a2, b2, fs, hum_f, ncol)
-                if not np.isnan(model[0]) and out[R_STATUS] == S_OK:
+                if not np.isnan(model[0]) and out[R_STATUS] == S_OK and not capped:
+                    # (a window placed by P_MAX_TAIL_MS lies after the response by that rule)
                     # a response that has not ended by the end of the sweep leaves its tail in the
                     # post-response window, where the model takes it for drift and hum.  Judged by
                     # the rule of the end marker: the residual's 0.5 ms average still beyond
@@ -2079,6 +2112,15 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         _restore_tail(d, out, sigma)
                     for i in range(n):
                         d[i] -= model[i]
+                    if ncol == 8 and p[P_POLARITY] == 0.0:
+                        # the polarity was judged with the hum in the trace: judge it again without
+                        pol2, _, _ = _auto_polarity(moving_average(d, w_s), start, search_end,
+                                                    p[P_INITIAL_POSITIVE] > 0.0)
+                        if pol2 < 0.0:
+                            for i in range(n):
+                                d[i] = -d[i]
+                            out[R_FLAGS] = int(out[R_FLAGS]) ^ F_INVERTED
+                            out[R_POLARITY] = -out[R_POLARITY]
                     if refit:
                         out[R_FLAGS] = int(out[R_FLAGS]) & ~F_ARTIFACT_TAIL_REMOVED
                         for k in (R_TAIL_AMP_V, R_TAIL_TAU, R_TAIL_START):
@@ -2099,6 +2141,14 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         out[k] = np.nan
                     out[R_FLAGS] = keep
                     _markers(d, moving_average(d, w_s), fs, stim, start, search_end, sigma, p, out)
+    # a SNAP has ended within P_MAX_TAIL_MS of its negative peak: a trace that has not come back
+    # to the baseline by then, with sweep left after it, carries hum or drift that could not be
+    # removed (the baseline model's window too short, or the model refused), and the amplitude
+    # with it (a 15 µV SNAP under 50 µV of hum read 20-45 µV)
+    tail = p[P_MAX_TAIL_MS]
+    if (tail > 0.0 and out[R_STATUS] == S_OK and np.isnan(out[R_END]) and not np.isnan(out[R_NEG_PEAK])
+            and out[R_NEG_PEAK] + tail * 1e-3 * fs < n - 1):
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE
     if out[R_STATUS] == S_ABSENT and (int(out[R_FLAGS]) & F_INVERTED) != 0:
         # no response: there is no polarity to speak of
         out[R_FLAGS] = int(out[R_FLAGS]) & ~F_INVERTED

@@ -62,6 +62,7 @@ FLAGS = {
     16384: "units_offset",
     32768: "units_noise",
     65536: "units_amplitude",
+    131072: "baseline_unstable",
 }
 #: status names that are quality failures (nothing can be said about the response)
 FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline", "implausible_units"})
@@ -121,6 +122,12 @@ class ResponseConfig:
         (default): chosen per sweep from its signal-to-noise ratio (1 above 200 noise SDs,
         0 below 100, linear in between).  A fixed share lets several sites of one nerve
         place their onsets with the same estimator (see :func:`measure_cmap`).
+    max_tail_ms : float
+        The latest the response lasts after its negative peak (ms); 0 (CMAPs): not used.
+        The window in which the baseline model looks for mains hum and drift after the
+        response starts there at the latest, and a response still off the baseline there
+        (its end not found, with sweep left after that point) is flagged
+        ``baseline_unstable``: hum or drift that could not be removed is in its amplitude.
     """
 
     smooth_ms: float = 0.2
@@ -144,6 +151,7 @@ class ResponseConfig:
     max_offset_v: float = 1.0
     max_amplitude_v: float = 0.1
     onset_share: float | None = None
+    max_tail_ms: float = 0.0
 
     def vector(self) -> np.ndarray:
         """The kernel's parameter vector."""
@@ -171,6 +179,7 @@ class ResponseConfig:
         p[K.P_MAX_NOISE_V] = self.max_noise_v
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
         p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
+        p[K.P_MAX_TAIL_MS] = self.max_tail_ms
         if self.onset_share is None:
             p[K.P_ONSET_SHARE] = np.nan
         else:
@@ -189,8 +198,13 @@ CMAP_CONFIG = ResponseConfig()
 #: noise of 200 µV RMS is twenty times a poor unaveraged sensory baseline (about 10 µV).  With
 #: the CMAP's limits (100 mV, 1 mV) a 20 µV SNAP averaged to about 1 µV of noise and passed in
 #: mV read as a present SNAP of 20 000 µV, an absent one as absent against 900 µV of noise.
+#: A SNAP is over within ``max_tail_ms`` = 5 ms of its negative peak (its negative phase lasts about
+#: 1 ms and the positive one after it about as long; a dispersed SNAP 3-4 ms): the window where the
+#: baseline model looks for hum and drift starts there at the latest.  Without it, 20 µV of mains
+#: hum on a 15 µV SNAP (8 sweeps averaged, 20 ms sweeps) held the trace off the baseline until
+#: 9 ms after the peak, no window was left to see the hum in, and the amplitude read up to 26 µV.
 SNAP_CONFIG = ResponseConfig(smooth_ms=0.2, search_ms=10.0, onset_back_ms=0.3, initial_positive=True,
-                             min_latency_ms=0.4, max_amplitude_v=1e-3, max_noise_v=2e-4)
+                             min_latency_ms=0.4, max_amplitude_v=1e-3, max_noise_v=2e-4, max_tail_ms=5.0)
 
 
 @dataclass(frozen=True)
@@ -322,6 +336,10 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
         if "baseline_unchecked" in quality:
             reasons["baseline"] = ("the sweep ends before a quiet stretch after the response: mains hum and baseline "
                                    "drift could not be looked for, and amplitude and latencies may carry them")
+        if "baseline_unstable" in quality:
+            reasons["amplitude"] = ("the trace has not come back to the baseline where the response must have ended "
+                                    "(a SNAP within 5 ms of its negative peak): mains hum or drift that could not be "
+                                    "removed is in the amplitude; not usable for interpretation")
         if "response_outlasts_sweep" in quality:
             reasons["baseline"] = ("the response is not ended by the end of the sweep: its tail fills the stretch "
                                    "after it, so drift and hum were not estimated (pre-stimulus baseline only)")
