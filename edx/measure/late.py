@@ -26,6 +26,7 @@ from ..model import Response, Sweep
 from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cmap
 
 __all__ = [
+    "ConstantLateResponse",
     "FWaveSweep",
     "FWaveResult",
     "measure_fwaves",
@@ -53,12 +54,38 @@ class FWaveSweep:
 
 
 @dataclass(frozen=True)
+class ConstantLateResponse:
+    """A late response of the same latency and shape in most sweeps of an F-wave train.
+
+    F-waves vary in latency and shape from sweep to sweep (each comes from a few of the
+    motor neurons); a late response that does not is an A-wave (axon reflex, common in
+    neuropathies) or one motor neuron's F-wave repeating.  It is left out of the F-wave
+    statistics and reported here.
+
+    Attributes
+    ----------
+    onset_latency_ms, end_latency_ms : float
+        Where it leaves and regains the noise band (ms from the stimulus).
+    peak_to_peak_uv : float
+        Of the sweeps' median over it.
+    n_sweeps : int
+        Sweeps that hold it (agree with the median within noise).
+    """
+
+    onset_latency_ms: float
+    end_latency_ms: float
+    peak_to_peak_uv: float
+    n_sweeps: int
+
+
+@dataclass(frozen=True)
 class FWaveResult:
     """Summary of an F-wave train.
 
     ``persistence_pct`` = sweeps with an F-wave / judged sweeps x 100.  Latencies are
     onset latencies (ms from the stimulus).  ``chronodispersion_ms`` = longest minus
-    shortest F latency.
+    shortest F latency.  ``constant_responses``: late responses of constant latency and
+    shape in at least half the sweeps (A-waves), left out of those figures.
     """
 
     n_sweeps: int
@@ -74,6 +101,7 @@ class FWaveResult:
     sweeps: tuple[FWaveSweep, ...]
     quality: frozenset[str]
     reasons: Mapping[str, str]
+    constant_responses: tuple[ConstantLateResponse, ...] = ()
 
 
 def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple[list[np.ndarray], float, list[int]]:
@@ -156,6 +184,71 @@ def _consensus_members(stack: np.ndarray, sigma: float, w: int, start: int, k_sd
         cand |= ~cur & (d <= thr)
         cur = cand
         out[t] = cur
+    return out
+
+
+def _constant_late(resid: np.ndarray, a: int, b: int, sigma: float, smooth: int, k_detect: float, k_band: float,
+                   k_agree: float) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Late responses of constant latency and shape in ``resid`` (sweeps x samples, the M
+    response removed), searched in ``[a, b)``.
+
+    At each sample the sweeps' median stands for what at least half of them hold; an
+    F-wave, whose latency and shape vary, is there in few sweeps at any one sample.  Where
+    the median's ``smooth``-sample average leaves ``k_detect`` SDs of its noise (a median
+    of n sweeps: ``sigma * sqrt(pi / 2n)``), from where it was last inside ``k_band`` SDs
+    to where it is back inside them, a constant response (or one phase of it) is a
+    candidate; it is one when at
+    least half the sweeps agree with the median there within noise (normalised squared
+    difference below the chi-square mean plus ``k_agree`` SDs): F-waves alike enough to
+    tip the median at some samples do not agree with it over their whole extent.  A sweep
+    agreeing with the median must also differ from a flat baseline in the same way (a small
+    median, within a few noise SDs, is agreed with by every sweep).  The component is then
+    taken again as the mean of the sweeps that hold it, and they are counted again (three
+    rounds).  Returns ``(start, stop, component, sweeps holding it)`` per response.
+    """
+    n, m = resid.shape
+    if n < 2 or b - a < smooth + 2:
+        return []
+    med = np.median(resid[:, a:b], axis=0)
+    k = np.ones(smooth) / smooth
+    med_s = np.convolve(med, k, mode="same")
+    sd = sigma * math.sqrt(math.pi / (2.0 * n)) / math.sqrt(smooth)
+    hot = np.abs(med_s) > k_detect * sd
+    quiet = np.abs(med_s) <= k_band * sd
+    spans: list[list[int]] = []
+    i = 0
+    while i < hot.size:
+        if not hot[i]:
+            i += 1
+            continue
+        c0 = i
+        while c0 > 0 and not quiet[c0 - 1]:
+            c0 -= 1
+        c1 = i
+        while c1 < hot.size and not quiet[c1]:
+            c1 += 1
+        i = c1 + 1
+        spans.append([c0, c1])
+    out: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+    for c0, c1 in spans:
+        seg = resid[:, a + c0 : a + c1]
+        comp = med[c0:c1]
+        L = c1 - c0
+        var = sigma * sigma * (1.0 + math.pi / (2.0 * n))
+        lim = L + k_agree * math.sqrt(2.0 * L)
+        flat = (seg ** 2).sum(axis=1) / var <= lim
+        agree = np.zeros(n, dtype=bool)
+        for _ in range(3):
+            # holds it: agrees with the component, and not with a flat baseline; the component is
+            # then the mean of those sweeps (the median of sweeps of which only some hold it is
+            # pulled towards the baseline)
+            agree = (((seg - comp[None, :]) ** 2).sum(axis=1) / var <= lim) & ~flat
+            if int(agree.sum()) < 2:
+                break
+            comp = seg[agree].mean(axis=0)
+            var = sigma * sigma * (1.0 + 1.0 / int(agree.sum()))
+        if 2 * int(agree.sum()) >= n:
+            out.append((a + c0, a + c1, comp.copy(), agree))
     return out
 
 
@@ -309,6 +402,7 @@ def measure_fwaves(
     # pre-stimulus baselines (one sweep's few milliseconds give a ragged estimate)
     sig_pool = math.sqrt(float(np.mean([_baseline_sigma(stack[k], s0, sigma) ** 2 for k in range(n_sw)])))
     found: list[np.ndarray] = []
+    constant: list[ConstantLateResponse] = []
     inflate = 1.0
     if "all" not in reasons:
         # F-waves of a persistent train overlap in time (and, in a myopathy, the M response's
@@ -339,8 +433,29 @@ def measure_fwaves(
         # the template's own noise (a mean of n_c sweeps) adds to each sweep's
         span = n_c[a:min(b, tail_end)]
         inflate = math.sqrt(1.0 + 1.0 / max(int(span.min()), 1)) if span.size else 1.0
+        resid_all = stack - refined
+        # late responses of constant latency and shape (A-waves) are not F-waves: taken out of
+        # the sweeps that hold them before the F-waves are looked for, and reported
+        pieces: list[list[Any]] = []  # [start, stop, min, max, sweeps] of each response
+        for c0, c1, comp, agree in _constant_late(resid_all, a, b, sig_pool * inflate, smooth, k_detect, k_band,
+                                                  _CONSENSUS_K):
+            resid_all[np.ix_(agree, np.arange(c0, c1))] -= comp[None, :]
+            if pieces and c0 - pieces[-1][1] <= int(round(1e-3 * fs)):  # the next phase of the same response
+                last = pieces[-1]
+                last[1], last[2], last[3] = c1, min(last[2], comp.min()), max(last[3], comp.max())
+                last[4] = min(last[4], int(agree.sum()))
+            else:
+                pieces.append([c0, c1, comp.min(), comp.max(), int(agree.sum())])
+        constant = [ConstantLateResponse((c0 - s0) / fs * 1e3, (c1 - s0) / fs * 1e3, float(hi - lo) * 1e6, k)
+                    for c0, c1, lo, hi, k in pieces]
+        if constant:
+            quality.add("constant_late_response")
+            reasons["constant_late_response"] = "; ".join(
+                f"a late response of constant latency and shape at {c.onset_latency_ms:.1f}-{c.end_latency_ms:.1f} ms "
+                f"({c.peak_to_peak_uv:.0f} µV) in {c.n_sweeps} of {n_sw} sweeps" for c in constant
+            ) + ": an A-wave (or one motor neuron's F-wave repeating), left out of the F-wave figures"
         for k in range(n_sw):
-            resid = np.ascontiguousarray(stack[k] - refined)
+            resid = np.ascontiguousarray(resid_all[k])
             found.append(K.late_response(resid, fs, a, b, 0.0, sig_pool * inflate, k_detect, k_band, smooth))
     for k in range(n_sw):
         i = int(kept[k])  # the sweep's index in the train
@@ -352,7 +467,7 @@ def measure_fwaves(
             per.append(FWaveSweep(i, None, None, None, None,
                                   "activity already at the start of the search window: no onset can be placed"))
         elif r[0] == 1.0:
-            on = _ramp_onset(stack[k] - refined, int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
+            on = _ramp_onset(resid_all[k], int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
             per.append(FWaveSweep(i, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
         else:
             per.append(FWaveSweep(i, False, None, None, None))
@@ -378,6 +493,7 @@ def measure_fwaves(
         sweeps=tuple(per),
         quality=frozenset(quality),
         reasons=reasons,
+        constant_responses=tuple(constant),
     )
 
 

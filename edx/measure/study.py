@@ -157,7 +157,7 @@ class StudyMeasurements:
                 out.append({**base, "site": "F-waves", "f_min_latency_ms": f.min_latency_ms,
                             "f_mean_latency_ms": f.mean_latency_ms, "f_persistence_pct": f.persistence_pct,
                             "f_chronodispersion_ms": f.chronodispersion_ms, "n_sweeps": f.n_sweeps,
-                            "reasons": dict(f.reasons) or None})
+                            "quality": sorted(f.quality), "reasons": dict(f.reasons) or None})
             if tm.rns is not None:
                 r = tm.rns
                 out.append({**base, "site": "RNS", "rate_hz": r.rate_hz, "decrement_pct": r.decrement_pct,
