@@ -767,6 +767,12 @@ def _rule_problems(doc: Any, lines: _LineIndex, base: Path) -> list[_Problem]:
                 )
         if ttype == "motor" and len(sites) > 1:
             for si, site in site_dicts[1:]:
+                if site.get("distance_mm") == 0 and not isinstance(site.get("distance_mm"), bool):
+                    add(
+                        (*tp, "sites", si, "distance_mm"),
+                        "expected a segment length > 0 mm from the previous site (two stimulation sites 0 mm apart "
+                        "give no conduction velocity), got 0",
+                    )
                 if "distance_mm" not in site:
                     add(
                         (*tp, "sites", si, "distance_mm"),

@@ -415,6 +415,13 @@ def test_multisite_motor_missing_distance(tmp_path: Path) -> None:
     )
 
 
+def test_multisite_motor_zero_segment_length(tmp_path: Path) -> None:
+    # a 0 mm segment gave no conduction velocity and no message (review4)
+    text = VALID.replace("distance_mm = 310", "distance_mm = 0")
+    path, err = bad(tmp_path, text)
+    assert_problem(err, path, "tests[0].sites[1].distance_mm", line_of(text, "distance_mm = 0"), "segment length > 0 mm")
+
+
 def test_rns_without_rate(tmp_path: Path) -> None:
     text = VALID.replace("rate_hz = 3\n", "")
     path, err = bad(tmp_path, text)

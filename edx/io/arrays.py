@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError, UnitError
+from ..units import volts_per_unit
 from ..model import Recording
 from ._common import LoadOptions, choose_stimuli, reading, select_channels
 from .memory import traces_from_matrix
@@ -41,12 +42,23 @@ def _rate(file_fs: float | None, opts: LoadOptions, path: Path) -> float:
     return float(fs)
 
 
-def _units(file_units: list[str] | None, opts: LoadOptions, names: list[str], path: Path) -> list[str]:
+def _same_unit(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return volts_per_unit(a) == volts_per_unit(b)
+    except UnitError:
+        return False
+
+
+def _units(file_units: list[str | None] | None, opts: LoadOptions, names: list[str], path: Path) -> list[str]:
     out = []
+    if file_units is not None and len(file_units) != len(names):
+        raise FormatError(f"{path}: {len(file_units)} unit(s) stored for {len(names)} channel(s)")
     for i, name in enumerate(names):
         given = opts.units if isinstance(opts.units, str) else (opts.units or {}).get(name)
         own = file_units[i] if file_units else None
-        if given and own and given != own:
+        if given and own and not _same_unit(given, own):
             raise UnitError(f"{path}: channel {name!r}: file says unit {own!r} but {given!r} was given")
         u = given or own
         if not u:
@@ -59,7 +71,7 @@ def read(path: Path, opts: LoadOptions, fmt: str) -> Recording:
     """Read a ``.npy``/``.npz``/``.csv`` file (see :func:`edx.load`)."""
     with reading(path, f"{fmt} file"):
         file_fs: float | None = None
-        file_units: list[str] | None = None
+        file_units: list[str | None] | None = None
         names: list[str] | None = None
         file_stim: tuple[float, ...] = ()
         if fmt == "NPY":
@@ -115,7 +127,7 @@ def _npz(path: Path) -> tuple[Any, float | None, list[str] | None, list[str] | N
     return samples, fs, units, names, stim
 
 
-def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str] | None, list[str] | None]:
+def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str | None] | None, list[str] | None]:
     import pandas as pd
 
     with path.open("rb") as fh:
@@ -125,10 +137,23 @@ def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str] | None, list[s
     except UnicodeDecodeError:
         raise FormatError(f"{path}: not a UTF-8 text CSV file") from None
     cells = [c.strip() for c in first_text.strip().split(",")]
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        if sep in first_text:
+            raise FormatError(
+                f"{path}: the first line is separated by {name}; edx reads comma-separated files with '.' "
+                "as the decimal point (a spreadsheet in a locale with decimal commas writes this form): "
+                "export with commas and decimal points"
+            )
     has_header = any(c and not _is_number(c) for c in cells)
     df = pd.read_csv(path, header=0 if has_header else None, skip_blank_lines=True)
     if df.empty:
         raise FormatError(f"{path}: no rows")
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas turns the extra leading fields of rows longer than the header into an index
+        raise FormatError(
+            f"{path}: rows hold more comma-separated fields than the header names ({df.shape[1]}); "
+            "decimal commas (\"1,5\") or a missing column name?"
+        )
     numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
     if not all(numeric):
         bad = [str(c) for c, ok in zip(df.columns, numeric) if not ok]
@@ -156,8 +181,9 @@ def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str] | None, list[s
         for c in cols:
             m = _UNIT_IN_HEADER.match(c)
             names.append(m.group("name").strip() if m else c)
-            units_found.append(m.group("unit").strip() if m else "")
-        units = units_found if all(units_found) else None
+            units_found.append(m.group("unit").strip() if m else None)
+        # a column without a unit in its header takes the caller's; one with a unit keeps it
+        units = units_found if any(units_found) else None
     arr = data.to_numpy(dtype=np.float64).T
     return arr, fs, units, names
 

@@ -123,9 +123,13 @@ def _ascii(raw: bytes, path: Path, field: str) -> str:
     try:
         return raw.decode("ascii").strip()
     except UnicodeDecodeError:
-        # The EDF spec requires printable US-ASCII in the header.  Text fields are
-        # kept with replacement characters; numeric fields fail below.
-        text = raw.decode("latin-1").strip()
+        # The EDF spec requires printable US-ASCII in the header.  Writers break it
+        # with UTF-8 ("µV" as C2 B5 56) or Latin-1 ("µV" as B5 56); text fields are
+        # kept as the first of these that decodes; numeric fields fail below.
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1").strip()
         log.warning("%s: header field %s holds non-ASCII bytes", path, field)
         return text
 
@@ -313,13 +317,21 @@ def _parse_tals(raw: bytes, path: Path, record: int) -> list[tuple[float, float 
     return out
 
 
-def _decode_records(hdr: EdfHeader, body: np.ndarray) -> list[np.ndarray]:
-    """Per signal: a (n_records, samples_per_record) array of digital values."""
+def _decode_records(hdr: EdfHeader, body: np.ndarray, wanted: set[int] | None = None) -> list[np.ndarray | None]:
+    """Per signal: a (n_records, samples_per_record) array of digital values.
+
+    Only the signals in ``wanted`` (default: all) are decoded; the others are None,
+    so loading one channel of a long multi-channel file reads only that channel's
+    bytes from the memory map.
+    """
     bps = hdr.bytes_per_sample
     offsets = np.cumsum([0] + [s.samples_per_record * bps for s in hdr.signals])
     recs = body.reshape(hdr.n_records, hdr.record_bytes)
-    out = []
+    out: list[np.ndarray | None] = []
     for i, s in enumerate(hdr.signals):
+        if wanted is not None and i not in wanted:
+            out.append(None)
+            continue
         block = recs[:, offsets[i] : offsets[i + 1]]
         if s.is_annotation:
             out.append(block)  # raw bytes
@@ -376,9 +388,12 @@ def read(path: Path, opts: LoadOptions, fmt: str = "EDF") -> Recording:
 
 
 def _build(path: Path, hdr: EdfHeader, body: np.ndarray, opts: LoadOptions) -> Recording:
-    per_signal = _decode_records(hdr, body)
     dur = hdr.record_duration_s
     ann_idx = [i for i, s in enumerate(hdr.signals) if s.is_annotation]
+    data_idx = [i for i, s in enumerate(hdr.signals) if not s.is_annotation]
+    labels = _unique_labels([hdr.signals[i].label for i in data_idx], path)
+    wanted = set(ann_idx) | {i for label, i in zip(labels, data_idx) if opts.channels is None or label in opts.channels}
+    per_signal = _decode_records(hdr, body, wanted)
     n = hdr.n_records
 
     # --- record start times and annotations -------------------------------
@@ -419,10 +434,12 @@ def _build(path: Path, hdr: EdfHeader, body: np.ndarray, opts: LoadOptions) -> R
         start_dt = start_dt + _dt.timedelta(seconds=first_onset)
 
     # --- signals -> traces ------------------------------------------------
-    data_idx = [i for i, s in enumerate(hdr.signals) if not s.is_annotation]
     if not data_idx:
         raise FormatError(f"{path}: holds only annotations, no signal")
-    labels = _unique_labels([hdr.signals[i].label for i in data_idx], path)
+    if opts.channels is not None:
+        missing = [c for c in opts.channels if c not in labels]
+        if missing:  # name every channel of the file, not only the ones kept
+            raise FormatError(f"{path}: channel(s) {missing} not in file; channels are {sorted(labels)}")
     # block boundaries: runs of contiguous records
     breaks = np.flatnonzero(~contiguous) + 1
     blocks = np.split(np.arange(n), breaks)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..units import volts_per_unit
+from ..units import normalize_unit, volts_per_unit
 
 __all__ = ["EdfChannel", "write_edf"]
 
@@ -57,7 +57,11 @@ class EdfChannel:
     transducer: str = ""
 
 
-def _field(value: str, width: int) -> bytes:
+def _field(value: str, width: int, what: str | None = None) -> bytes:
+    if what is not None and not value.isascii():
+        # EDF headers are ASCII: a replaced character would make the label or unit
+        # unreadable (a "µV" written as "?V" cannot be read back)
+        raise ValueError(f"{what} {value!r} is not ASCII; EDF header fields must be ASCII")
     raw = value.encode("ascii", errors="replace")
     if len(raw) > width:
         raise ValueError(f"header value {value!r} longer than {width} characters")
@@ -80,7 +84,9 @@ def _tal(onset: float, duration: float | None, texts: Sequence[str]) -> bytes:
         head = "+0"
     if duration is not None:
         head += "\x15" + (f"{duration:.7f}".rstrip("0").rstrip(".") or "0")
-    return (head + "\x14" + "".join(t + "\x14" for t in texts)).encode("utf-8") + b"\x00"
+    # every annotation ends with 20 (0x14); the time-keeping TAL holds one empty annotation,
+    # so it reads "+onset\x14\x14\x00" (EDF+ spec 2.2.4; edfio refuses "+onset\x14\x00")
+    return (head + "\x14" + "".join(t + "\x14" for t in (texts or [""]))).encode("utf-8") + b"\x00"
 
 
 def write_edf(
@@ -215,7 +221,7 @@ def write_edf(
             _field(str(ns), 4),
         ]
     )
-    sig_units = [ch.unit for ch in channels] + ([""] if plus else [])
+    sig_units = [normalize_unit(ch.unit) for ch in channels] + ([""] if plus else [])
     sig_pmin = [_num(p[0]) for p in phys] + (["-1"] if plus else [])
     sig_pmax = [_num(p[1]) for p in phys] + (["1"] if plus else [])
     sig_dmin = [str(dmin)] * ns
@@ -223,11 +229,12 @@ def write_edf(
     sig_filt = [ch.prefiltering for ch in channels] + ([""] if plus else [])
     sig_trans = [ch.transducer for ch in channels] + ([""] if plus else [])
     sig_spr = [str(k) for k in spr] + ([str(ann_spr)] if plus else [])
-    for values, width in (
-        (labels, 16), (sig_trans, 80), (sig_units, 8), (sig_pmin, 8), (sig_pmax, 8),
-        (sig_dmin, 8), (sig_dmax, 8), (sig_filt, 80), (sig_spr, 8), ([""] * ns, 32),
+    for values, width, what in (
+        (labels, 16, "channel label"), (sig_trans, 80, None), (sig_units, 8, "unit"), (sig_pmin, 8, None),
+        (sig_pmax, 8, None), (sig_dmin, 8, None), (sig_dmax, 8, None), (sig_filt, 80, None), (sig_spr, 8, None),
+        ([""] * ns, 32, None),
     ):
-        header += b"".join(_field(v, width) for v in values)
+        header += b"".join(_field(v, width, what) for v in values)
 
     def encode(values: np.ndarray) -> bytes:
         if bdf:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,7 @@ def read(path: Path, opts: LoadOptions, fmt: str = "WFDB") -> Recording:
         text = hea.read_bytes()
         if b"\x00" in text:
             raise FormatError(f"{hea}: WFDB header contains binary data (NUL bytes); not a WFDB header")
+        own_fields = _signal_fields(text)
         header = wfdb.rdheader(str(stem))
         _check_sizes(header, stem.parent, hea)
         rec = wfdb.rdrecord(str(stem), physical=False, smooth_frames=False, m2s=True, return_res=64)
@@ -50,6 +53,10 @@ def read(path: Path, opts: LoadOptions, fmt: str = "WFDB") -> Recording:
             raise FormatError(f"{hea}: sampling frequency {rec.fs!r} is not a positive number")
         traces: list[Trace] = []
         names = _names(rec.sig_name, rec.n_sig)
+        if opts.channels is not None:
+            missing = [c for c in opts.channels if c not in names]
+            if missing:  # name every channel of the record, not only the ones kept
+                raise FormatError(f"{hea}: channel(s) {missing} not in file; channels are {sorted(names)}")
         for i in range(rec.n_sig):
             label = names[i]
             if opts.channels is not None and label not in opts.channels:
@@ -70,13 +77,21 @@ def read(path: Path, opts: LoadOptions, fmt: str = "WFDB") -> Recording:
                         f"first at index {first}; edx does not interpolate over gaps"
                     )
             gain = float(rec.adc_gain[i])
+            own = own_fields[i] if own_fields is not None and i < len(own_fields) else None
+            if own is not None and not own[0]:
+                # wfdb substitutes its default 200 for a zero or missing gain; the
+                # header format says such a signal is uncalibrated
+                gain = 0.0 if own[0] == 0 else float("nan")
             if not np.isfinite(gain) or gain == 0:
                 raise UnitError(
-                    f"{hea}: channel {label!r} is uncalibrated (ADC gain {gain}): the header does not say how "
+                    f"{hea}: channel {label!r} is uncalibrated (ADC gain {'missing' if math.isnan(gain) else gain}): "
+                    "the header does not say how "
                     "counts map to a physical unit"
                 )
             baseline = float(rec.baseline[i])
-            unit_text = unit_override(opts.units, label) or (rec.units[i] if rec.units else "")
+            # the header's own unit text: wfdb drops non-ASCII characters ("µV" read as "V")
+            file_unit = own[1] if own is not None and own[1] else (rec.units[i] if rec.units else "")
+            unit_text = unit_override(opts.units, label) or file_unit
             unit, factor = channel_scale(unit_text or "", label, str(hea))
             x = (d.astype(np.float64) - baseline) * (factor / gain)
             bits = _BITS.get(fmt_i)
@@ -144,12 +159,47 @@ def _check_sizes(header: object, folder: Path, hea: Path) -> None:
             )
 
 
+_GAIN_FIELD = re.compile(r"^(?P<gain>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)?(?:\((?P<base>[-+]?\d+)\))?(?:/(?P<unit>\S+))?$", re.I)
+
+
+def _signal_fields(text: bytes) -> list[tuple[float | None, str | None]] | None:
+    """Per signal line of a single-segment header: (ADC gain or None if absent, unit text or None).
+
+    Read from the header text itself, because wfdb reads the header as ASCII with
+    the other characters dropped and replaces a zero or missing gain by 200.
+    None when the header is not a single-segment header this parser understands.
+    """
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = text.decode("latin-1")
+    lines = [ln.strip() for ln in decoded.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        return None
+    rec_tokens = lines[0].split()
+    if len(rec_tokens) < 2 or "/" in rec_tokens[0] or not rec_tokens[1].isdigit():
+        return None
+    out: list[tuple[float | None, str | None]] = []
+    for line in lines[1 : 1 + int(rec_tokens[1])]:
+        tokens = line.split()
+        if len(tokens) < 3:
+            out.append((None, None))
+            continue
+        m = _GAIN_FIELD.match(tokens[2])
+        if m is None:
+            return None
+        out.append((float(m.group("gain")) if m.group("gain") else None, m.group("unit")))
+    return out
+
+
 def _names(raw: list[str] | None, n: int) -> list[str]:
     names = list(raw or [])
     names += [f"ch{i}" for i in range(len(names), n)]
     out: list[str] = []
-    for nm in names:
-        base, k = nm or "ch", 1
+    for j, nm in enumerate(names):
+        nm = nm or f"ch{j}"  # a signal line without a description
+        base, k = nm, 1
         while nm in out:
             k += 1
             nm = f"{base} ({k})"
