@@ -390,7 +390,9 @@ class MupAnalysis:
     recruitment : Recruitment
     quality : frozenset of str
         ``clipped``, ``hum``, ``too_few_mups``, ``low_sampling_rate``,
-        ``short_recording``, ``noisy``.
+        ``short_recording``, ``noisy``, ``dense_background`` (activity left once the
+        sorted units are subtracted: more units fire than were sorted, as at more than
+        minimal effort; such a site is not used for the recruitment ratio or frequency).
     reasons : Mapping of str to str
         A sentence per quality flag.
     fs_hz : tuple of float
@@ -642,6 +644,7 @@ class _Site:
     ratio: float | None
     max_rate: float | None
     n_firing: int
+    background_uv: float = 0.0
 
 
 def _firing_rate(times: np.ndarray) -> float | None:
@@ -1152,6 +1155,15 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         )
     firing = rates
     ratio = max(firing) / len(firing) if firing else None
+    # activity left once every sorted discharge is subtracted: units firing that were not
+    # sorted (a dense, interference-like recording) -- the firing units are then undercounted
+    if n_units:
+        ftpl, fcnt = _filtered_means(y, pos, labels, synth, n_units, fpre, fpost)
+        y_left = K.peel_events(y, np.ascontiguousarray(pos), np.ascontiguousarray(labels),
+                               _truncate(ftpl, fcnt, sigma), fpre)
+        background_uv = float(K.noise_sigma(y_left, 200_000)) * 1e6
+    else:
+        background_uv = noise_uv
     return _Site(
         units=units,
         noise_uv=noise_uv,
@@ -1161,6 +1173,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         ratio=ratio,
         max_rate=max(firing) if firing else None,
         n_firing=len(firing),
+        background_uv=background_uv,
     )
 
 
@@ -1278,16 +1291,30 @@ def _compare(s: MupSummary, doc: Mapping[str, Any], muscle: str | None, age: flo
 
 def _recruitment(sites: Sequence[_Site], rules: Mapping[str, Any], force: float | None) -> Recruitment:
     src = str(rules.get("recruitment_ratio_source", ""))
-    fired = [s for s in sites if s.ratio is not None]
+    bg_lim = float(rules.get("max_background_uv", 25.0))
+    # at a site with unsorted activity left the units firing are undercounted: a lower
+    # bound, enough for "early" (many units) but not for the ratio or frequency rules
+    dense = [s for s in sites if s.background_uv > bg_lim]
+    fired_all = [s for s in sites if s.ratio is not None]
+    fired = [s for s in fired_all if s.background_uv <= bg_lim]
     ratios = [s.ratio for s in fired]
     n_firing = max((s.n_firing for s in sites), default=0)
-    max_rate = max((s.max_rate for s in fired if s.max_rate is not None), default=None)
+    max_rate = max((s.max_rate for s in fired_all if s.max_rate is not None), default=None)
     if force is not None:
         if not (math.isfinite(force) and 0 <= force <= 1.5):
             raise ValueError(f"force_fraction must be a fraction of maximal force (0..1), got {force!r}")
         if force <= float(rules.get("early_max_force", 0.1)) and n_firing >= int(rules.get("early_min_units", 6)):
-            return Recruitment("early", float(np.median(ratios)) if ratios else None, max_rate, n_firing, force,
-                               f"{n_firing} units firing at {force:.0%} of maximal force", str(rules.get("early_source", "")))
+            all_ratios = [s.ratio for s in fired_all]
+            return Recruitment("early", float(np.median(all_ratios)) if all_ratios else None, max_rate, n_firing,
+                               force, f"{n_firing} units firing at {force:.0%} of maximal force",
+                               str(rules.get("early_source", "")))
+    if not ratios and fired_all:
+        worst = max(s.background_uv for s in dense)
+        return Recruitment(None, None, max_rate, n_firing, force,
+                           f"activity of {worst:.0f} µV RMS left after the sorted units are subtracted (above "
+                           f"{bg_lim:g} µV) at every site with firing units: more units fire than were sorted "
+                           "(effort above minimal?), recruitment not judged",
+                           str(rules.get("max_background_source", src)))
     if not ratios:
         return Recruitment(None, None, max_rate, n_firing, force,
                            "no accepted unit with a firing rate (fewer than 3 discharges): recruitment not judged",
@@ -1377,7 +1404,14 @@ def analyze_mups(
             reasons[k] = v if k not in reasons else reasons[k] + "; " + v
     if summary.n_mups < min_mups:
         reasons["too_few_mups"] = f"{summary.n_mups} accepted MUP(s), fewer than {min_mups}"
+    bg_lim = float(rules.get("max_background_uv", 25.0))
     for i, s in enumerate(sites):
+        if s.background_uv > bg_lim and s.units:
+            why = (f"site {i}: {s.background_uv:.0f} µV RMS of activity left after the sorted units are subtracted "
+                   f"(above {bg_lim:g} µV): units fire that were not sorted (effort above minimal?); not used "
+                   "for recruitment")
+            reasons["dense_background"] = why if "dense_background" not in reasons else (
+                reasons["dense_background"] + "; " + why)
         if s.noise_uv > 20.0:
             reasons["noisy"] = f"site {i}: noise {s.noise_uv:.0f} µV in the detection band"
         dur = sites_in[i][0].size / sites_in[i][1]
