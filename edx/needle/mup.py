@@ -492,12 +492,19 @@ def load_mup_reference(reference: str | Path | Mapping[str, Any] | None = None) 
     return doc
 
 
+def _muscle_key(name: str) -> str:
+    """Muscle name for matching: lower case, ``_`` and ``-`` as spaces, runs of white space as one
+    (``"Tibialis_Anterior"``, ``"tibialis-anterior"`` and ``"tibialis  anterior"`` are one muscle, as
+    in the manifest and the interpreter)."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
 def _find_band(doc: Mapping[str, Any], muscle: str | None, age: float | None) -> tuple[dict | None, dict | None, str]:
     if muscle is None:
         return None, None, "no muscle given: no reference comparison"
-    key = muscle.strip().lower()
+    key = _muscle_key(muscle)
     for m in doc.get("muscle", []):
-        names = [str(m.get("name", "")).lower()] + [str(a).lower() for a in m.get("aliases", [])]
+        names = [_muscle_key(str(m.get("name", "")))] + [_muscle_key(str(a)) for a in m.get("aliases", [])]
         if key in names:
             bands = m.get("band", [])
             if not bands:
@@ -629,6 +636,33 @@ def _hum_uv(x: np.ndarray, fs: float, cfg: MupConfig) -> tuple[float, float]:
             if a * 1e6 > best[0]:
                 best = (a * 1e6, float(f))
     return best
+
+
+def _remove_hum(x: np.ndarray, fs: float, f: float, harmonics: int = 3, block_s: float = 1.0) -> np.ndarray:
+    """``x`` less a least-squares fit of sinusoids at ``f`` and its harmonics (below 0.45 fs),
+    fitted per block of about ``block_s`` (a whole number of periods; the hum's amplitude and
+    phase may drift).  MUPs, short and sparse, hardly load the fit."""
+    ks = [k for k in range(1, harmonics + 1) if k * f < 0.45 * fs]
+    if not ks:
+        return x
+    per = fs / f
+    blk = max(int(round(max(1, round(block_s * f)) * per)), 1)
+    n = x.size
+    if n - blk < blk // 2:
+        starts = [0]
+    else:
+        starts = list(range(0, n - blk // 2, blk))
+    out = x.copy()
+    for j, a in enumerate(starts):
+        b = n if j == len(starts) - 1 else min(n, a + blk)
+        t = np.arange(a, b) / fs
+        cols = [np.ones(b - a)]
+        for k in ks:
+            cols += [np.cos(2 * np.pi * k * f * t), np.sin(2 * np.pi * k * f * t)]
+        A = np.stack(cols, axis=1)
+        coef, *_ = np.linalg.lstsq(A, x[a:b], rcond=None)
+        out[a:b] = x[a:b] - A[:, 1:] @ coef[1:]
+    return np.ascontiguousarray(out)
 
 
 # --------------------------------------------------------------------------- one site
@@ -992,7 +1026,12 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         )
     hum, f_hum = _hum_uv(x, fs, cfg)
     if hum > cfg.hum_level_uv:
-        flags["hum"] = f"{label}: {f_hum:g} Hz hum of {hum:.1f} µV (averaging reduces it; check the ground electrode)"
+        # averaging does not reduce hum when the firing interval is near a whole number of
+        # mains periods (10 Hz firing, 50 Hz hum): the hum is fitted and subtracted first
+        x = _remove_hum(x, fs, f_hum)
+        left, _ = _hum_uv(x, fs, cfg)
+        flags["hum"] = (f"{label}: {f_hum:g} Hz hum of {hum:.1f} µV, subtracted before averaging ({left:.1f} µV "
+                        "left; check the ground electrode)")
     # detection trace
     lo_c, hi_c = cfg.detect_band_hz
     rows = [K.biquad_coefficients(1, float(lo_c), fs)]
