@@ -76,3 +76,17 @@ def test_mains_hum_does_not_lengthen_mups():
     assert abs(res.summary.mean_duration_ms - float(np.mean(true))) < 1.0
     assert res.comparison.classification == clean.comparison.classification
 
+
+
+def test_interference_pattern_at_a_low_sampling_rate_is_flagged():
+    # 4 kHz counted 12-16 % and 2 kHz 31-36 % fewer turns than 10 kHz, with no flag
+    from scipy.signal import resample_poly
+
+    from edx.needle.mup import interference_pattern
+
+    x, _ = simulate_effort(3.0, 48_000.0, kind="normal", level="maximal", seed=3)
+    for fs in (2_000, 4_000):
+        ip = interference_pattern(resample_poly(x, fs // 1000, 48), float(fs))
+        assert "low_sampling_rate" in ip.quality and "under-counted" in ip.reasons["low_sampling_rate"]
+    ip = interference_pattern(resample_poly(x, 10, 48), 10_000.0)
+    assert "low_sampling_rate" not in ip.quality
