@@ -453,6 +453,40 @@ def peel_events(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: np.ndar
 
 
 @njit(cache=True, nogil=True)
+def peeled_noise_sigma(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: np.ndarray, pre: int,
+                       max_samples: int) -> float:
+    """``noise_sigma(peel_events(y, pos, labels, tpl, pre), max_samples)`` computed on the
+    strided subsample only (the templates subtracted where they meet it): the same value
+    without a copy of the whole signal."""
+    n = y.size
+    if n == 0:
+        return np.nan
+    step = 1
+    if max_samples > 0 and n > max_samples:
+        step = (n + max_samples - 1) // max_samples
+    m = (n + step - 1) // step
+    sub = np.empty(m)
+    for j in range(m):
+        sub[j] = y[j * step]
+    w = tpl.shape[1]
+    for e in range(pos.size):
+        u = labels[e]
+        if u < 0 or u >= tpl.shape[0]:
+            continue
+        a = pos[e] - pre
+        lo = max(0, -a)
+        hi = min(w, n - a)
+        # the first j in [lo, hi) with (a + j) a multiple of step
+        j = lo + (-(a + lo)) % step
+        while j < hi:
+            sub[(a + j) // step] -= tpl[u, j]
+            j += step
+    for j in range(m):
+        sub[j] = abs(sub[j])
+    return float(np.median(sub)) / 0.6744897501960817
+
+
+@njit(cache=True, nogil=True)
 def match_events(
     y: np.ndarray, peaks: np.ndarray, means: np.ndarray, pre: int, max_shift: int, alpha: float, beta: float,
     sigma: float,

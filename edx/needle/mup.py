@@ -1198,9 +1198,8 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     # sorted (a dense, interference-like recording) -- the firing units are then undercounted
     if n_units:
         ftpl, fcnt = _filtered_means(y, pos, labels, synth, n_units, fpre, fpost)
-        y_left = K.peel_events(y, np.ascontiguousarray(pos), np.ascontiguousarray(labels),
-                               _truncate(ftpl, fcnt, sigma), fpre)
-        background_uv = float(K.noise_sigma(y_left, 200_000)) * 1e6
+        background_uv = float(K.peeled_noise_sigma(y, np.ascontiguousarray(pos), np.ascontiguousarray(labels),
+                                                   _truncate(ftpl, fcnt, sigma), fpre, 200_000)) * 1e6
     else:
         background_uv = noise_uv
     return _Site(

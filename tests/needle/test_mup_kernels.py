@@ -239,6 +239,21 @@ def test_peel_events_matches_reference(seed, n_ev, n):
     np.testing.assert_allclose(K.peel_events(y, pos, labels, tpl, 3), ref_peel(y, pos, labels, tpl, 3), atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 12), st.integers(1, 60), st.integers(0, 9))
+def test_peeled_noise_sigma_is_noise_sigma_of_the_peeled_signal(seed, n_ev, n, max_samples):
+    """The subsampled peel gives the robust SD of the whole peeled signal's same subsample."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    tpl = rng.normal(size=(3, 7))
+    pos = rng.integers(-5, n + 5, n_ev).astype(np.int64)
+    labels = rng.integers(-2, 4, n_ev).astype(np.int64)
+    want = np.median(np.abs(ref_peel(y, pos, labels, tpl, 3)[::max(1, -(-n // max_samples)) if max_samples else 1]))
+    got = K.peeled_noise_sigma(y, pos, labels, tpl, 3, max_samples)
+    assert got == pytest.approx(want / 0.6744897501960817, rel=1e-12, abs=1e-15)
+    assert math.isnan(K.peeled_noise_sigma(np.zeros(0), pos, labels, tpl, 3, max_samples))
+
+
 def ref_match(y, peaks, means, pre, max_shift, alpha, beta, sigma):
     w = means.shape[1]
     post = w - 1 - pre
