@@ -176,6 +176,7 @@ class NeedleEffort:
     mean_amplitude_uv: float | None = None
     polyphasic_pct: float | None = None
     problem: str | None = None
+    quality: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -379,7 +380,7 @@ def summarize(measurements: StudyMeasurements) -> StudySummary:
             effort.append(NeedleEffort(
                 t.id, t.muscle, t.side, m.comparison.classification, m.recruitment.pattern, m.summary.n_mups,
                 _num(m.summary.mean_duration_ms), _num(m.summary.mean_amplitude_uv), _num(m.summary.polyphasic_pct),
-                problem))
+                problem, frozenset(m.quality)))
     return StudySummary(
         patient=study.patient, context=study.context, date=study.date, motor=tuple(motor), sensory=tuple(sensory),
         fwaves=tuple(fw), rns=tuple(rns), dms=tuple(dms), needle_rest=tuple(rest), needle_effort=tuple(effort),

@@ -806,6 +806,14 @@ def _late_and_needle(r: _Reader, s: StudySummary) -> None:
             continue
         desc = (f"{t.n_mups} MUPs, mean duration {_f(t.mean_duration_ms, '.1f')} ms, amplitude "
                 f"{_f(t.mean_amplitude_uv, '.0f')} µV, {_f(t.polyphasic_pct, '.0f')} % polyphasic")
+        noted = sorted(t.quality & (_MUP_CAVEAT_FLAGS | {"short_recording"}))
+        if noted:
+            desc += f"; analysis flagged {', '.join(noted)}"
+        flagged = sorted(t.quality & _MUP_CAVEAT_FLAGS)
+        if flagged:
+            r.caveat(f"mup_quality:{t.test}", f"{name}: the motor unit potential analysis is flagged "
+                     f"{', '.join(flagged)} (see its reasons): its durations, amplitudes and recruitment may be off",
+                     c.source("needle"))
         if t.mup_class == "myopathic":
             r.muscle_myopathic.add(key)
             r.abnormal.append(f"{name} myopathic MUPs")
@@ -831,6 +839,11 @@ def _late_and_needle(r: _Reader, s: StudySummary) -> None:
                  source=c.source("needle"), tests=(t.test,), weight="minor")
             if t.mup_class is None:
                 r.muscle_neurogenic.add(key)
+
+
+#: quality flags of a MUP analysis that can bias its measures (said in the evidence and as a caveat;
+#: a short recording, under 5 s per site, only in the evidence: the sample studies' 4 s sites are)
+_MUP_CAVEAT_FLAGS = frozenset({"clipped", "hum", "low_sampling_rate", "noisy", "dense_background"})
 
 
 def _context_notes(r: _Reader, s: StudySummary) -> None:

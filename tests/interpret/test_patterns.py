@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 import edx
-from edx.interpretation import Grade, Pattern, interpret
+from edx.interpretation import Grade, Pattern, StudySummary, interpret
 from edx.interpretation.rules import grade_rank
 
 from .builders import (
@@ -201,6 +201,25 @@ def test_missing_temperature_is_a_caveat():
     unknown = interpret(bare)
     assert {"temperature_missing:upper", "temperature_missing:lower"} <= {c.code for c in unknown.caveats}
     assert "ulnar-motor-R" in {t for e in unknown.evidence if e.rule == "cmap.duration_prolonged" for t in e.tests}
+
+
+def test_mup_quality_flags_reach_the_reader():
+    """A MUP analysis flagged for what biases its measures (hum, a short recording, a low sampling
+    rate, clipping, noise, a dense background) says so in its evidence and as a caveat (review: the
+    interpreter never saw those flags); the flags survive the results.json round trip."""
+    s = replace(cim_study(), needle_effort=tuple(replace(m, quality=frozenset({"hum", "short_recording", "too_few_mups"}))
+                                               for m in cim_study().needle_effort))
+    assert s.needle_effort
+    it = interpret(s)
+    codes = {c.code for c in it.caveats}
+    assert {f"mup_quality:{m.test}" for m in s.needle_effort} <= codes
+    assert any("analysis flagged hum, short_recording" in e.statement for e in it.evidence if e.rule.startswith("mup."))
+    assert StudySummary.from_dict(s.to_dict()) == s
+    plain = interpret(cim_study())
+    assert not any(c.code.startswith("mup_quality") for c in plain.caveats)
+    short = interpret(replace(cim_study(), needle_effort=tuple(replace(m, quality=frozenset({"short_recording"}))
+                                                              for m in cim_study().needle_effort)))
+    assert not any(c.code.startswith("mup_quality") for c in short.caveats)  # said in the evidence only
 
 
 def test_old_age_absent_sural_is_a_caveat_not_a_finding():
