@@ -169,9 +169,7 @@ def noise_sigma(y: np.ndarray, max_samples: int) -> float:
     n = y.size
     if n == 0:
         return np.nan
-    step = 1
-    if max_samples > 0 and n > max_samples:
-        step = (n + max_samples - 1) // max_samples
+    step = _subsample_step(n, max_samples)
     m = (n + step - 1) // step
     a = np.empty(m)
     j = 0
@@ -179,6 +177,14 @@ def noise_sigma(y: np.ndarray, max_samples: int) -> float:
         a[j] = abs(y[i])
         j += 1
     return float(np.median(a[:j])) / 0.6744897501960817
+
+
+@njit(cache=True, nogil=True)
+def _subsample_step(n: int, max_samples: int) -> int:
+    """The stride of :func:`noise_sigma`'s subsample: every sample, or at most ``max_samples``."""
+    if max_samples > 0 and n > max_samples:
+        return (n + max_samples - 1) // max_samples
+    return 1
 
 
 @njit(cache=True, nogil=True)
@@ -437,18 +443,8 @@ def peel_events(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: np.ndar
     """``y`` minus every labelled event's template: ``tpl[labels[e]]`` placed with its sample
     ``pre`` at ``pos[e]`` (parts outside the signal dropped; events with a label < 0 or
     beyond the templates skipped).  Returns a new array."""
-    n = y.size
-    w = tpl.shape[1]
     out = y.copy()
-    for e in range(pos.size):
-        u = labels[e]
-        if u < 0 or u >= tpl.shape[0]:
-            continue
-        a = pos[e] - pre
-        lo = max(0, -a)
-        hi = min(w, n - a)
-        for j in range(lo, hi):
-            out[a + j] -= tpl[u, j]
+    _peel_strided(out, y.size, pos, labels, tpl, pre, 1)
     return out
 
 
@@ -461,13 +457,17 @@ def peeled_noise_sigma(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: 
     n = y.size
     if n == 0:
         return np.nan
-    step = 1
-    if max_samples > 0 and n > max_samples:
-        step = (n + max_samples - 1) // max_samples
-    m = (n + step - 1) // step
-    sub = np.empty(m)
-    for j in range(m):
-        sub[j] = y[j * step]
+    step = _subsample_step(n, max_samples)
+    sub = y[::step].copy()
+    _peel_strided(sub, n, pos, labels, tpl, pre, step)
+    return noise_sigma(sub, 0)
+
+
+@njit(cache=True, nogil=True)
+def _peel_strided(out: np.ndarray, n: int, pos: np.ndarray, labels: np.ndarray, tpl: np.ndarray, pre: int,
+                  step: int) -> None:
+    """Subtract the events' templates (as :func:`peel_events`) from ``out``, which holds every
+    ``step``-th sample of a signal of ``n`` samples: only where they meet those samples."""
     w = tpl.shape[1]
     for e in range(pos.size):
         u = labels[e]
@@ -476,14 +476,10 @@ def peeled_noise_sigma(y: np.ndarray, pos: np.ndarray, labels: np.ndarray, tpl: 
         a = pos[e] - pre
         lo = max(0, -a)
         hi = min(w, n - a)
-        # the first j in [lo, hi) with (a + j) a multiple of step
-        j = lo + (-(a + lo)) % step
+        j = lo + (-(a + lo)) % step  # the first j in [lo, hi) with a + j a multiple of step
         while j < hi:
-            sub[(a + j) // step] -= tpl[u, j]
+            out[(a + j) // step] -= tpl[u, j]
             j += step
-    for j in range(m):
-        sub[j] = abs(sub[j])
-    return float(np.median(sub)) / 0.6744897501960817
 
 
 @njit(cache=True, nogil=True)

@@ -93,17 +93,22 @@ def _rows(f: Path) -> int:
     return 0 if f.stat().st_size == 0 else len(pd.read_csv(f))
 
 
+def _wait_for_first_result(proc: subprocess.Popen, out: Path) -> None:
+    """Until the running batch has written its first results.json (120 s at most)."""
+    deadline = time.monotonic() + 120
+    while not list(out.glob("**/results.json")):
+        assert proc.poll() is None, "the batch ended before the first study was written"
+        assert time.monotonic() < deadline, "no results.json within 120 s"
+        time.sleep(0.005)
+
+
 def test_killed_batch_leaves_only_complete_files_and_resume_finishes(tmp_path: Path) -> None:
     root = make_batch_root(tmp_path / "in", broken=False, extra_normal=3)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "edx_cli.main", "batch", str(root), "--out", str(out), "-j", "2", "--no-html"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("**/results.json")):
-            assert proc.poll() is None, "the batch ended before the first study was written"
-            assert time.monotonic() < deadline, "no results.json within 120 s"
-            time.sleep(0.005)
+        _wait_for_first_result(proc, out)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the batch and its worker processes, at once
         proc.wait()
@@ -134,11 +139,7 @@ def test_sigterm_stops_the_batch_like_ctrl_c_and_leaves_no_worker_running(tmp_pa
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("**/results.json")):
-            assert proc.poll() is None, "the batch ended before the first study was written"
-            assert time.monotonic() < deadline, "no results.json within 120 s"
-            time.sleep(0.005)
+        _wait_for_first_result(proc, out)
         proc.send_signal(signal.SIGTERM)  # the batch process only, as kill and schedulers do
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
