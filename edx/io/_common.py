@@ -32,7 +32,8 @@ log = logging.getLogger("edx.io")
 #: Annotation/event texts that mark a stimulus (case-insensitive search).  "R1"/"R2"
 #: are not among them: they name the blink reflex's responses (and BrainVision's
 #: response markers), and a response taken for a stimulus shifts every latency.
-DEFAULT_STIMULUS_LABEL = r"stim|trig|pulse|shock|^\s*s\s*\d+\s*$"
+#: "Pulse ox ..." (an oximeter note in an ICU recording) is not a stimulus either.
+DEFAULT_STIMULUS_LABEL = r"stim|trig|pulse(?!\s*-?\s*ox)|shock|^\s*s\s*\d+\s*$"
 #: Channel labels recognised as trigger/stimulus-marker channels.
 TRIGGER_CHANNEL_LABEL = re.compile(r"^\s*(trig(ger)?|sti\d*|stim(ulus)?|status|marker|sync|ttl)\b", re.I)
 

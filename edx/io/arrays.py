@@ -175,6 +175,13 @@ def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str | None] | None,
             if dt.size == 0 or np.any(dt <= 0) or not np.allclose(dt, dt[0], rtol=1e-3, atol=0):
                 raise FormatError(f"{path}: time column {tcol!r} is not uniformly increasing; cannot derive fs")
             fs = 1.0 / float(np.mean(dt))
+            if m is None and fs < _MIN_UNITLESS_TIME_FS_HZ:
+                # a time column without a unit is taken in seconds: a rate this low for nerve
+                # conduction or EMG is milliseconds (or samples) read as seconds
+                raise UnitError(
+                    f"{path}: time column {tcol!r} has no unit; read as seconds it gives {fs:g} Hz, too slow for "
+                    f"nerve conduction or EMG: name its unit in the header (\"{tcol} [ms]\") or pass fs_hz"
+                )
             data = df.drop(columns=[tcol])
             cols = [c for c in cols if c != tcol]
         names, units_found = [], []
@@ -186,6 +193,11 @@ def _csv(path: Path) -> tuple[np.ndarray, float | None, list[str | None] | None,
         units = units_found if any(units_found) else None
     arr = data.to_numpy(dtype=np.float64).T
     return arr, fs, units, names
+
+
+#: the slowest rate a time column without a unit may give (read as seconds): nerve conduction
+#: and EMG are sampled at kilohertz (surface EMG at 1 kHz or more)
+_MIN_UNITLESS_TIME_FS_HZ = 500.0
 
 
 def _is_number(text: str) -> bool:

@@ -155,3 +155,23 @@ def test_wfdb_micro_sign_unit(tmp_path):
     (tmp_path / "w.hea").write_bytes("w 1 1000 20\nw.dat 16 200(-5)/µV 16 0 0 0 0 APB\n".encode("utf-8"))
     rec = edx.load(tmp_path / "w.hea")
     np.testing.assert_allclose(rec.traces[0].samples_v, (d + 5) / 200 * 1e-6, rtol=1e-12)
+
+
+def test_csv_time_column_without_unit_too_slow_is_refused(tmp_path):
+    """A time column without a unit is read in seconds; written in ms (0.05 ms steps) it gave
+    fs = 20 Hz silently.  Below 500 Hz that is refused, naming the fix; with its unit it loads."""
+    p = tmp_path / "ms.csv"
+    p.write_text("time,APB [uV]\n" + "".join(f"{i * 0.05:.2f},{i % 5}\n" for i in range(200)))
+    with pytest.raises(edx.UnitError, match=r"no unit; read as seconds it gives 20 Hz"):
+        edx.load(p)
+    q = tmp_path / "ms_unit.csv"
+    q.write_text("time [ms],APB [uV]\n" + "".join(f"{i * 0.05:.2f},{i % 5}\n" for i in range(200)))
+    assert edx.load(q).traces[0].fs_hz == pytest.approx(20_000.0)
+
+
+def test_pulse_oximeter_note_is_not_a_stimulus(tmp_path):
+    p = tmp_path / "ox.edf"
+    write_edf(p, [EdfChannel("APB", 10_000, np.zeros(2000), unit="uV")], record_duration_s=0.1,
+              annotations=[(0.01, None, "Pulse"), (0.05, None, "Pulse ox off"), (0.12, None, "stim pulse 2")])
+    rec = edx.load(p)
+    assert [s.time_s for s in rec.stimuli] == [0.01, 0.12]
