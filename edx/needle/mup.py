@@ -158,6 +158,13 @@ class MupConfig:
     coincidence_ms : float
         A unit with more than half of its discharges within this of another unit's is
         not accepted (``coincident``: part of another unit's discharge or a superposition).
+    short_interval_ms, max_short_fraction : float
+        A unit with more than ``max_short_fraction`` of its interdischarge intervals shorter
+        than ``short_interval_ms`` (a firing rate of 40 Hz; at minimal effort units fire at
+        5-15 Hz, doublets are rare) is flagged ``short_intervals``: two units of one shape
+        sorted as one, whose mixed train reads about the sum of their rates (a 97 %-alike
+        pair at 10.4 and 8.3 Hz read 20.5 Hz).  Its firing rate is not given (None) and
+        does not count for recruitment; its shape still does.
     mains_hz : tuple of float
         Mains frequencies checked for hum.
     hum_level_uv : float
@@ -211,6 +218,8 @@ class MupConfig:
     min_amplitude_uv: float = 50.0
     min_averaged: int = 5
     coincidence_ms: float = 4.0
+    short_interval_ms: float = 25.0
+    max_short_fraction: float = 0.1
     mains_hz: tuple[float, ...] = (50.0, 60.0)
     hum_level_uv: float = 10.0
     min_duration_s: float = 1.0
@@ -1126,6 +1135,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     q = cfg.measure_vector()
     units: list[MotorUnit] = []
     rates: list[float] = []
+    n_mixed = 0  # accepted units flagged short_intervals
     for u in range(n_units):
         sel = labels == u
         times = np.sort(pos[sel]) / fs
@@ -1157,6 +1167,12 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         if on - edge < gap or (base_free.size - 1 - edge) - end < 1:
             uq.add("truncated")
         rate = _firing_rate(times)
+        iv = np.diff(times)
+        if iv.size >= 5 and float(np.mean(iv < cfg.short_interval_ms * 1e-3)) > cfg.max_short_fraction:
+            uq.add("short_intervals")
+            rate = None
+            if not (uq & _REJECT):
+                n_mixed += 1  # at least one unit firing, at no known rate
         if rate is not None and not (uq & _REJECT):
             rates.append(rate)  # recruitment counts accepted units only
         sat = bool(m[K.M_SATELLITE] > 0)
@@ -1193,7 +1209,9 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
             )
         )
     firing = rates
-    ratio = max(firing) / len(firing) if firing else None
+    # the units flagged short_intervals fire too (two or more of one shape): counted among the
+    # units firing, their mixed rate left out
+    ratio = max(firing) / (len(firing) + n_mixed) if firing else None
     # activity left once every sorted discharge is subtracted: units firing that were not
     # sorted (a dense, interference-like recording) -- the firing units are then undercounted
     if n_units:
@@ -1210,7 +1228,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
         flags=flags,
         ratio=ratio,
         max_rate=max(firing) if firing else None,
-        n_firing=len(firing),
+        n_firing=len(firing) + n_mixed,
         background_uv=background_uv,
     )
 
@@ -1346,7 +1364,7 @@ def _recruitment(sites: Sequence[_Site], rules: Mapping[str, Any], force: float 
             return Recruitment("early", float(np.median(all_ratios)) if all_ratios else None, max_rate, n_firing,
                                force, f"{n_firing} units firing at {force:.0%} of maximal force",
                                str(rules.get("early_source", "")))
-    if not ratios and fired_all:
+    if not ratios and dense:
         worst = max(s.background_uv for s in dense)
         return Recruitment(None, None, max_rate, n_firing, force,
                            f"activity of {worst:.0f} µV RMS left after the sorted units are subtracted (above "
