@@ -67,9 +67,9 @@ class ConstantLateResponse:
     onset_latency_ms, end_latency_ms : float
         Where it leaves and regains the noise band (ms from the stimulus).
     peak_to_peak_uv : float
-        Of the sweeps' median over it.
+        Of its waveform (the mean of the sweeps that hold it).
     n_sweeps : int
-        Sweeps that hold it (agree with the median within noise).
+        Sweeps that hold it (agree with that waveform within noise).
     """
 
     onset_latency_ms: float

@@ -338,8 +338,8 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
                                    "drift could not be looked for, and amplitude and latencies may carry them")
         if "baseline_unstable" in quality:
             reasons["amplitude"] = ("the trace has not come back to the baseline where the response must have ended "
-                                    "(a SNAP within 5 ms of its negative peak): mains hum or drift that could not be "
-                                    "removed is in the amplitude; not usable for interpretation")
+                                    "(ResponseConfig.max_tail_ms after its negative peak): mains hum or drift that "
+                                    "could not be removed is in the amplitude; not usable for interpretation")
         if "response_outlasts_sweep" in quality:
             reasons["baseline"] = ("the response is not ended by the end of the sweep: its tail fills the stretch "
                                    "after it, so drift and hum were not estimated (pre-stimulus baseline only)")

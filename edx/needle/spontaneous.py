@@ -1124,7 +1124,7 @@ def _claim_on_grid(
         rho = (np.searchsorted(ct, b + period, side="right") - np.searchsorted(ct, a - period)) / (b - a + 2.0 * period)
         per = (kg - 1).astype(np.int64)
         gi = np.repeat(np.arange(gaps.size), per)
-        j = np.arange(gi.size) - np.repeat(np.cumsum(per) - per, per) + 1.0
+        j = _concat_ranges(np.ones(per.size, dtype=np.int64), per).astype(np.float64)
         a, b, kg, rho = a[gi], b[gi], kg[gi], rho[gi]
         pred = a + j * (b - a) / kg
         w = k_sd * cv * period * np.sqrt(j * (kg - j) / kg) + t_err
@@ -1145,12 +1145,7 @@ def _claim_on_grid(
                 continue
         out.append((idx, rate, cv, regular))
     if revised is not None:
-        # the waveform's own kind: the code before any revision (a discharge _link_components
-        # took for a piece of another may be claimed here; its shape kind stays the waveform's)
-        prev = ev.get("shape_code")
-        shape = code if prev is None else np.where(prev >= 0, prev, code)
-        ev["shape_code"] = np.where(revised != shape, shape, -1)
-        ev["code"] = revised
+        _revise_codes(ev, revised)
     return out
 
 
@@ -1279,7 +1274,7 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
     dur_s = ev["duration_ms"] * 1e-3
     if n_min <= 0 or not (max_lag > 0.0 and tol > 0.0) or t.size < 2 * n_min:
         return 0
-    spike = np.isin(code, (_KIND_CODES["fibrillation"], _KIND_CODES["positive_sharp_wave"]))
+    spike = _codes(ev)[1]
     ids, counts = np.unique(grp[spike & (grp >= 0)], return_counts=True)
     amp = ev["amplitude_uv"]
     mup = np.zeros(t.size, dtype=bool)
@@ -1290,7 +1285,7 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         hi = np.searchsorted(t, t[own] + max_lag, side="right")
         nb = hi - lo
         owner = np.repeat(own, nb)
-        other = (np.arange(int(nb.sum())) - np.repeat(np.cumsum(nb) - nb, nb)) + np.repeat(lo, nb)
+        other = _concat_ranges(lo, nb)
         keep = grp[other] != g
         owner, other = owner[keep], other[keep]
         if owner.size < n_min:
@@ -1305,8 +1300,7 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         n_locked = np.unique(owner[sel]).size
         if n_locked < n_min or n_locked < frac * own.size:
             continue
-        # together longer than one fibre's potential can last (a fibrillation split in two at a
-        # dip stays one: it is left as it is)
+        # together longer than one fibre's potential can last: a motor unit's pieces
         a_t, b_t = t[owner[sel]], t[other[sel]]
         span_s = np.maximum(a_t + dur_s[owner[sel]], b_t + dur_s[other[sel]]) - np.minimum(a_t, b_t)
         # the longest a fibre's potential lasts: a PSW's when either of the pair is one
@@ -1325,9 +1319,22 @@ def _link_components(ev: dict[str, Any], c: Mapping[str, Any]) -> int:
         return 0
     revised = np.where(mup, _KIND_CODES["motor_unit"], code)
     revised[piece] = _KIND_CODES["unclassified"]
-    ev["shape_code"] = np.where(revised != code, code, -1)
-    ev["code"] = revised
+    _revise_codes(ev, revised)
     return int(np.count_nonzero(revised != code))
+
+
+def _revise_codes(ev: dict[str, Any], revised: np.ndarray) -> None:
+    """Replace ``ev["code"]`` by ``revised``, keeping in ``ev["shape_code"]`` the waveform's own
+    kind wherever the kind now differs from it (-1 elsewhere): the code before any revision."""
+    prev = ev.get("shape_code")
+    shape = ev["code"] if prev is None else np.where(prev >= 0, prev, ev["code"])
+    ev["shape_code"] = np.where(revised != shape, shape, -1)
+    ev["code"] = revised
+
+
+def _concat_ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``start[i], start[i] + 1, ..., start[i] + count[i] - 1`` for every ``i``, one after another."""
+    return np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count) + np.repeat(start, count)
 
 
 def _codes(ev: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
