@@ -41,11 +41,16 @@ class EdfChannel:
         Unit written in the header (samples are scaled from volts to it).
     physical_range : tuple of float, optional
         Physical minimum and maximum in ``unit``; default: the data range with a
-        small margin (symmetric about zero).
+        small margin (symmetric about zero).  Samples beyond a given range are an error
+        unless ``clip`` is set.
     prefiltering : str
         E.g. ``"HP:2Hz LP:10kHz"``.
     transducer : str
         E.g. ``"AgAgCl surface electrode"``.
+    clip : bool
+        Store samples beyond ``physical_range`` at its limits (an amplifier's rails:
+        readers then see the samples at the rails and flag them clipped) instead of
+        refusing them.
     """
 
     label: str
@@ -55,6 +60,7 @@ class EdfChannel:
     physical_range: tuple[float, float] | None = None
     prefiltering: str = ""
     transducer: str = ""
+    clip: bool = False
 
 
 def _field(value: str, width: int, what: str | None = None) -> bytes:
@@ -199,7 +205,19 @@ def write_edf(
         else:
             pmin, pmax = ch.physical_range
         pmin, pmax = float(_num(pmin)), float(_num(pmax))
+        if not pmax > pmin:
+            raise ValueError(f"{ch.label}: physical range ({pmin:g}, {pmax:g}) {ch.unit} is empty")
         d = np.round((x - pmin) / (pmax - pmin) * (dmax - dmin) + dmin)
+        over = (d < dmin) | (d > dmax)
+        if not ch.clip and over.any():
+            # a value stored at the rail would read back as another number, silently
+            k = int(np.count_nonzero(over))
+            first = int(np.flatnonzero(over)[0])
+            raise ValueError(
+                f"{ch.label}: {k} sample(s) outside the physical range ({pmin:g}, {pmax:g}) {ch.unit} (the first, "
+                f"sample {first}, is {x[first]:.6g} {ch.unit}): widen physical_range, leave it out to fit the data, "
+                "or set clip=True to store them at the range's limits"
+            )
         digital.append(np.clip(d, dmin, dmax).astype(np.int32))
         phys.append((pmin, pmax))
 

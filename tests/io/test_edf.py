@@ -294,3 +294,29 @@ def test_zero_records_is_a_zero_length_signal(good_edf, tmp_path):
     empty.write_bytes(raw[:236] + b"0       " + raw[244:hb])
     with pytest.raises(edx.FormatError, match="zero-length"):
         edx.load(empty)
+
+
+def test_writer_refuses_samples_beyond_a_given_range(tmp_path):
+    """A sample beyond the physical range would be stored at the rail and read back as
+    another value: an error naming it, unless the caller asks for the rails (clip=True)."""
+    x = np.zeros(1000)
+    x[10] = 5.2e-3  # 5200 uV in a +-5000 uV range
+    x[500] = -6e-3
+    p = tmp_path / "over.edf"
+    with pytest.raises(ValueError, match=r"APB: 2 sample\(s\) outside the physical range .*sample 10"):
+        write_edf(p, [EdfChannel("APB", 1000, x, unit="uV", physical_range=(-5000, 5000))], record_duration_s=1.0)
+    assert not p.exists()  # nothing half-written
+    # within the range (the rail itself included): written as given
+    y = np.clip(x, -5e-3, 5e-3)
+    write_edf(p, [EdfChannel("APB", 1000, y, unit="uV", physical_range=(-5000, 5000))], record_duration_s=1.0)
+    tr = edx.load(p).traces[0]
+    assert tr.samples_v[10] == pytest.approx(5e-3, abs=2e-7) and tr.samples_v[500] == pytest.approx(-5e-3, abs=2e-7)
+    # clip=True: stored at the rails, which the reader knows as the clip range
+    q = tmp_path / "clipped.edf"
+    write_edf(q, [EdfChannel("APB", 1000, x, unit="uV", physical_range=(-5000, 5000), clip=True)],
+              record_duration_s=1.0)
+    tr = edx.load(q).traces[0]
+    assert tr.samples_v[10] == pytest.approx(5e-3, abs=2e-7) and tr.samples_v[500] == pytest.approx(-5e-3, abs=2e-7)
+    assert tr.clip_range == pytest.approx((-5e-3, 5e-3))
+    with pytest.raises(ValueError, match="empty"):
+        write_edf(p, [EdfChannel("APB", 1000, y, unit="uV", physical_range=(5000, -5000))], record_duration_s=1.0)

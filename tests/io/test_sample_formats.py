@@ -72,3 +72,15 @@ def test_discontinuous_sweeps_keep_true_times(study):
     assert elbow.start_s == pytest.approx(2.0)
     cont = edx.load_site(study, "ulnar-edfc", "elbow").sweeps[0]
     assert cont.start_s == pytest.approx(1.495)
+
+
+@pytest.mark.parametrize(("name", "onsets_s"), [("ulnar_edfd.edf", [0.005, 2.005]), ("ulnar_bdfd.bdf", [0.005, 2.005]),
+                                               ("ulnar_edfc.edf", [0.5, 1.5])])
+def test_edf_samples_are_readable_by_edfio(name, onsets_s):
+    """The bundled EDF+/BDF+ files are valid for other readers too (their stimulus annotations included)."""
+    import edfio
+
+    path = SAMPLE_DATA / "formats" / name
+    f = edfio.read_bdf(path) if name.endswith(".bdf") else edfio.read_edf(path)
+    assert [a.text for a in f.annotations] == ["Stimulus 18.0 mA 0.2 ms"] * 2
+    assert [a.onset for a in f.annotations] == pytest.approx(onsets_s)
