@@ -560,8 +560,33 @@ def rns_decrement(
         seg = np.ascontiguousarray(arr[a:b])
         cfg = replace(config, search_ms=min(config.search_ms, (b - s) / fs * 1e3 - 6.0))
         results.append(measure_cmap(seg, fs, s - a, config=cfg))
-    amps = tuple(r.amplitude_mv if r.status == "ok" else None for r in results)
-    areas = tuple(r.neg_area_mvms if r.status == "ok" else None for r in results)
+    # Each response's baseline is the stretch before its stimulus.  At high rates (or with long
+    # myopathic responses, or long latencies) the previous response may not have ended there:
+    # its tail then sits on this response's baseline and shifts its amplitude and area
+    # (simulated 30 Hz, 20 % decrement, myopathic 1 mV CMAP: -8 % read; 50 Hz, 8 ms latency:
+    # 3 % read).  A response whose predecessor has not regained the noise band (its end
+    # marker) before this response's baseline stretch starts is not measured, and nor are the
+    # ones after it (their predecessors' ends were placed on a tail-laden baseline).
+    overlap_from = None
+    for k in range(len(results) - 1):
+        r = results[k]
+        if r.status != "ok" or not r.present:
+            continue
+        start_k = max(0, stims[k] - pre)
+        next_baseline = max(0, stims[k + 1] - pre)
+        if r.markers.end is None or start_k + r.markers.end > next_baseline:
+            overlap_from = k + 1
+            end_txt = ("has not ended before the next stimulus" if r.markers.end is None else
+                       f"ends {(start_k + r.markers.end - stims[k]) / fs * 1e3:.1f} ms after its stimulus")
+            quality.add("responses_overlap")
+            reasons["overlap"] = (
+                f"response {k + 1} {end_txt}, inside the baseline stretch ({pre / fs * 1e3:.0f} ms) before "
+                f"stimulus {k + 2} ({(stims[k + 1] - stims[k]) / fs * 1e3:.1f} ms later): its tail shifts the "
+                f"baseline of responses {k + 2} to {len(stims)}, which are not measured (use a lower rate)")
+            break
+    usable = [r.status == "ok" and (overlap_from is None or k < overlap_from) for k, r in enumerate(results)]
+    amps = tuple(r.amplitude_mv if u else None for r, u in zip(results, usable))
+    areas = tuple(r.neg_area_mvms if u else None for r, u in zip(results, usable))
     for k, r in enumerate(results):
         if r.status != "ok":
             quality.add(f"response_{k + 1}:{r.status}")
