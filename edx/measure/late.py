@@ -308,6 +308,7 @@ def measure_fwaves(
     k_detect: float = 5.0,
     k_band: float = 2.0,
     smooth_ms: float = 0.3,
+    edge_ms: float = 0.5,
 ) -> FWaveResult:
     """Measure an F-wave train.
 
@@ -331,6 +332,17 @@ def measure_fwaves(
         is pooled over the sweeps' pre-stimulus baselines, with the template's own
         noise added); it is first placed where it was last inside ``k_band`` SDs, then
         refined to the corner of a ramp fitted to its take-off (:func:`_ramp_onset`).
+    smooth_ms : float
+        Moving-average length of the F-wave search (ms).
+    edge_ms : float
+        An onset is placed only with this much quiet trace before it inside the search
+        window: one placed within ``edge_ms`` of the window's start, like activity already
+        there at the start, may belong to an F-wave that began before the window (its onset
+        piles up at the window's start: simulated F-waves of 17-23 ms searched from 20 ms
+        read 20.1 ms).  0.5 ms: a few times the smoothing, and well under the 2-6 ms
+        chronodispersion of a train.  When any sweep has such activity, F-waves may start
+        before the window: the train's latencies, persistence and amplitude are not given
+        (flag ``activity_at_window_start``; lower ``min_latency_ms``).
 
     Notes
     -----
@@ -468,21 +480,41 @@ def measure_fwaves(
                                   "activity already at the start of the search window: no onset can be placed"))
         elif r[0] == 1.0:
             on = _ramp_onset(resid_all[k], int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
-            per.append(FWaveSweep(i, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
+            if on < a + edge_ms * 1e-3 * fs:
+                per.append(FWaveSweep(i, None, None, None, None,
+                                      f"activity within {edge_ms:g} ms of the start of the search window: it may "
+                                      "have begun before the window, no onset can be placed"))
+            else:
+                per.append(FWaveSweep(i, True, (on - s0) / fs * 1e3, r[4] * 1e6, on))
         else:
             per.append(FWaveSweep(i, False, None, None, None))
     per = sorted(per + dropped, key=lambda p: p.index)
     judged = [p for p in per if p.present is not None]
     present = [p for p in judged if p.present]
     lats = [p.onset_latency_ms for p in present if p.onset_latency_ms is not None]
+    n_edge = sum(1 for p in per if p.present is None and "start of the search window" in (p.reason or ""))
+    if n_edge and "all" not in reasons:
+        # the sweeps left unjudged are the ones whose F-wave may begin earliest: the minimal
+        # latency would be overstated (a prolonged F latency read) and the persistence understated
+        quality.add("activity_at_window_start")
+        a_ms = (a - s0) / fs * 1e3
+        why = (f"min_latency_ms ({min_latency_ms:g} ms)" if a_ms <= min_latency_ms + 1e-6 else
+               f"2 ms after the M response's negative phase (the window would start at {min_latency_ms:g} ms)")
+        reasons["all"] = (f"{n_edge} of {len(rows)} sweeps hold activity at the start of the F-wave search window "
+                          f"({a_ms:.1f} ms, from {why}): F-waves may begin before it, so the minimal latency and "
+                          "persistence cannot be given (lower min_latency_ms; or the baseline wanders from sweep to sweep: "
+                          "drift or mains hum)")
     if not judged:
         reasons.setdefault("all", "no sweep could be judged")
-    elif not present:
+    elif not present and not n_edge:
         reasons["latency"] = "no F-wave in any sweep"
+    n_judged, n_present = len(judged), len(present)
+    if n_edge:
+        judged, present, lats = [], [], []
     return FWaveResult(
         n_sweeps=len(rows),
-        n_judged=len(judged),
-        n_present=len(present),
+        n_judged=n_judged,
+        n_present=n_present,
         persistence_pct=100.0 * len(present) / len(judged) if judged else None,
         min_latency_ms=min(lats) if lats else None,
         mean_latency_ms=float(np.mean(lats)) if lats else None,
