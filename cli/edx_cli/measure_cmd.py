@@ -83,6 +83,39 @@ def _needle_text(r: dict[str, Any]) -> str:
     return ""
 
 
+#: per late-response row: the value that is None when the row could not be measured, and the
+#: reasons that say why (the first one present is shown)
+_LATE_WHY = {"F-waves": ("f_min_latency_ms", ("all", "latency")),
+             "RNS": ("decrement_pct", ("all", "overlap", "decrement")),
+             "nCMAP/mCMAP": ("dms_ratio", ("ratio",))}
+
+
+def _late_text(r: dict[str, Any]) -> str | None:
+    """The findings of an F-wave, RNS or DMS row with its quality flags, and why its value is
+    missing when it is (None for other rows).  A bare number without its flags would read as
+    a clean measurement."""
+    site = r.get("site")
+    if site == "F-waves" or r.get("f_min_latency_ms") is not None:
+        site = "F-waves"
+        text = (f"F min {_f(r.get('f_min_latency_ms'), '.1f')} ms, mean {_f(r.get('f_mean_latency_ms'), '.1f')}"
+                f" ms, persistence {_f(r.get('f_persistence_pct'), '.0f')} %")
+    elif site == "RNS":
+        text = f"decrement {_f(r.get('decrement_pct'), '.1f')} % at {_f(r.get('rate_hz'), '.1f')} Hz"
+    elif site == "nCMAP/mCMAP":
+        text = f"ratio {_f(r.get('dms_ratio'), '.2f')} (mCMAP {_f(r.get('mcmap_mv'), '.2f')} mV)"
+    else:
+        return None
+    flags = [q for q in r.get("quality") or () if not q.endswith("stimulus_artifact")]
+    if flags:
+        text += f"  [{', '.join(flags)}]"
+    key, whys = _LATE_WHY[site]
+    reasons = r.get("reasons") or {}
+    why = next((reasons[k] for k in whys if reasons.get(k)), None)
+    if r.get(key) is None and why:
+        text += f": {why}"
+    return text
+
+
 def _f(v: Any, spec: str) -> str:
     return "" if v is None else format(v, spec)
 
@@ -115,16 +148,9 @@ def render_measure(results: list[dict[str, Any]]) -> None:
                 area = f"{r['neg_area_mvms']:.2f} mV·ms"
             elif r.get("neg_area_uvms") is not None:
                 area = f"{r['neg_area_uvms']:.1f} µV·ms"
-            other = ""
-            if r.get("f_min_latency_ms") is not None or r.get("site") == "F-waves":
-                other = (f"F min {_f(r.get('f_min_latency_ms'), '.1f')} ms, mean {_f(r.get('f_mean_latency_ms'), '.1f')}"
-                         f" ms, persistence {_f(r.get('f_persistence_pct'), '.0f')} %")
-            elif r.get("site") == "RNS":
-                other = f"decrement {_f(r.get('decrement_pct'), '.1f')} % at {_f(r.get('rate_hz'), '.1f')} Hz"
-            elif r.get("site") == "nCMAP/mCMAP":
-                other = f"ratio {_f(r.get('dms_ratio'), '.2f')} (mCMAP {_f(r.get('mcmap_mv'), '.2f')} mV)"
-            elif r.get("quality"):
-                other = ", ".join(q for q in r["quality"] if q != "stimulus_artifact")
+            other = _late_text(r)
+            if other is None:
+                other = ", ".join(q for q in r.get("quality") or () if q != "stimulus_artifact")
             t.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status", "")),
                       _f(r.get("onset_latency_ms"), ".2f"), _f(r.get("neg_peak_latency_ms"), ".2f"), amp,
                       _f(r.get("neg_duration_ms"), ".2f"), area, _f(r.get("cv_m_s"), ".1f"), escape(other))

@@ -157,16 +157,18 @@ class StudyMeasurements:
                 out.append({**base, "site": "F-waves", "f_min_latency_ms": f.min_latency_ms,
                             "f_mean_latency_ms": f.mean_latency_ms, "f_persistence_pct": f.persistence_pct,
                             "f_chronodispersion_ms": f.chronodispersion_ms, "n_sweeps": f.n_sweeps,
+                            "n_judged": f.n_judged, "n_present": f.n_present,
                             "quality": sorted(f.quality), "reasons": dict(f.reasons) or None})
             if tm.rns is not None:
                 r = tm.rns
                 out.append({**base, "site": "RNS", "rate_hz": r.rate_hz, "decrement_pct": r.decrement_pct,
                             "area_decrement_pct": r.area_decrement_pct,
-                            "max_decrement_first5_pct": r.max_decrement_first5_pct, "reasons": dict(r.reasons) or None})
+                            "max_decrement_first5_pct": r.max_decrement_first5_pct, "quality": sorted(r.quality),
+                            "reasons": dict(r.reasons) or None})
             if tm.dms is not None:
                 d = tm.dms
                 out.append({**base, "site": "nCMAP/mCMAP", "ncmap_mv": d.ncmap_mv, "mcmap_mv": d.mcmap_mv,
-                            "dms_ratio": d.ratio, "reasons": dict(d.reasons) or None})
+                            "dms_ratio": d.ratio, "quality": sorted(d.quality), "reasons": dict(d.reasons) or None})
             out.extend(needle_rows(base, spontaneous=tm.spontaneous, muscle_grade=tm.muscle_grade, mups=tm.mups,
                                    interference=tm.interference))
         return out

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+import edx
 from edx.measure.late import measure_fwaves, rns_decrement
+from edx.measure.study import measure_study
 from edx.sim import ncs
 from edx.sim.ncs import FWaveSpec, MotorSpec, Realism, RnsSpec
+
+from ..conftest import SAMPLE_DATA
 
 FS = 20_000.0
 
@@ -56,3 +60,39 @@ def test_fwaves_beginning_before_the_search_window_give_no_latency(fspec, motor,
     assert "activity_at_window_start" not in g.quality
     assert g.min_latency_ms == pytest.approx(r.extra["fwaves"]["min_latency_ms"], abs=0.3)
     assert g.persistence_pct == pytest.approx(r.extra["fwaves"]["persistence_pct"], abs=5.0 + 1e-9)
+
+
+def test_rns_and_dms_rows_carry_their_quality_flags():
+    # the RNS and DMS rows had no quality column: a train with an absent or clipped response,
+    # or a nerve response read with inverted polarity, looked clean in the table and JSON
+    s = edx.read_manifest(SAMPLE_DATA / "studies" / "nmj_blockade" / "study.toml")
+    sm = measure_study(s)
+    rows = sm.rows()
+    for tm in sm.tests:
+        if tm.rns is not None:
+            row = next(r for r in rows if r["test"] == tm.test.id and r["site"] == "RNS")
+            assert row["quality"] == sorted(tm.rns.quality)
+        if tm.dms is not None:
+            row = next(r for r in rows if r["test"] == tm.test.id and r["site"] == "nCMAP/mCMAP")
+            assert row["quality"] == sorted(tm.dms.quality) and row["quality"]
+        if tm.fwaves is not None:
+            row = next(r for r in rows if r["test"] == tm.test.id and r["site"] == "F-waves")
+            assert (row["n_judged"], row["n_present"]) == (tm.fwaves.n_judged, tm.fwaves.n_present)
+
+
+def test_cli_table_shows_late_response_flags_and_why_a_value_is_missing(capsys):
+    from edx_cli.measure_cmd import render_measure
+
+    rows = [
+        {"test": "ulnar-rns", "type": "rns", "site": "RNS", "rate_hz": 50.0, "decrement_pct": None,
+         "quality": ["responses_overlap"], "reasons": {"overlap": "response 1 has not ended", "decrement": "x"}},
+        {"test": "ta-dms", "type": "dms", "site": "nCMAP/mCMAP", "dms_ratio": 0.6, "mcmap_mv": 1.2,
+         "quality": ["muscle:stimulus_artifact", "nerve:low_snr"], "reasons": None},
+        {"test": "median-f", "type": "f_wave", "site": "F-waves", "f_min_latency_ms": None,
+         "quality": ["activity_at_window_start"], "reasons": {"all": "3 of 20 sweeps hold activity"}},
+    ]
+    render_measure([{"path": "x.toml", "kind": "study", "patient": "p", "date": "2026-01-01", "rows": rows}])
+    out = capsys.readouterr().out
+    assert "[responses_overlap]: response 1 has not ended" in out
+    assert "[nerve:low_snr]" in out and "muscle:stimulus_artifact" not in out
+    assert "[activity_at_window_start]: 3 of 20 sweeps hold activity" in out
