@@ -508,6 +508,8 @@ def measure_fwaves(
         reasons.setdefault("all", "no sweep could be judged")
     elif not present and not n_edge:
         reasons["latency"] = "no F-wave in any sweep"
+    elif len(lats) == 1 and not n_edge:
+        reasons["chronodispersion"] = "one F-wave in the train: chronodispersion needs at least two"
     n_judged, n_present = len(judged), len(present)
     if n_edge:
         judged, present, lats = [], [], []
@@ -639,6 +641,11 @@ def rns_decrement(
     mx = None
     if len(amps) >= 4 and amps[0] and len(first5) == min(5, len(amps)):
         mx = 100.0 * (amps[0] - min(first5)) / amps[0]
+    elif len(amps) >= 4 and "all" not in reasons:
+        missing = [k + 1 for k, a in enumerate(amps[:5]) if a is None]
+        reasons["max_decrement_first5"] = (
+            f"response {', '.join(map(str, missing))} of the first five could not be measured: the lowest of "
+            "them is unknown" if missing else "the 1st response's amplitude is zero")
     return RnsResult(
         rate_hz=rate,
         responses=tuple(results),

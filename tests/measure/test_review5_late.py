@@ -96,3 +96,23 @@ def test_cli_table_shows_late_response_flags_and_why_a_value_is_missing(capsys):
     assert "[responses_overlap]: response 1 has not ended" in out
     assert "[nerve:low_snr]" in out and "muscle:stimulus_artifact" not in out
     assert "[activity_at_window_start]: 3 of 20 sweeps hold activity" in out
+
+
+def test_missing_train_figures_say_why():
+    import numpy as np
+
+    # a train whose 2nd response is lost (a dropped packet): the decrement from the 1st to the 4th
+    # stands, the lowest of the first five does not, and says why (it was None with no reason)
+    sim = ncs.simulate_rns(MotorSpec(3.0, 5.0), RnsSpec(rate_hz=3.0, decrement_pct=20.0), FS,
+                           realism=Realism(noise_uv_rms=10, artifact_mv=3.0), seed=0)
+    x = sim.samples_v[0].copy()
+    s1 = sim.stim_indices[1]
+    x[s1 + 80 : s1 + 120] = np.nan
+    r = rns_decrement(x, FS, sim.stim_indices)
+    assert r.decrement_pct == pytest.approx(20.0, abs=1.0)
+    assert r.max_decrement_first5_pct is None and "response 2" in r.reasons["max_decrement_first5"]
+    # one F-wave in the train: no chronodispersion, with the reason
+    f = ncs.simulate_fwaves(MotorSpec(3.5, 9.0), FWaveSpec(min_latency_ms=27.0, persistence=0.05), FS,
+                            realism=Realism(noise_uv_rms=10, artifact_mv=3.0), seed=0)
+    m = measure_fwaves(f.samples_v, FS, f.stim_index)
+    assert m.n_present == 1 and m.chronodispersion_ms is None and "at least two" in m.reasons["chronodispersion"]
