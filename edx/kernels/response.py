@@ -89,7 +89,15 @@ P_ONSET_SHARE = 21
 # the latest a response is taken to last after its negative peak (ms) when the baseline model's
 # window after the response is placed (<= 0: not used); see measure_into
 P_MAX_TAIL_MS = 22
-N_PARAMS = 23
+# responses of known kind (P_MAX_TAIL_MS > 0): hum that could not be removed, as a fraction of the
+# amplitude, above which the sweep is flagged; the residual (noise SDs) that forbids "absent" after
+# hum removal (<= 0: not checked); see measure_into
+P_MAX_UNREMOVED_HUM = 23
+P_K_RESIDUAL = 24
+# responses of known kind: the baseline model's standard error at the negative peak (R_HUM_SE_V), as a
+# fraction of the amplitude, above which the sweep is flagged (<= 0: not checked)
+P_MAX_HUM_SE = 25
+N_PARAMS = 26
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -116,7 +124,10 @@ R_TAIL_TAU = 20
 R_TAIL_START = 21
 # the share of the cubic hinge actually used for the onset (NaN: onset not placed); see P_ONSET_SHARE
 R_ONSET_SHARE = 22
-N_RESULTS = 23
+# the standard error (V) of the baseline model (hum and drift) at the negative peak, from the noise
+# and the fit's windows (NaN: no hum removed, or no peak); see model_se
+R_HUM_SE_V = 23
+N_RESULTS = 24
 
 # ----------------------------------------------------------------- status codes
 S_OK = 0
@@ -150,6 +161,13 @@ F_UNITS_NOISE = 32768
 F_UNITS_AMPLITUDE = 65536
 # a response of known kind (P_MAX_TAIL_MS) still off the baseline where it must have ended
 F_BASELINE_UNSTABLE = 131072
+# why F_BASELINE_UNSTABLE was set, for the reason given with it (not quality flags of their own):
+# the cleaned trace of a SNAP under hum looks inverted; hum that could not be removed is large
+# against the response; the residual after hum removal is not noise, so "absent" cannot be said
+F_WHY_POLARITY = 262144
+F_WHY_HUM = 524288
+F_WHY_RESIDUAL = 1048576
+F_WHY_HUM_SE = 2097152
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
 #: response has not ended by the sweep's end (the guard kept between the response and the
@@ -597,6 +615,53 @@ def fit_baseline_model(
         model[i] = v
         _rotate(cs, rot)
     return model
+
+
+@njit(cache=True, nogil=True)
+def model_se(a1: int, b1: int, a2: int, b2: int, n: int, fs: float, mains_hz: float, ncol: int, at: int) -> float:
+    """Standard error, in noise SDs, of the :func:`fit_baseline_model` model at sample ``at``.
+
+    The model's value there is ``b(at)' coef`` with ``coef`` fitted on ``[a1, b1)`` and ``[a2, b2)``
+    of a sweep of ``n`` samples, so under white noise of SD 1 its SD is
+    ``sqrt(b(at)' (A'A)^-1 b(at))``: small where the windows surround ``at`` closely, large across a
+    long gap (the 5th harmonic of 50 Hz interpolated over 12 ms of a 20 ms sweep: 4.6).  NaN when
+    the fit is singular or ``at`` is outside the sweep.
+    """
+    if not 0 <= at < n:
+        return np.nan
+    ata = np.zeros((ncol, ncol))
+    row = np.zeros(8)
+    b_at = np.zeros(ncol)
+    cs = np.zeros(6)
+    rot = np.zeros(6)
+    for h in range(3):
+        wh = (2 * h + 1) * 2.0 * math.pi * mains_hz / fs
+        rot[2 * h] = math.cos(wh)
+        rot[2 * h + 1] = math.sin(wh)
+        cs[2 * h] = 1.0
+    scale = 1.0 / n
+    for i in range(n):
+        inside = (a1 <= i < b1) or (a2 <= i < b2)
+        if inside or i == at:
+            _basis(i * scale, i, ncol, cs, row)
+            if i == at:
+                for q in range(ncol):
+                    b_at[q] = row[q]
+            if inside:
+                for q in range(ncol):
+                    for r in range(q, ncol):
+                        ata[q, r] += row[q] * row[r]
+        _rotate(cs, rot)
+    for q in range(ncol):
+        for r in range(q):
+            ata[q, r] = ata[r, q]
+    z = solve_small(ata, b_at.copy())
+    if np.isnan(z[0]):
+        return np.nan
+    v = 0.0
+    for q in range(ncol):
+        v += b_at[q] * z[q]
+    return math.sqrt(v) if v > 0.0 else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -1969,9 +2034,11 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     _markers(d, y, fs, stim, start, search_end, sigma, p, out, hint)
     # baseline model on the samples outside the response (pass 2): offset, drift and, when
     # significant, mains hum; needs a pre-stimulus window and a post-response window
+    hum_polarity = False  # a SNAP whose cleaned trace still looks inverted (see below)
     if out[R_STATUS] == S_OK or out[R_STATUS] == S_ABSENT:
         guard = int(round(p[P_PRE_GUARD_MS] * 1e-3 * fs))
         capped = False  # the window after the response placed by P_MAX_TAIL_MS
+        tail = p[P_MAX_TAIL_MS]
         a1, b1 = 0, stim - guard
         if (int(out[R_FLAGS]) & F_BASELINE_POST) != 0:
             b1 = 0
@@ -2001,7 +2068,6 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             # a response of known kind is over within P_MAX_TAIL_MS of its negative peak: hum can
             # hold the trace off the baseline long after a SNAP (its negative phase then "ends" 9 ms
             # after the peak), which left no window to see the hum in
-            tail = p[P_MAX_TAIL_MS]
             if tail > 0.0 and not np.isnan(out[R_NEG_PEAK]):
                 cap = int(out[R_NEG_PEAK] + tail * 1e-3 * fs)
                 if cap < a2:
@@ -2070,7 +2136,44 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
             drift = abs(m2 - m1) > 5.0 * se
             if ncol == 8 or drift:
                 model = fit_baseline_model(d, a1, b1, a2, b2, fs, hum_f, ncol)
-                if not np.isnan(model[0]) and ncol == 8:
+                if not np.isnan(model[0]) and ncol == 8 and tail > 0.0 and out[R_STATUS] == S_OK:
+                    # a response of known kind (SNAPs): the first pass, hum in, may have taken a hum
+                    # trough for the response and its polarity from the hum (single 20 ms sweeps
+                    # under 20-80 µV of hum: peaks read 2-7 ms late, inverted), and the window after
+                    # it then starts late: the hum is interpolated over a long gap (a 12 ms gap at
+                    # 10 kHz left 11 µV of hum at a 10 µV SNAP's peak).  Judge the polarity and find
+                    # the response on the cleaned trace, start the window P_MAX_TAIL_MS after that
+                    # peak at the latest, fit again; up to three times, until the window stays.  (A
+                    # first pass that found nothing keeps the window after the search window: moved
+                    # to a peak found in noise it lost SNAPs of two noise SDs, e.g. 10 µV in 5 µV)
+                    for _ in range(3):
+                        d2 = d - model
+                        y2 = moving_average(d2, w_s)
+                        if p[P_POLARITY] == 0.0:
+                            sg, _, _ = _auto_polarity(y2, start, search_end, p[P_INITIAL_POSITIVE] > 0.0)
+                            if sg < 0.0:
+                                for i in range(n):
+                                    d2[i] = -d2[i]
+                                    y2[i] = -y2[i]
+                        tmp = out.copy()
+                        for k in (R_ONSET, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END, R_AMPLITUDE_V):
+                            tmp[k] = np.nan
+                        _markers(d2, y2, fs, stim, start, search_end, sigma, p, tmp)
+                        if tmp[R_STATUS] != S_OK or np.isnan(tmp[R_NEG_PEAK]):
+                            break
+                        cap = int(tmp[R_NEG_PEAK] + tail * 1e-3 * fs)
+                        a2b = cap
+                        if not np.isnan(tmp[R_NEG_END]):
+                            g = tmp[R_NEG_END] + 4.0 * (tmp[R_NEG_END] - tmp[R_NEG_PEAK])
+                            if int(g) + int(round(2e-3 * fs)) < a2b:
+                                a2b = int(g) + int(round(2e-3 * fs))
+                        if a2b == a2 or b2 - a2b < int(round(4e-3 * fs)):
+                            break
+                        a2 = a2b
+                        model = fit_baseline_model(d, a1, b1, a2, b2, fs, hum_f, ncol)
+                        if np.isnan(model[0]):
+                            break
+                elif not np.isnan(model[0]) and ncol == 8:
                     # hum distorts the first pass: measure once on the cleaned trace, move the
                     # post-response window after the response found there, and fit again
                     d2 = d - model
@@ -2112,7 +2215,24 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         _restore_tail(d, out, sigma)
                     for i in range(n):
                         d[i] -= model[i]
-                    if ncol == 8 and p[P_POLARITY] == 0.0:
+                    if ncol == 8 and p[P_POLARITY] == 0.0 and tail > 0.0:
+                        # a response of known kind (SNAPs): an inverted export is a property of the
+                        # whole file, not of one sweep, and a SNAP read upside down is a wrong number.
+                        # Under hum the polarity evidence is the hum's (single 20 ms sweeps, 20-80 µV of
+                        # hum on 10-20 µV SNAPs: 6 of the 16 sweeps misread without a flag had been read
+                        # inverted after the hum was removed, at hum troughs 1.5-6 ms from the SNAP,
+                        # amplitudes 4.8-9.9 µV off): keep the normal polarity, and when the cleaned
+                        # trace still looks inverted the sweep cannot be read (baseline_unstable,
+                        # below); polarity="inverted" measures such a file
+                        if out[R_POLARITY] < 0.0:
+                            for i in range(n):
+                                d[i] = -d[i]
+                            out[R_FLAGS] = int(out[R_FLAGS]) & ~F_INVERTED
+                            out[R_POLARITY] = 1.0
+                        pol2, _, _ = _auto_polarity(moving_average(d, w_s), start, search_end,
+                                                    p[P_INITIAL_POSITIVE] > 0.0)
+                        hum_polarity = pol2 < 0.0
+                    elif ncol == 8 and p[P_POLARITY] == 0.0:
                         # the polarity was judged with the hum in the trace: judge it again without
                         pol2, _, _ = _auto_polarity(moving_average(d, w_s), start, search_end,
                                                     p[P_INITIAL_POSITIVE] > 0.0)
@@ -2141,6 +2261,9 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                         out[k] = np.nan
                     out[R_FLAGS] = keep
                     _markers(d, moving_average(d, w_s), fs, stim, start, search_end, sigma, p, out)
+                    if ncol == 8 and not np.isnan(out[R_NEG_PEAK]):
+                        out[R_HUM_SE_V] = sigma * model_se(a1, b1, a2, b2, n, fs, hum_f, ncol,
+                                                           int(round(out[R_NEG_PEAK])))
     # a SNAP has ended within P_MAX_TAIL_MS of its negative peak: a trace that has not come back
     # to the baseline by then, with sweep left after it, carries hum or drift that could not be
     # removed (the baseline model's window too short, or the model refused), and the amplitude
@@ -2149,6 +2272,48 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     if (tail > 0.0 and out[R_STATUS] == S_OK and np.isnan(out[R_END]) and not np.isnan(out[R_NEG_PEAK])
             and out[R_NEG_PEAK] + tail * 1e-3 * fs < n - 1):
         out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE
+    if hum_polarity and out[R_STATUS] == S_OK:
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE | F_WHY_POLARITY
+    if (tail > 0.0 and out[R_STATUS] == S_OK and p[P_MAX_HUM_SE] > 0.0
+            and out[R_HUM_SE_V] > p[P_MAX_HUM_SE] * out[R_AMPLITUDE_V]):
+        # the hum was interpolated across the response from windows too far from it: the model's own
+        # uncertainty at the peak is a fair share of the amplitude (single 20 ms sweeps at 10 kHz whose
+        # window after the response started 13-16 ms into the sweep: 0.75-0.91 of the amplitude, a
+        # hum trough read as a 12-73 µV SNAP where there was none; every sweep measured within 4 µV
+        # had at most 0.09)
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE | F_WHY_HUM_SE
+    mains = p[P_MAINS_HZ]
+    if (tail > 0.0 and mains != 0.0 and out[R_STATUS] == S_OK and (int(out[R_FLAGS]) & F_BASELINE_UNCHECKED) != 0
+            and (int(out[R_FLAGS]) & F_HUM_REMOVED) == 0):
+        # the hum could not be looked for around the response (the window after it too short): how
+        # much is in the sweep is still seen over the whole of it, where a SNAP's own share is at most
+        # 3.6 % of its amplitude (20 ms sweeps, clean SNAPs 10-20 µV at 100-200 mm, 10-48 kHz).  Hum
+        # standing out of the noise (as for the fit: 6 SE) by more than P_MAX_UNREMOVED_HUM of the
+        # amplitude is in the amplitude and the latencies (single sweeps, 20-80 µV of hum: hum troughs
+        # read as 10 µV SNAPs of 27-68 µV)
+        h = 0.0
+        mean_d = window_mean(d, 0, n)
+        for f in (50.0, 60.0):
+            if mains > 0.0 and f != mains:
+                continue
+            hf = tone_amplitude(d, 0, n, n, n, fs, f, mean_d)
+            if hf > h:
+                h = hf
+        if h > 6.0 * sigma * math.sqrt(2.0 / n) and h > p[P_MAX_UNREMOVED_HUM] * out[R_AMPLITUDE_V]:
+            out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE | F_WHY_HUM
+            out[R_HUM_V] = h
+    if (tail > 0.0 and out[R_STATUS] == S_ABSENT and p[P_K_RESIDUAL] > 0.0
+            and ((int(out[R_FLAGS]) & F_HUM_REMOVED) != 0 or hum_polarity)):
+        # "absent" is said against the noise floor: after hum removal the cleaned search window must
+        # be noise.  Its 0.5 ms moving average beyond P_K_RESIDUAL of its SDs (either sign) is hum
+        # the model did not remove or a response it hid: the sweep cannot be judged
+        # (from the earliest latency, not the search start: a decaying stretch of hum read as an
+        # artifact tail moved the search start past a 10 µV SNAP at 20 kHz)
+        w_r = int(round(0.5e-3 * fs)) | 1
+        zero = np.zeros(n)
+        ex = residual_excursion(d, zero, stim + int(round(p[P_MIN_LATENCY_MS] * 1e-3 * fs)), search_end, w_r)
+        if ex > p[P_K_RESIDUAL] * sigma / math.sqrt(w_r):
+            out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE | F_WHY_RESIDUAL
     if out[R_STATUS] == S_ABSENT and (int(out[R_FLAGS]) & F_INVERTED) != 0:
         # no response: there is no polarity to speak of
         out[R_FLAGS] = int(out[R_FLAGS]) & ~F_INVERTED

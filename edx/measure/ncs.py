@@ -122,6 +122,31 @@ class ResponseConfig:
         (default): chosen per sweep from its signal-to-noise ratio (1 above 200 noise SDs,
         0 below 100, linear in between).  A fixed share lets several sites of one nerve
         place their onsets with the same estimator (see :func:`measure_cmap`).
+    max_unremoved_hum : float
+        Responses of known kind (``max_tail_ms`` > 0): when the hum could not be looked for
+        around the response (``baseline_unchecked``), the mains component of the whole sweep
+        (fundamental; a SNAP's own share of it is at most 3.6 % of its amplitude in 20 ms
+        sweeps) above this fraction of the amplitude, and out of the noise, flags the sweep
+        ``baseline_unstable``.  Default 0.1, the share of a small SNAP's amplitude from which
+        hum is fitted at all.  Measured: single 20 ms sweeps under 20-80 µV of hum whose hum
+        trough was read as a 10 µV SNAP (27-68 µV, status ok) were not flagged before.
+    k_residual : float
+        Responses of known kind: after hum removal, "absent" needs the cleaned trace from
+        ``min_latency_ms`` to ``search_ms`` to be noise: its 0.5 ms moving average within this
+        many of its SDs (either sign).  Beyond it the status stays ``absent`` but the sweep is
+        flagged ``baseline_unstable`` (cannot be judged).  Default 5 (10 and 20 µV SNAPs under
+        40 µV of hum, 20 kHz, read absent when a decaying stretch of hum was taken for an artifact
+        tail; a 10 µV one at 10 kHz under 80 µV); 0 switches the check off.  Costs true absences:
+        of 108 single sweeps without a SNAP under 20-80 µV of hum (2 µV noise, 10-48 kHz) 30 read
+        absent and 20 absent but flagged (the other 58 flagged present; before: 34 absent, 48
+        flagged, 26 read as SNAPs of up to 73 µV unflagged).
+    max_hum_se : float
+        Responses of known kind: the standard error of the removed hum model at the negative
+        peak (from the noise and the windows it was fitted on) above this fraction of the
+        amplitude flags ``baseline_unstable``.  Measured on single 20 ms sweeps under 20-80 µV
+        of hum: every sweep read within 4 µV had at most 0.09; the hum troughs read as SNAPs
+        (12-73 µV where there was none or a 10 µV one) 0.75-0.91 (a window after the response
+        starting 13-16 ms into the sweep).  Default 0.25; 0 switches the check off.
     max_tail_ms : float
         The latest the response lasts after its negative peak (ms); 0 (CMAPs): not used.
         The window in which the baseline model looks for mains hum and drift after the
@@ -152,6 +177,9 @@ class ResponseConfig:
     max_amplitude_v: float = 0.1
     onset_share: float | None = None
     max_tail_ms: float = 0.0
+    max_unremoved_hum: float = 0.1
+    k_residual: float = 5.0
+    max_hum_se: float = 0.25
 
     def vector(self) -> np.ndarray:
         """The kernel's parameter vector."""
@@ -180,6 +208,9 @@ class ResponseConfig:
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
         p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
         p[K.P_MAX_TAIL_MS] = self.max_tail_ms
+        p[K.P_MAX_UNREMOVED_HUM] = self.max_unremoved_hum
+        p[K.P_K_RESIDUAL] = self.k_residual
+        p[K.P_MAX_HUM_SE] = self.max_hum_se
         if self.onset_share is None:
             p[K.P_ONSET_SHARE] = np.nan
         else:
@@ -325,6 +356,11 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
         }[status]
     if status == "absent":
         reasons["all"] = "no deflection deeper than the noise floor: response absent"
+        if flags & K.F_WHY_RESIDUAL:
+            reasons["all"] = ("no deflection deeper than the noise floor, but the trace left after the mains hum was "
+                              "removed is not noise (beyond ResponseConfig.k_residual SDs): hum the model could not "
+                              "remove, or a response it hides; whether the response is absent cannot be said from "
+                              "this sweep (baseline_unstable: not usable for interpretation)")
     if status == "ok":
         if mk.onset is None:
             reasons["onset"] = ("the take-off lies within the stimulus artifact" if "onset_in_artifact" in quality
@@ -337,9 +373,26 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             reasons["baseline"] = ("the sweep ends before a quiet stretch after the response: mains hum and baseline "
                                    "drift could not be looked for, and amplitude and latencies may carry them")
         if "baseline_unstable" in quality:
-            reasons["amplitude"] = ("the trace has not come back to the baseline where the response must have ended "
-                                    "(ResponseConfig.max_tail_ms after its negative peak): mains hum or drift that "
-                                    "could not be removed is in the amplitude; not usable for interpretation")
+            if flags & K.F_WHY_POLARITY:
+                reasons["amplitude"] = ("with the mains hum removed the trace still looks inverted: under hum one sweep "
+                                        "cannot tell an inverted export from a hum trough read as the response; the "
+                                        "normal polarity was kept and the amplitude is not usable for interpretation "
+                                        "(measure an inverted file with polarity='inverted')")
+            elif flags & K.F_WHY_HUM_SE:
+                reasons["amplitude"] = (f"the mains hum removed was interpolated across the response from windows far "
+                                        f"from it: uncertain by {r[K.R_HUM_SE_V] * 1e6:.2g} µV at the negative peak, "
+                                        "more than ResponseConfig.max_hum_se of the amplitude; not usable for "
+                                        "interpretation")
+            elif flags & K.F_WHY_HUM:
+                reasons["amplitude"] = (f"mains hum of {r[K.R_HUM_V] * 1e6:.2g} µV could not be removed (no quiet "
+                                        "stretch after the response) and is more than ResponseConfig.max_unremoved_hum "
+                                        "of the amplitude: it is in the amplitude and latencies; not usable for "
+                                        "interpretation")
+            else:
+                reasons["amplitude"] = ("the trace has not come back to the baseline where the response must have "
+                                        "ended (ResponseConfig.max_tail_ms after its negative peak): mains hum or "
+                                        "drift that could not be removed is in the amplitude; not usable for "
+                                        "interpretation")
         if "response_outlasts_sweep" in quality:
             reasons["baseline"] = ("the response is not ended by the end of the sweep: its tail fills the stretch "
                                    "after it, so drift and hum were not estimated (pre-stimulus baseline only)")
