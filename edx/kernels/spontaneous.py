@@ -735,8 +735,17 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
             x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
         while j < seg:
             if not inside:
-                # outside candidates (most samples): until |e| crosses the threshold
+                # outside candidates (most samples): until |e| crosses the threshold (32
+                # samples at a time while none does, then the first that does)
                 crossed = False
+                while j + 32 <= seg:
+                    ev = eb[j - j0 : j - j0 + 32]
+                    c = False
+                    for t in range(32):
+                        c |= abs(ev[t]) > thr
+                    if c:
+                        break
+                    j += 32
                 while j < seg:
                     e = eb[j - j0]
                     j += 1
