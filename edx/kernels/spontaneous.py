@@ -18,7 +18,8 @@ The pipeline (one memory pass over the samples, then work per candidate only):
    ``P_HYSTERESIS`` times it.  The same pass tracks the extremes and runs of identical
    samples (clipping) and samples at the rails; the projection of every
    ``P_HUM_DECIMATE``-th sample on 50 and 60 Hz (hum; the phases rotated step by step,
-   exact every ``HUM_ANCHOR``-th step) is a separate short loop.  A non-finite sample
+   exact every ``HUM_ANCHOR``-th step) is a short loop over each stretch of samples the
+   filter has just read (:func:`_hum_run`, the same sums whatever the stretches).  A non-finite sample
    leaves the filter non-finite for good: a chunk that ends so is scanned again with
    such samples as 0, and they are counted (no test per sample).  Every quantity is a
    sequential function of the samples in order, so a chunked run carries the state and
@@ -609,31 +610,20 @@ def _count_nonfinite(x: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _scan_hum(x: np.ndarray, state: np.ndarray, p: np.ndarray) -> None:
-    """The hum projection of :func:`scan` (every ``P_HUM_DECIMATE``-th absolute sample)."""
-    fs = p[P_FS_HZ]
-    dec = int(p[P_HUM_DECIMATE])
-    w50 = 2.0 * math.pi * 50.0 / fs
-    w60 = 2.0 * math.pi * 60.0 / fs
-    n0 = int(state[S_N])
-    h50c = state[S_H50C]
-    h50s = state[S_H50S]
-    h60c = state[S_H60C]
-    h60s = state[S_H60S]
-    hn = int(state[S_HN])
-    # -- hum projection on every dec-th absolute sample (non-finite samples as 0), in order;
-    # the phases at the k-th such sample: exact when k is a multiple of HUM_ANCHOR, else the
-    # previous ones rotated by one step (carried in the state from chunk to chunk)
-    rc50 = math.cos(w50 * dec)
-    rs50 = math.sin(w50 * dec)
-    rc60 = math.cos(w60 * dec)
-    rs60 = math.sin(w60 * dec)
-    c50 = state[S_HC50]
-    s50 = state[S_HS50]
-    c60 = state[S_HC60]
-    s60 = state[S_HS60]
-    i = n0 + (dec - n0 % dec) % dec
-    while i < n0 + x.size:
+def _hum_run(
+    x: np.ndarray, j0: int, j1: int, n0: int, dec: int, w50: float, w60: float, rc50: float, rs50: float,
+    rc60: float, rs60: float, h50c: float, h50s: float, h60c: float, h60s: float, hn: int, c50: float, s50: float,
+    c60: float, s60: float,
+) -> tuple[float, float, float, float, int, float, float, float, float]:
+    """The hum projection of :func:`scan` over ``x[j0:j1]`` (``x[j]`` is absolute sample
+    ``n0 + j``): every ``dec``-th absolute sample (non-finite samples as 0), in order; the
+    phases at the k-th such sample exact when k is a multiple of HUM_ANCHOR, else the
+    previous ones rotated by one step (``rc50, rs50, rc60, rs60``: cos and sin of the step's
+    angles).  The sums, count and phases carried from the samples before are returned
+    updated: the same numbers however the samples are split into runs."""
+    a = n0 + j0
+    i = a + (dec - a % dec) % dec
+    while i < n0 + j1:
         if (i // dec) % HUM_ANCHOR == 0:
             c50 = math.cos(w50 * i)
             s50 = math.sin(w50 * i)
@@ -650,22 +640,13 @@ def _scan_hum(x: np.ndarray, state: np.ndarray, p: np.ndarray) -> None:
         c50, s50 = c50 * rc50 - s50 * rs50, s50 * rc50 + c50 * rs50
         c60, s60 = c60 * rc60 - s60 * rs60, s60 * rc60 + c60 * rs60
         i += dec
-
-    state[S_H50C] = h50c
-    state[S_H50S] = h50s
-    state[S_H60C] = h60c
-    state[S_H60S] = h60s
-    state[S_HN] = hn
-    state[S_HC50] = c50
-    state[S_HS50] = s50
-    state[S_HC60] = c60
-    state[S_HS60] = s60
+    return h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60
 
 
 @njit(cache=True, nogil=True)
 def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> int:
-    """The sample loop of :func:`scan` (filter, quality counts, noise blocks, candidates)
-    on finite samples; updates ``state`` and returns the rows written."""
+    """The sample loop of :func:`scan` (filter, quality counts, hum, noise blocks,
+    candidates) on finite samples; updates ``state`` and returns the rows written."""
     fs = p[P_FS_HZ]
     fc = bandpass_fours_coefficients(bandpass_coefficients(p[P_F0_HZ], p[P_Q], fs))
     k_thr = p[P_K_THRESHOLD]
@@ -719,6 +700,23 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     ring = state[S_RING : S_RING + nring]
     srt = state[S_RING + nring : S_RING + 2 * nring]
     sort_bad = state[S_SORT_BAD] != 0.0
+    # hum (50 and 60 Hz projection of every dec-th absolute sample), run by run
+    dec = int(p[P_HUM_DECIMATE])
+    w50 = 2.0 * math.pi * 50.0 / fs
+    w60 = 2.0 * math.pi * 60.0 / fs
+    rc50 = math.cos(w50 * dec)
+    rs50 = math.sin(w50 * dec)
+    rc60 = math.cos(w60 * dec)
+    rs60 = math.sin(w60 * dec)
+    h50c = state[S_H50C]
+    h50s = state[S_H50S]
+    h60c = state[S_H60C]
+    h60s = state[S_H60S]
+    hn = int(state[S_HN])
+    c50 = state[S_HC50]
+    s50 = state[S_HS50]
+    c60 = state[S_HC60]
+    s60 = state[S_HS60]
 
     nout = 0
     n = x.size
@@ -733,6 +731,8 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
         _bandpass_fours(x, j0, seg, (n0 + j0) & 3, eb, fz, fc)
         prev, xmin, xmax, run, runmax, runmin, nrail = _quality_run(
             x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+        h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60 = _hum_run(
+            x, j0, seg, n0, dec, w50, w60, rc50, rs50, rc60, rs60, h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60)
         while j < seg:
             if not inside:
                 # outside candidates (most samples): until |e| crosses the threshold (32
@@ -873,6 +873,15 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
     state[S_CLO] = clo
     state[S_CACT] = cact
     state[S_SORT_BAD] = 1.0 if sort_bad else 0.0
+    state[S_H50C] = h50c
+    state[S_H50S] = h50s
+    state[S_H60C] = h60c
+    state[S_H60S] = h60s
+    state[S_HN] = hn
+    state[S_HC50] = c50
+    state[S_HS50] = s50
+    state[S_HC60] = c60
+    state[S_HS60] = s60
     return nout
 
 
@@ -899,7 +908,6 @@ def scan(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray) -> i
     int
         Rows written.
     """
-    _scan_hum(x, state, p)
     saved = state.copy()
     nout = _scan_core(x, state, p, cand)
     finite = True
