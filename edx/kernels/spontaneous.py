@@ -735,17 +735,18 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
             x, j0, seg, n0, dec, w50, w60, rc50, rs50, rc60, rs60, h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60)
         while j < seg:
             if not inside:
-                # outside candidates (most samples): until |e| crosses the threshold (32
-                # samples at a time while none does, then the first that does)
+                # outside candidates (most samples): until |e| crosses the threshold (64
+                # samples at a time while none does -- a count, vectorised -- then the first
+                # that does)
                 crossed = False
-                while j + 32 <= seg:
-                    ev = eb[j - j0 : j - j0 + 32]
-                    c = False
-                    for t in range(32):
-                        c |= abs(ev[t]) > thr
+                while j + 64 <= seg:
+                    ev = eb[j - j0 : j - j0 + 64]
+                    c = 0
+                    for t in range(64):
+                        c += abs(ev[t]) > thr
                     if c:
                         break
-                    j += 32
+                    j += 64
                 while j < seg:
                     e = eb[j - j0]
                     j += 1
