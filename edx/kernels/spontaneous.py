@@ -446,6 +446,176 @@ def _bandpass_fours(x: np.ndarray, j0: int, j1: int, r: int, out: np.ndarray, fz
 
 
 @njit(cache=True, nogil=True)
+def _bandpass_quality_fours(
+    x: np.ndarray, j0: int, j1: int, r: int, out: np.ndarray, fz: np.ndarray, fc: np.ndarray, prev: float,
+    xmin: float, xmax: float, run: int, runmax: float, runmin: float, nrail: int,
+) -> tuple[float, float, float, int, float, float, int]:
+    """:func:`_bandpass_fours` and :func:`_quality_run` (without the rail count) in one pass:
+    the same outputs, block sums, counts and runs; the extremes kept per position in the
+    filter's groups of four (absolute index modulo 4) and joined at the end, which leaves
+    the same smallest and largest value -- of the zeros 0.0 and -0.0 possibly another one
+    than :func:`_quality_run` (a caller redoes the quality run when an extreme is zero).
+    The quality work fills the cycles the filter's recursion leaves idle."""
+    b0 = fc[0]
+    A0 = fc[1]
+    A1 = fc[2]
+    A2 = fc[3]
+    A3 = fc[4]
+    B0 = fc[5]
+    B1 = fc[6]
+    B2 = fc[7]
+    B3 = fc[8]
+    h1 = fc[9]
+    h2 = fc[10]
+    h3 = fc[11]
+    T1 = fz[0]
+    T2 = fz[1]
+    P1 = fz[2]
+    P2 = fz[3]
+    U0 = fz[4]
+    U1 = fz[5]
+    U2 = fz[6]
+    Y2 = fz[7]
+    s0 = fz[8]
+    s1 = fz[9]
+    s2 = fz[10]
+    s3 = fz[11]
+    mn0 = xmin
+    mx0 = xmax
+    j = j0
+    # the rest of a group begun before (one sample at a time)
+    while r != 0 and j < j1:
+        xi = x[j]
+        mn0, mx0, run, runmax, runmin, nrail = _sample_quality(
+            xi, prev, mn0, mx0, run, runmax, runmin, nrail, False, 0.0)
+        prev = xi
+        t = b0 * xi
+        u = t - T2
+        T2 = T1
+        T1 = t
+        if r == 1:
+            U1 = u
+            y = ((u + h1 * U0) + A1 * P1) + B1 * P2
+            s1 += y * y
+        elif r == 2:
+            U2 = u
+            y = (((u + h1 * U1) + h2 * U0) + A2 * P1) + B2 * P2
+            Y2 = y
+            s2 += y * y
+        else:
+            y = ((((u + h1 * U2) + h2 * U1) + h3 * U0) + A3 * P1) + B3 * P2
+            s3 += y * y
+            P2 = Y2
+            P1 = y
+        out[j - j0] = y
+        j += 1
+        r = (r + 1) & 3
+    # whole groups
+    o = out[j - j0 : j1 - j0]
+    xs = x[j:j1]
+    m = (j1 - j) & ~3
+    mn1 = mn2 = mn3 = mn0
+    mx1 = mx2 = mx3 = mx0
+    for k in range(0, m, 4):
+        v0 = xs[k]
+        v1 = xs[k + 1]
+        v2 = xs[k + 2]
+        v3 = xs[k + 3]
+        if (v0 == prev) | (v1 == v0) | (v2 == v1) | (v3 == v2):
+            # identical samples: the quality one at a time
+            for kk in range(k, k + 4):
+                xi = xs[kk]
+                mn0, mx0, run, runmax, runmin, nrail = _sample_quality(
+                    xi, prev, mn0, mx0, run, runmax, runmin, nrail, False, 0.0)
+                prev = xi
+        else:
+            run = 0
+            mn0 = v0 if v0 < mn0 else mn0
+            mx0 = v0 if v0 > mx0 else mx0
+            mn1 = v1 if v1 < mn1 else mn1
+            mx1 = v1 if v1 > mx1 else mx1
+            mn2 = v2 if v2 < mn2 else mn2
+            mx2 = v2 if v2 > mx2 else mx2
+            mn3 = v3 if v3 < mn3 else mn3
+            mx3 = v3 if v3 > mx3 else mx3
+            prev = v3
+        t0 = b0 * v0
+        t1 = b0 * v1
+        t2 = b0 * v2
+        t3 = b0 * v3
+        u0 = t0 - T2
+        u1 = t1 - T1
+        u2 = t2 - t0
+        u3 = t3 - t1
+        T2 = t2
+        T1 = t3
+        y0 = (u0 + A0 * P1) + B0 * P2
+        y1 = ((u1 + h1 * u0) + A1 * P1) + B1 * P2
+        y2 = (((u2 + h1 * u1) + h2 * u0) + A2 * P1) + B2 * P2
+        y3 = ((((u3 + h1 * u2) + h2 * u1) + h3 * u0) + A3 * P1) + B3 * P2
+        o[k] = y0
+        o[k + 1] = y1
+        o[k + 2] = y2
+        o[k + 3] = y3
+        s0 += y0 * y0
+        s1 += y1 * y1
+        s2 += y2 * y2
+        s3 += y3 * y3
+        P2 = y2
+        P1 = y3
+        U0 = u0
+        U1 = u1
+        U2 = u2
+        Y2 = y2
+    j += m
+    mn0 = mn1 if mn1 < mn0 else mn0
+    mn2 = mn3 if mn3 < mn2 else mn2
+    mn0 = mn2 if mn2 < mn0 else mn0
+    mx0 = mx1 if mx1 > mx0 else mx0
+    mx2 = mx3 if mx3 > mx2 else mx2
+    mx0 = mx2 if mx2 > mx0 else mx0
+    # the start of a group the next call finishes
+    while j < j1:
+        xi = x[j]
+        mn0, mx0, run, runmax, runmin, nrail = _sample_quality(
+            xi, prev, mn0, mx0, run, runmax, runmin, nrail, False, 0.0)
+        prev = xi
+        t = b0 * xi
+        u = t - T2
+        T2 = T1
+        T1 = t
+        if r == 0:
+            U0 = u
+            y = (u + A0 * P1) + B0 * P2
+            s0 += y * y
+        elif r == 1:
+            U1 = u
+            y = ((u + h1 * U0) + A1 * P1) + B1 * P2
+            s1 += y * y
+        else:
+            U2 = u
+            y = (((u + h1 * U1) + h2 * U0) + A2 * P1) + B2 * P2
+            Y2 = y
+            s2 += y * y
+        out[j - j0] = y
+        j += 1
+        r += 1
+    fz[0] = T1
+    fz[1] = T2
+    fz[2] = P1
+    fz[3] = P2
+    fz[4] = U0
+    fz[5] = U1
+    fz[6] = U2
+    fz[7] = Y2
+    fz[8] = s0
+    fz[9] = s1
+    fz[10] = s2
+    fz[11] = s3
+    return prev, mn0, mx0, run, runmax, runmin, nrail
+
+
+@njit(cache=True, nogil=True)
 def _percentile_of(ring: np.ndarray, n: int, q: float, scratch: np.ndarray) -> float:
     """Lower-interpolated ``q`` quantile (0..1) of the first ``n`` values of ``ring``."""
     for i in range(n):
@@ -728,9 +898,17 @@ def _scan_core(x: np.ndarray, state: np.ndarray, p: np.ndarray, cand: np.ndarray
         # the detector
         seg = n if n - j < block - bcount else j + block - bcount
         j0 = j
-        _bandpass_fours(x, j0, seg, (n0 + j0) & 3, eb, fz, fc)
-        prev, xmin, xmax, run, runmax, runmin, nrail = _quality_run(
-            x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+        if check_rail or seg - j0 < 8:
+            _bandpass_fours(x, j0, seg, (n0 + j0) & 3, eb, fz, fc)
+            prev, xmin, xmax, run, runmax, runmin, nrail = _quality_run(
+                x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+        else:
+            q = _bandpass_quality_fours(x, j0, seg, (n0 + j0) & 3, eb, fz, fc, prev, xmin, xmax, run, runmax,
+                                        runmin, nrail)
+            if q[1] == 0.0 or q[2] == 0.0:
+                # an extreme is zero: which of 0.0 and -0.0, as the quality run alone keeps it
+                q = _quality_run(x, j0, seg, prev, xmin, xmax, run, runmax, runmin, nrail, check_rail, rail)
+            prev, xmin, xmax, run, runmax, runmin, nrail = q
         h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60 = _hum_run(
             x, j0, seg, n0, dec, w50, w60, rc50, rs50, rc60, rs60, h50c, h50s, h60c, h60s, hn, c50, s50, c60, s60)
         while j < seg:
