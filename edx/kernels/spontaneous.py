@@ -1195,8 +1195,11 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
     the mean (four partial sums each, so that no pass waits on one chain of additions)
     are gathered; when the middle ranks lie among them (counted: fewer values below and
     above the bracket than the middle rank leaves room for) and they are at most half of
-    all, the middle values are selected among those only (:func:`_kth_smallest`), else
-    among all.  The bracket only decides where to look: the values are exact either way.
+    all, the middle values are selected among those only (:func:`_kth_smallest`); when
+    they lie beyond one side of it, among those of a second bracket on that side (out to
+    0.6 SD from the mean) on the same terms; else among all (and so when a middle value
+    found in the second bracket is zero: of 0.0 and -0.0 the one the selection among
+    all returns).  The brackets only decide where to look: the values are exact either way.
     """
     n = hi - lo
     if n <= 0:
@@ -1258,6 +1261,48 @@ def median_of(a: np.ndarray, lo: int, hi: int, scratch: np.ndarray) -> float:
             if n % 2 == 1:
                 return upper
             return _even_median(c[:mm], upper, cl, n)
+        # the middle ranks lie below the bracket (or above it): a second one next to it,
+        # three times as far from the mean
+        if 2 * mm <= n and (cl > klo or k >= n - ch):
+            below = cl > klo
+            if below:
+                q_lo = mu - 3.0 * w
+                q_hi = plo
+            else:
+                q_lo = phi
+                q_hi = mu + 3.0 * w
+            c2l = 0
+            c2h = 0
+            for i in range(n):
+                c2l += x[i] < q_lo if below else x[i] <= q_lo
+                c2h += x[i] >= q_hi if below else x[i] > q_hi
+            m2 = n - c2l - c2h
+            if c2l <= klo and k < n - c2h and 2 * m2 <= n:
+                c = scratch[:n]
+                m2 = 0
+                for i in range(n):
+                    v = x[i]
+                    c[m2] = v
+                    m2 += ((v >= q_lo) & (v < q_hi)) if below else ((v > q_lo) & (v <= q_hi))
+                upper = _kth_smallest(c[:m2], k - c2l, scratch[n : n + 2 * m2])
+                # (a zero middle value is left to the selection among all below: of 0.0
+                # and -0.0 it keeps the one it always kept)
+                if n % 2 == 1:
+                    if upper != 0.0:
+                        return upper
+                else:
+                    # the lower middle value as _even_median finds it
+                    lmax = -np.inf
+                    nb = c2l
+                    for i in range(m2):
+                        v = c[i]
+                        b = v < upper
+                        nb += b
+                        cv = v if b else -np.inf
+                        lmax = cv if cv > lmax else lmax
+                    lower = lmax if nb >= n // 2 else upper
+                    if upper != 0.0 and lower != 0.0:
+                        return (lower + upper) / 2.0
     upper = _kth_smallest(x, k, scratch)
     if n % 2 == 1:
         return upper
