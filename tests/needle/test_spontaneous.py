@@ -1076,3 +1076,16 @@ def test_noisy_baseline_grading_can_be_switched_off():
     res = detect_spontaneous(x, 20_000.0, config={"quality": {"noisy_grade_min_fraction": 1.01}})
     assert res.status == "not_at_rest" and res.grade is None
     assert "fibrillation/PSW discharge(s) were detected" in res.reasons["trains"]
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_fused_and_plain_scan_paths_agree(fs):
+    """Without a rail the scan runs the band-pass and the quality counts in one fused pass
+    (_bandpass_quality_fours); with a rail (never reached here) the plain filter and the
+    quality run: the events, noise level and hum must be the same."""
+    x, _ = simulate_rest(6.0, fs, fibrillation_trains=2, psw_trains=1, end_plate=True, noise_rms_v=8e-6,
+                         hum_v=5e-6, seed=41)
+    a = detect_spontaneous(x, fs)
+    b = detect_spontaneous(x, fs, rail_v=1.0)
+    assert a.events == b.events and a.trains == b.trains
+    assert a.noise_uv == b.noise_uv and a.hum_uv == b.hum_uv and a.quality == b.quality
