@@ -562,6 +562,51 @@ def _basis(t: float, i: int, ncol: int, cs: np.ndarray, out: np.ndarray) -> None
 
 
 @njit(cache=True, nogil=True)
+def _mains_rotation(fs: float, mains_hz: float, cs: np.ndarray, rot: np.ndarray) -> None:
+    """Set ``rot`` to the (cos, sin) per-sample phase steps of ``mains_hz`` and its 3rd and 5th
+    harmonics and ``cs`` to their phase at sample 0."""
+    for h in range(3):
+        wh = (2 * h + 1) * 2.0 * math.pi * mains_hz / fs
+        rot[2 * h] = math.cos(wh)
+        rot[2 * h + 1] = math.sin(wh)
+        cs[2 * h] = 1.0
+        cs[2 * h + 1] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _normal_equations(
+    x: np.ndarray, n: int, a1: int, b1: int, a2: int, b2: int, fs: float, mains_hz: float, ncol: int, at: int,
+    ata: np.ndarray, atb: np.ndarray, b_at: np.ndarray,
+) -> None:
+    """Accumulate ``A'A`` (symmetric, whole) of the baseline model's columns over ``[a1, b1)`` and
+    ``[a2, b2)`` of a sweep of ``n`` samples, and ``A'x`` when ``x`` holds samples (size 0: not);
+    ``b_at``: the columns at sample ``at`` (-1: none)."""
+    row = np.zeros(8)
+    cs = np.zeros(6)
+    rot = np.zeros(6)
+    _mains_rotation(fs, mains_hz, cs, rot)
+    with_x = x.size > 0
+    scale = 1.0 / n
+    for i in range(n):
+        inside = (a1 <= i < b1) or (a2 <= i < b2)
+        if inside or i == at:
+            _basis(i * scale, i, ncol, cs, row)
+            if i == at:
+                for q in range(ncol):
+                    b_at[q] = row[q]
+            if inside:
+                for q in range(ncol):
+                    if with_x:
+                        atb[q] += row[q] * x[i]
+                    for r in range(q, ncol):
+                        ata[q, r] += row[q] * row[r]
+        _rotate(cs, rot)
+    for q in range(ncol):
+        for r in range(q):
+            ata[q, r] = ata[r, q]
+
+
+@njit(cache=True, nogil=True)
 def fit_baseline_model(
     x: np.ndarray, a1: int, b1: int, a2: int, b2: int, fs: float, mains_hz: float, ncol: int
 ) -> np.ndarray:
@@ -576,37 +621,18 @@ def fit_baseline_model(
         return np.empty(0)
     ata = np.zeros((ncol, ncol))
     atb = np.zeros(ncol)
-    row = np.zeros(8)
-    cs = np.zeros(6)
-    rot = np.zeros(6)  # (cos, sin) of the per-sample phase step of f, 3f, 5f
-    for h in range(3):
-        wh = (2 * h + 1) * 2.0 * math.pi * mains_hz / fs
-        rot[2 * h] = math.cos(wh)
-        rot[2 * h + 1] = math.sin(wh)
-        cs[2 * h] = 1.0
-        cs[2 * h + 1] = 0.0
-    scale = 1.0 / n
-    for i in range(n):
-        inside = (a1 <= i < b1) or (a2 <= i < b2)
-        if inside:
-            _basis(i * scale, i, ncol, cs, row)
-            for p in range(ncol):
-                atb[p] += row[p] * x[i]
-                for q in range(p, ncol):
-                    ata[p, q] += row[p] * row[q]
-        _rotate(cs, rot)
-    for p in range(ncol):
-        for q in range(p):
-            ata[p, q] = ata[q, p]
+    _normal_equations(x, n, a1, b1, a2, b2, fs, mains_hz, ncol, -1, ata, atb, atb)
     coef = solve_small(ata, atb)
     model = np.empty(n)
     if np.isnan(coef[0]):
         for i in range(n):
             model[i] = np.nan
         return model
-    for h in range(3):
-        cs[2 * h] = 1.0
-        cs[2 * h + 1] = 0.0
+    row = np.zeros(8)
+    cs = np.zeros(6)
+    rot = np.zeros(6)
+    _mains_rotation(fs, mains_hz, cs, rot)
+    scale = 1.0 / n
     for i in range(n):
         _basis(i * scale, i, ncol, cs, row)
         v = 0.0
@@ -630,31 +656,8 @@ def model_se(a1: int, b1: int, a2: int, b2: int, n: int, fs: float, mains_hz: fl
     if not 0 <= at < n:
         return np.nan
     ata = np.zeros((ncol, ncol))
-    row = np.zeros(8)
     b_at = np.zeros(ncol)
-    cs = np.zeros(6)
-    rot = np.zeros(6)
-    for h in range(3):
-        wh = (2 * h + 1) * 2.0 * math.pi * mains_hz / fs
-        rot[2 * h] = math.cos(wh)
-        rot[2 * h + 1] = math.sin(wh)
-        cs[2 * h] = 1.0
-    scale = 1.0 / n
-    for i in range(n):
-        inside = (a1 <= i < b1) or (a2 <= i < b2)
-        if inside or i == at:
-            _basis(i * scale, i, ncol, cs, row)
-            if i == at:
-                for q in range(ncol):
-                    b_at[q] = row[q]
-            if inside:
-                for q in range(ncol):
-                    for r in range(q, ncol):
-                        ata[q, r] += row[q] * row[r]
-        _rotate(cs, rot)
-    for q in range(ncol):
-        for r in range(q):
-            ata[q, r] = ata[r, q]
+    _normal_equations(np.empty(0), n, a1, b1, a2, b2, fs, mains_hz, ncol, at, ata, b_at, b_at)
     z = solve_small(ata, b_at.copy())
     if np.isnan(z[0]):
         return np.nan

@@ -469,6 +469,7 @@ def measure_fwaves(
         for k in range(n_sw):
             resid = np.ascontiguousarray(resid_all[k])
             found.append(K.late_response(resid, fs, a, b, 0.0, sig_pool * inflate, k_detect, k_band, smooth))
+    n_edge = 0  # sweeps with activity at the start of the search window
     for k in range(n_sw):
         i = int(kept[k])  # the sweep's index in the train
         if "all" in reasons:
@@ -476,11 +477,13 @@ def measure_fwaves(
             continue
         r = found[k]
         if r[0] == 1.0 and r[1] <= a + 1:
+            n_edge += 1
             per.append(FWaveSweep(i, None, None, None, None,
                                   "activity already at the start of the search window: no onset can be placed"))
         elif r[0] == 1.0:
             on = _ramp_onset(resid_all[k], int(r[1]), a, fs, sig_pool * inflate, k_detect, smooth, r[4])
             if on < a + edge_ms * 1e-3 * fs:
+                n_edge += 1
                 per.append(FWaveSweep(i, None, None, None, None,
                                       f"activity within {edge_ms:g} ms of the start of the search window: it may "
                                       "have begun before the window, no onset can be placed"))
@@ -492,7 +495,6 @@ def measure_fwaves(
     judged = [p for p in per if p.present is not None]
     present = [p for p in judged if p.present]
     lats = [p.onset_latency_ms for p in present if p.onset_latency_ms is not None]
-    n_edge = sum(1 for p in per if p.present is None and "start of the search window" in (p.reason or ""))
     if n_edge and "all" not in reasons:
         # the sweeps left unjudged are the ones whose F-wave may begin earliest: the minimal
         # latency would be overstated (a prolonged F latency read) and the persistence understated
