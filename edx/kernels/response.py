@@ -127,7 +127,17 @@ R_ONSET_SHARE = 22
 # the standard error (V) of the baseline model (hum and drift) at the negative peak, from the noise
 # and the fit's windows (NaN: no hum removed, or no peak); see model_se
 R_HUM_SE_V = 23
-N_RESULTS = 24
+# the first sample after the artifact tail's fit when the trace left the fitted tail while the tail was still
+# above 5 noise SDs (a response growing out of it, or the noise), where the search then started early (see
+# _artifact); NaN otherwise
+R_TAIL_DEPARTURE = 24
+# the artifact tail's fit: variance of ln|A|, covariance of ln|A| and the slope (per sample), variance of
+# the slope, noise included (the model's standard error at t samples from R_TAIL_START is
+# |A| exp(-t / tau) sqrt(var_a + 2 t cov + t^2 var_slope)); NaN without a tail
+R_TAIL_VAR_A = 25
+R_TAIL_COV = 26
+R_TAIL_VAR_SLOPE = 27
+N_RESULTS = 28
 
 # ----------------------------------------------------------------- status codes
 S_OK = 0
@@ -139,6 +149,9 @@ S_NO_STIMULUS = 5
 S_CLIPPED = 6
 S_NO_BASELINE = 7
 S_IMPLAUSIBLE = 8  # noise, offset or response beyond any recording in volts (units); keeps R_AMPLITUDE_V
+# a deflection beyond the presence threshold runs into the start of the search window: it cannot be
+# told from the stimulus artifact (neither a response nor its absence can be said)
+S_ARTIFACT = 9
 
 # ----------------------------------------------------------------- flags (bits)
 F_INVERTED = 1
@@ -168,6 +181,9 @@ F_WHY_POLARITY = 262144
 F_WHY_HUM = 524288
 F_WHY_RESIDUAL = 1048576
 F_WHY_HUM_SE = 2097152
+# internal (no quality flag of its own): the trace left the artifact tail by more than the noise in the
+# stretch the search skipped, by less than the tail's untrusted quarter; "absent" cannot be said (see _artifact)
+F_TAIL_RESIDUE = 4194304
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
 #: response has not ended by the sweep's end (the guard kept between the response and the
@@ -435,14 +451,30 @@ def pulse_end(d: np.ndarray, stim: int, hi: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _tail_add(acc: np.ndarray, w: float, t: float, y: float) -> None:
+    """Add a sample (weight ``w``, time ``t``, ln|d| ``y``) to the tail fit's sums ``acc``."""
+    acc[0] += w
+    acc[1] += w * t
+    acc[2] += w * y
+    acc[3] += w * t * t
+    acc[4] += w * t * y
+
+
+@njit(cache=True, nogil=True)
 def fit_exp_tail(d: np.ndarray, start: int, stop: int, sigma: float, fs: float) -> tuple[float, float, int]:
     """Fit ``d[t] = A exp(-(t - start) / tau)`` on the decaying part of ``d[start:stop]``.
 
-    The fit uses the samples from ``start`` while ``|d|`` keeps the sign of
-    ``d[start]``, stays above 3 noise SDs and does not grow again (a response
-    starting); ln|d| is regressed on time with weights d² (least squares in the
-    log domain).  Returns (A, tau in samples, last index used), or (0, 0, start)
-    when there is no decaying tail to fit.
+    ln|d| is regressed on time with weights d^2 (least squares in the log domain) over the
+    samples from ``start`` while ``|d|`` keeps the sign of ``d[start]``, stays above 3 noise
+    SDs and follows the tail: from the fifth sample on, each sample is compared with the fit
+    of the samples before it, and the tail ends before a sample beyond 5 SDs from it, or
+    before two consecutive ones beyond 3 SDs on the same side (a response growing out of the
+    tail, which bends the trace away from it while the trace still decays; white noise does
+    either about once in 10^5 samples); the SD is that of the noise and the prediction's error
+    together (see :func:`tail_search_start`).  The deviation is judged in the log domain,
+    ``|d| |ln|d| - fit|`` (the deviation itself to first order).  Within the first four samples
+    the tail ends where ``|d|`` grows by 2 SDs over its lowest value.  Returns (A, tau in
+    samples, last index used), or (0, 0, start) when there is no decaying tail to fit.
     """
     n = d.size
     if stop > n:
@@ -453,35 +485,61 @@ def fit_exp_tail(d: np.ndarray, start: int, stop: int, sigma: float, fs: float) 
     if not (math.isfinite(a0) and math.isfinite(sigma)) or abs(a0) < 10.0 * sigma:
         return 0.0, 0.0, start
     sign = 1.0 if a0 > 0 else -1.0
+    acc = np.zeros(5)  # the weighted sums S_1, S_t, S_y, S_tt, S_ty (see _tail_add)
+    m = 0
     end = start
     prev = abs(a0)
-    for i in range(start + 1, stop):
+    held = -1  # a sample beyond 3 SDs waiting for the next one to confirm a departure
+    held_side = 0.0
+    hw = 0.0
+    hy = 0.0
+    for i in range(start, stop):
         v = d[i] * sign
         if not math.isfinite(v) or v < 3.0 * sigma:
             break
-        if v > prev + 2.0 * sigma:  # growing again: a response, not the tail
-            break
-        if v < prev:
-            prev = v
-        end = i
-    m = end - start + 1
-    if m < 4:
-        return 0.0, 0.0, start
-    sw = 0.0
-    st = 0.0
-    sy = 0.0
-    stt = 0.0
-    sty = 0.0
-    for i in range(start, end + 1):
-        v = d[i] * sign
+        y = math.log(v)
         w = v * v
         t = float(i - start)
-        y = math.log(v)
-        sw += w
-        st += w * t
-        sy += w * y
-        stt += w * t * t
-        sty += w * t * y
+        if m < 4:
+            if v > prev + 2.0 * sigma:  # growing again: a response, not the tail
+                break
+            if v < prev:
+                prev = v
+        else:
+            sw, st, sy, stt, sty = acc[0], acc[1], acc[2], acc[3], acc[4]
+            den = sw * stt - st * st
+            if den > 0.0:
+                slope = (sw * sty - st * sy) / den
+                r = v * (y - (sy - slope * st) / sw - slope * t)
+                # the prediction's own error (its variance relative to the noise's: v^2 q, see
+                # tail_search_start) widens the limits where the fit is short
+                g = 1.0 + w * (stt - 2.0 * t * st + t * t * sw) / den
+                r2 = r * r
+                if r2 > 25.0 * sigma * sigma * g:
+                    break
+                if r2 > 9.0 * sigma * sigma * g:
+                    side = 1.0 if r > 0.0 else -1.0
+                    if held >= 0 and side == held_side:
+                        break
+                    if held >= 0:
+                        _tail_add(acc, hw, float(held - start), hy)
+                        m += 1
+                        end = held
+                    held = i
+                    held_side = side
+                    hw = w
+                    hy = y
+                    continue
+        if held >= 0:
+            _tail_add(acc, hw, float(held - start), hy)
+            m += 1
+            held = -1
+        _tail_add(acc, w, t, y)
+        m += 1
+        end = i
+    if m < 4:
+        return 0.0, 0.0, start
+    sw, st, sy, stt, sty = acc[0], acc[1], acc[2], acc[3], acc[4]
     den = sw * stt - st * st
     if den <= 0.0:
         return 0.0, 0.0, start
@@ -494,6 +552,70 @@ def fit_exp_tail(d: np.ndarray, start: int, stop: int, sigma: float, fs: float) 
     if tau < 0.00001 * fs or tau > 0.003 * fs:
         return 0.0, 0.0, start
     return sign * math.exp(icpt), tau, end
+
+
+#: a tail model is trusted for extrapolation when the RMS of its residuals over the samples it was
+#: fitted on is within this many noise SDs (white noise: about 1)
+TAIL_MAX_RMS = 1.5
+#: the search may start where the standard error of the extrapolated tail is below this many noise SDs
+TAIL_MAX_SE = 2.0
+
+
+@njit(cache=True, nogil=True)
+def _tail_sums(d: np.ndarray, start: int, last: int) -> tuple[float, float, float]:
+    """The weighted normal matrix of the tail fit on ``d[start:last + 1]`` (weights d^2): S_1, S_t, S_tt."""
+    sw = 0.0
+    st = 0.0
+    stt = 0.0
+    for i in range(start, last + 1):
+        w = d[i] * d[i]
+        t = float(i - start)
+        sw += w
+        st += w * t
+        stt += w * t * t
+    return sw, st, stt
+
+
+@njit(cache=True, nogil=True)
+def tail_search_start(d: np.ndarray, start: int, last: int, amp: float, tau: float, sigma: float) -> int:
+    """First sample from which the tail fitted on ``d[start:last + 1]`` is known well enough.
+
+    The fit (:func:`fit_exp_tail`: ln|d| on time, weights d^2) has, for white noise of SD
+    ``sigma``, the covariance ``sigma^2 S^-1`` of (ln A, slope), S the weighted normal
+    matrix; the model's standard error at ``t`` samples is then
+    ``|A| exp(-t / tau) sigma sqrt((S_tt - 2 t S_t + t^2 S_1) / det S)``.  Returns the first
+    sample at or after ``start`` from which it stays below :data:`TAIL_MAX_SE` noise SDs (it
+    grows with the distance from the fitted samples while the tail decays: one hump), or -1
+    when the model is not trusted: its residuals over the fitted samples have an RMS beyond
+    :data:`TAIL_MAX_RMS` noise SDs (not an exponential).
+    """
+    n = d.size
+    if not (tau > 0.0) or last >= n or last - start < 3 or not (sigma > 0.0):
+        return -1
+    step = math.exp(-1.0 / tau)
+    v = amp
+    rss = 0.0
+    for i in range(start, last + 1):
+        rss += (d[i] - v) ** 2
+        v *= step
+    if rss > (TAIL_MAX_RMS * sigma) ** 2 * (last - start + 1):
+        return -1
+    sw, st, stt = _tail_sums(d, start, last)
+    den = sw * stt - st * st
+    if not (den > 0.0):
+        return -1
+    v = abs(amp)
+    lim = TAIL_MAX_SE * sigma
+    k = start
+    for i in range(start, n):
+        if v < 1e-3 * sigma:  # the tail is no longer subtracted (see _artifact)
+            break
+        t = float(i - start)
+        q = (stt - 2.0 * t * st + t * t * sw) / den
+        if v * sigma * math.sqrt(q if q > 0.0 else 0.0) > lim:
+            k = i + 1
+        v *= step
+    return k
 
 
 @njit(cache=True, nogil=True)
@@ -1557,13 +1679,28 @@ def _markers(d: np.ndarray, y: np.ndarray, fs: float, stim: int, search_start: i
     thr = p[P_K_PRESENCE] * sig_y
     if thr < p[P_MIN_AMPLITUDE_V]:
         thr = p[P_MIN_AMPLITUDE_V]
+    thr_noise = thr
     if not np.isnan(out[R_TAIL_TAU]) and out[R_TAIL_TAU] > 0.0 and ip >= out[R_TAIL_START]:
         # a quarter of the removed artifact tail at the peak is not trusted as response
         thr += 0.25 * abs(out[R_TAIL_AMP_V] * math.exp(-(ip - out[R_TAIL_START]) / out[R_TAIL_TAU]))
     # presence is judged on the smoothed trace, whose noise SD the threshold is scaled to
     deep = -y[ip]
-    if not (deep > thr) or ip == search_start or ip == search_end - 1:
-        # no response deeper than the noise, or the minimum sits on the search edge
+    if thr > thr_noise and thr_noise < deep <= thr:
+        # deeper than the noise but within the share of the artifact tail not trusted: neither a
+        # response nor its absence can be said (a 0.3 mV CMAP 2 ms after a 30 mV artifact with a 2 ms
+        # tail read absent)
+        out[R_STATUS] = S_ARTIFACT
+        return
+    if deep > thr and ip == search_start:
+        # a deflection deeper than the noise running into the start of the search window, i.e. out
+        # of the stimulus artifact (or its tail, where the search starts when the tail could not be
+        # modelled): neither a response nor its absence can be said.  (Read "absent" before: a 2 mV
+        # direct-muscle response 1.2 ms after a 3 mV artifact with a 1 ms tail)
+        out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
+        out[R_STATUS] = S_ARTIFACT
+        return
+    if not (deep > thr) or ip == search_end - 1:
+        # no response deeper than the noise, or the minimum sits on the end of the search window
         if deep > thr:
             # a deflection running into the window edge is not a placed peak
             out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
@@ -1902,18 +2039,28 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, out: np.ndarray) -> int:
-    """Remove a decaying artifact tail from ``d`` in place; return the first searchable sample."""
+def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, out: np.ndarray,
+              stop: int = -1) -> int:
+    """Remove a decaying artifact tail from ``d`` in place; return the first searchable sample.
+
+    The tail is fitted on samples before ``stop`` (all when negative).
+    """
     n = d.size
+    if stop < 0 or stop > n:
+        stop = n
     hi = stim + int(round(p[P_ARTIFACT_MS] * 1e-3 * fs))
     pe = pulse_end(d, stim, hi)
     min_lat = stim + int(round(p[P_MIN_LATENCY_MS] * 1e-3 * fs))
     start = pe
     if pe < n - 4:
-        amp, tau, last = fit_exp_tail(d, pe, n, sigma, fs)
+        amp, tau, last = fit_exp_tail(d, pe, stop, sigma, fs)
         if tau > 0.0:
-            # subtract the tail by recurrence (one multiplication per sample) until it is
-            # negligible (below 0.1 % of the noise); note where it falls below 5 noise SDs
+            # where the search may start: once the removed tail is small against the noise (below
+            # 5 noise SDs, where its model error is too) -- or, when the trace left the tail before
+            # that (a response, or the fit stopped by the noise), once the extrapolated model's
+            # standard error is (tail_search_start; not when the fit is no exponential).  The old
+            # rule alone searched a 30 mV artifact's nerve response from 5.4 ms: a 1 mV response
+            # peaking there read absent, and the nCMAP/mCMAP ratio 0
             step = math.exp(-1.0 / tau)
             v = amp
             k = -1
@@ -1922,10 +2069,48 @@ def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, 
                     k = i
                 if abs(v) < 1e-3 * sigma:
                     break
+                v *= step
+            sw, st, stt = _tail_sums(d, pe, last)
+            den = sw * stt - st * st
+            if den > 0.0:
+                out[R_TAIL_VAR_A] = sigma * sigma * stt / den
+                out[R_TAIL_COV] = -sigma * sigma * st / den
+                out[R_TAIL_VAR_SLOPE] = sigma * sigma * sw / den
+            if k < 0 or k > last + 1:
+                # the trace left the tail before the tail was small.  Beyond the tail's untrusted
+                # quarter and 6 noise SDs somewhere before the old start, it is a response growing
+                # out of the tail: search from where the model is known well enough.  Within it, a
+                # tail that is not quite an exponential (the median of F-wave sweeps) or a response
+                # too small to tell from the tail's remains: keep the old start, but "absent" cannot
+                # be said (F_TAIL_RESIDUE)
+                hi_k = k if k >= 0 else n
+                v = amp * math.exp(-(last + 1 - pe) / tau)
+                excess = 0.0
+                for i in range(last + 1, hi_k):
+                    e = abs(d[i] - v) - 0.25 * abs(v)
+                    if e > excess:
+                        excess = e
+                    v *= step
+                if excess > 6.0 * sigma:
+                    k_se = tail_search_start(d, pe, last, amp, tau, sigma)
+                    if k_se >= 0 and (k < 0 or k_se < k):
+                        k = k_se
+                        out[R_TAIL_DEPARTURE] = last + 1
+                v = amp * math.exp(-(last + 1 - pe) / tau)
+                for i in range(last + 1, hi_k):
+                    if abs(d[i] - v) > 6.0 * sigma:
+                        out[R_FLAGS] = int(out[R_FLAGS]) | F_TAIL_RESIDUE
+                        break
+                    v *= step
+            # subtract the tail by recurrence (one multiplication per sample) until it is
+            # negligible (below 0.1 % of the noise)
+            v = amp
+            for i in range(pe, n):
+                if abs(v) < 1e-3 * sigma:
+                    break
                 d[i] -= v
                 v *= step
             out[R_FLAGS] = int(out[R_FLAGS]) | F_ARTIFACT_TAIL_REMOVED
-            # search once the removed tail is small against the noise (its model error is)
             start = k if k >= 0 else n
             out[R_TAIL_AMP_V] = amp
             out[R_TAIL_TAU] = tau
@@ -1996,6 +2181,15 @@ def _auto_polarity(y: np.ndarray, start: int, search_end: int, initial_positive:
 
 
 @njit(cache=True, nogil=True)
+def _drop_response(out: np.ndarray) -> None:
+    """Forget the response's markers and values (a response that cannot be told from the artifact)."""
+    out[R_STATUS] = S_ARTIFACT
+    for k in (R_ONSET, R_ONSET_SHARE, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END, R_AMPLITUDE_V, R_P2P_V,
+              R_NEG_AREA_VS, R_TOTAL_AREA_VS):
+        out[k] = np.nan
+
+
+@njit(cache=True, nogil=True)
 def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray) -> None:
     """:func:`measure_response` writing its result vector into ``out`` (length ``N_RESULTS``)."""
     for k in range(N_RESULTS):
@@ -2035,10 +2229,55 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
     if p[P_POLARITY] == 0.0 and search_end > start:
         hint = ymin if pol > 0.0 else -ymax
     _markers(d, y, fs, stim, start, search_end, sigma, p, out, hint)
+    # a response grown out of the artifact tail (the search started early, see _artifact): the
+    # tail's fit may hold the response's first samples, taken in before the trace left the tail by
+    # 3 noise SDs (a 0.3 mV CMAP 0.5 ms after a 3 mV artifact with a 1 ms tail read 13 % low).
+    # Fit the tail again on the samples before the onset found and measure again, once (again and
+    # again, each onset a little earlier than the last fitted the tail on ever fewer samples).  A
+    # response that begins within four samples of the pulse's end leaves no tail to fit: it cannot
+    # be told from the artifact (below)
+    tail_stop = -1
+    entangled = False
+    if not np.isnan(out[R_TAIL_DEPARTURE]) and out[R_STATUS] == S_OK and not np.isnan(out[R_ONSET]):
+        tail_stop = int(out[R_ONSET])
+        if tail_stop - int(out[R_TAIL_START]) < 4:
+            entangled = True
+            tail_stop = -1
+        elif tail_stop >= int(out[R_TAIL_DEPARTURE]):
+            tail_stop = -1  # the fit already ends before the onset
+    if tail_stop >= 0:
+        keep_out = out.copy()
+        keep_d = d.copy()
+        keep_start = start
+        base = out[R_BASELINE_V]
+        for i in range(n):
+            d[i] = x[i] - base
+        for k in (R_TAIL_AMP_V, R_TAIL_TAU, R_TAIL_START, R_TAIL_DEPARTURE, R_TAIL_VAR_A, R_TAIL_COV,
+                          R_TAIL_VAR_SLOPE):
+            out[k] = np.nan
+        out[R_FLAGS] = int(out[R_FLAGS]) & ~(F_ARTIFACT_TAIL_REMOVED | F_TAIL_RESIDUE | F_ONSET_NOT_PLACED | F_NEG_END_NOT_PLACED
+                                             | F_END_NOT_PLACED | F_LOW_SNR | F_ARTIFACT_OVERLAP)
+        start = _artifact(d, fs, stim, sigma, p, out, tail_stop)
+        if start < search_end - 2:
+            if out[R_POLARITY] < 0.0:  # the polarity judged in the first pass stays
+                for i in range(n):
+                    d[i] = -d[i]
+            for k in (R_ONSET, R_NEG_PEAK, R_NEG_END, R_POS_PEAK, R_END, R_AMPLITUDE_V, R_P2P_V,
+                      R_NEG_AREA_VS, R_TOTAL_AREA_VS):
+                out[k] = np.nan
+            _markers(d, moving_average(d, w_s), fs, stim, start, search_end, sigma, p, out)
+        if start >= search_end - 2 or out[R_STATUS] != S_OK or np.isnan(out[R_ONSET]):
+            # the tail fitted on the few samples before the onset is not known well enough where the
+            # response is (a 2 mV response 0.25 ms after the pulse): keep the first fit, whose share
+            # of the response is small when it left the tail quickly
+            out[:] = keep_out
+            d[:] = keep_d
+            start = keep_start
+            tail_stop = -1
     # baseline model on the samples outside the response (pass 2): offset, drift and, when
     # significant, mains hum; needs a pre-stimulus window and a post-response window
     hum_polarity = False  # a SNAP whose cleaned trace still looks inverted (see below)
-    if out[R_STATUS] == S_OK or out[R_STATUS] == S_ABSENT:
+    if out[R_STATUS] == S_OK or out[R_STATUS] == S_ABSENT or out[R_STATUS] == S_ARTIFACT:
         guard = int(round(p[P_PRE_GUARD_MS] * 1e-3 * fs))
         capped = False  # the window after the response placed by P_MAX_TAIL_MS
         tail = p[P_MAX_TAIL_MS]
@@ -2245,10 +2484,11 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
                             out[R_FLAGS] = int(out[R_FLAGS]) ^ F_INVERTED
                             out[R_POLARITY] = -out[R_POLARITY]
                     if refit:
-                        out[R_FLAGS] = int(out[R_FLAGS]) & ~F_ARTIFACT_TAIL_REMOVED
-                        for k in (R_TAIL_AMP_V, R_TAIL_TAU, R_TAIL_START):
+                        out[R_FLAGS] = int(out[R_FLAGS]) & ~(F_ARTIFACT_TAIL_REMOVED | F_TAIL_RESIDUE)
+                        for k in (R_TAIL_AMP_V, R_TAIL_TAU, R_TAIL_START, R_TAIL_DEPARTURE, R_TAIL_VAR_A, R_TAIL_COV,
+                          R_TAIL_VAR_SLOPE):
                             out[k] = np.nan
-                        start = _artifact(d, fs, stim, sigma, p, out)
+                        start = _artifact(d, fs, stim, sigma, p, out, tail_stop)
                         if start >= search_end - 2:
                             out[R_STATUS] = S_TOO_SHORT
                             return
@@ -2317,8 +2557,56 @@ def measure_into(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.nda
         ex = residual_excursion(d, zero, stim + int(round(p[P_MIN_LATENCY_MS] * 1e-3 * fs)), search_end, w_r)
         if ex > p[P_K_RESIDUAL] * sigma / math.sqrt(w_r):
             out[R_FLAGS] = int(out[R_FLAGS]) | F_BASELINE_UNSTABLE | F_WHY_RESIDUAL
-    if out[R_STATUS] == S_ABSENT and (int(out[R_FLAGS]) & F_INVERTED) != 0:
-        # no response: there is no polarity to speak of
+    if out[R_STATUS] == S_ABSENT and (int(out[R_FLAGS]) & F_TAIL_RESIDUE) != 0 and np.isnan(out[R_TAIL_DEPARTURE]):
+        # the stretch the search skipped (the artifact tail above 5 noise SDs) left the tail by more
+        # than the noise: a response may hide there (a 0.3 mV CMAP 2 ms after a 30 mV artifact with a
+        # 2 ms tail read absent)
+        out[R_STATUS] = S_ARTIFACT
+    if (out[R_STATUS] == S_OK and (int(out[R_FLAGS]) & F_TAIL_RESIDUE) != 0 and np.isnan(out[R_TAIL_DEPARTURE])
+            and (np.isnan(out[R_ONSET]) or (p[P_POLARITY] == 0.0 and out[R_POLARITY] < 0.0))):
+        # a response found after that stretch whose rise runs into the start of the search, or whose
+        # polarity was judged from what followed the stretch: the stretch may hold its first phase
+        # (2 mV and 0.3 mV responses 0.3-0.9 ms after 3-30 mV artifacts with 1 ms tails read inverted at
+        # 45 % of their amplitude)
+        _drop_response(out)
+    if out[R_STATUS] == S_OK and not np.isnan(out[R_TAIL_DEPARTURE]):
+        # a response found where the trace left the artifact tail before the tail was small: it must
+        # begin where the trace left the tail, out of a quiet stretch.  Its onset not placed (the rise
+        # runs into the start of the search), a deflection beyond the noise's presence threshold and
+        # three standard errors of the tail model between the departure from the tail and the onset (the response's
+        # first phase before a search start set late by an uncertain tail model, the second phase read
+        # as the response: a 2 mV CMAP 0.5 ms after a 30 mV artifact with a 2 ms tail read inverted
+        # at 44 % of its amplitude), or a start within four samples of the pulse's end: it cannot be
+        # told from the artifact
+        obscured = entangled or np.isnan(out[R_ONSET])
+        if not obscured:
+            w = _smooth_width(fs, p)
+            thr0 = p[P_K_PRESENCE] * sigma / math.sqrt(w)
+            if thr0 < p[P_MIN_AMPLITUDE_V]:
+                thr0 = p[P_MIN_AMPLITUDE_V]
+            y = moving_average(d, w)
+            ts = out[R_TAIL_START]
+            ta = abs(out[R_TAIL_AMP_V])
+            tt = out[R_TAIL_TAU]
+            va = out[R_TAIL_VAR_A]
+            cv = out[R_TAIL_COV]
+            vs = out[R_TAIL_VAR_SLOPE]
+            lo = int(out[R_TAIL_DEPARTURE])  # from where the trace left the tail (the search may start later)
+            if lo > start:
+                lo = start
+            for i in range(lo, int(out[R_ONSET])):
+                # the noise threshold and three standard errors of the subtracted tail model there
+                t = float(i - ts)
+                q = va + 2.0 * t * cv + t * t * vs
+                lim = thr0 + 3.0 * ta * math.exp(-t / tt) * math.sqrt(q if q > 0.0 else 0.0)
+                if not (abs(y[i]) <= lim):
+                    obscured = True
+                    break
+        if obscured:
+            out[R_FLAGS] = int(out[R_FLAGS]) | F_ONSET_NOT_PLACED
+            _drop_response(out)
+    if (out[R_STATUS] == S_ABSENT or out[R_STATUS] == S_ARTIFACT) and (int(out[R_FLAGS]) & F_INVERTED) != 0:
+        # no response (or none that can be told from the artifact): there is no polarity to speak of
         out[R_FLAGS] = int(out[R_FLAGS]) & ~F_INVERTED
         out[R_POLARITY] = 1.0
     # clipping: samples at the converter rails inside the response make amplitude unknowable

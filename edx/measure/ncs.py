@@ -42,7 +42,7 @@ __all__ = [
 
 #: kernel status code -> name (see edx.kernels.response.S_*)
 STATUS = {0: "ok", 1: "absent", 2: "nonfinite", 3: "flat", 4: "too_short", 5: "no_stimulus", 6: "clipped", 7: "no_baseline",
-          8: "implausible_units"}
+          8: "implausible_units", 9: "artifact_obscured"}
 #: kernel flag bit -> quality flag name
 FLAGS = {
     1: "inverted_polarity",
@@ -65,7 +65,8 @@ FLAGS = {
     131072: "baseline_unstable",
 }
 #: status names that are quality failures (nothing can be said about the response)
-FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline", "implausible_units"})
+FAILURES = frozenset({"nonfinite", "flat", "too_short", "no_stimulus", "clipped", "no_baseline", "implausible_units",
+                      "artifact_obscured"})
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,10 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             "clipped": "the response reaches the amplifier's rails: amplitude and area cannot be known",
             "no_baseline": "no stimulus-free window to estimate the baseline and noise",
             "implausible_units": _implausible_reason(r),
+            "artifact_obscured": ("a deflection deeper than the noise runs into the start of the search window, out of "
+                                  "the stimulus artifact and its tail: a response cannot be told from the artifact, nor "
+                                  "its absence said (reduce the artifact: stimulus intensity and duration, ground "
+                                  "between stimulator and recording electrodes, electrode placement)"),
         }[status]
     if status == "absent":
         reasons["all"] = "no deflection deeper than the noise floor: response absent"

@@ -110,33 +110,82 @@ def ref_pulse_end(d, stim, hi):
     return min(last_edge + 1, d.size - 1)
 
 
+def _wls_log(v, t):
+    """Weighted least squares of ln v on t with weights v^2: (intercept, slope, covariance / sigma^2)."""
+    design = np.column_stack([v, v * t])  # each row scaled by sqrt(weight) = v
+    (icpt, slope), *_ = np.linalg.lstsq(design, v * np.log(v), rcond=None)
+    return icpt, slope, np.linalg.inv(design.T @ design)
+
+
 def ref_fit_exp_tail(d, start, stop, sigma, fs, check_tau=True):
     none = (0.0, 0.0, start)
     stop = min(stop, d.size)
     if stop - start < 4:
         return none
-    if abs(d[start]) < 10.0 * sigma:
+    if not (np.isfinite(d[start]) and np.isfinite(sigma)) or abs(d[start]) < 10.0 * sigma:
         return none
     sign = 1.0 if d[start] > 0 else -1.0
-    v = d[start:stop] * sign
-    lowest = np.minimum.accumulate(v)  # lowest |d| so far, from |d[start]|
-    # sample k >= 1 continues the tail when above 3 SD and not regrowing (2 SD over the lowest)
-    keeps = (v[1:] >= 3.0 * sigma) & (v[1:] <= lowest[:-1] + 2.0 * sigma)
-    n_keep = keeps.size if keeps.all() else int(np.argmin(keeps))
-    m = n_keep + 1
-    if m < 4:
+    used = []  # offsets from start of the samples fitted
+    lowest = abs(d[start])
+    held = None  # (offset, side) of a sample beyond 3 SDs awaiting the next one
+    for k in range(stop - start):
+        v = d[start + k] * sign
+        if not np.isfinite(v) or v < 3.0 * sigma:
+            break
+        if len(used) < 4:
+            # the first four: the tail ends where |d| grows 2 SD over its lowest value
+            if v > lowest + 2.0 * sigma:
+                break
+            lowest = min(lowest, v)
+        else:
+            # later: compared with the fit of the samples before it (noise and prediction error)
+            t = np.array(used, dtype=float)
+            vv = d[start + t.astype(int)] * sign
+            icpt, slope, cov = _wls_log(vv, t)
+            r = v * (np.log(v) - icpt - slope * k)
+            x = np.array([1.0, float(k)])
+            var = sigma**2 * (1.0 + v * v * x @ cov @ x)
+            if r * r > 25.0 * var:
+                break
+            if r * r > 9.0 * var:
+                side = np.sign(r)
+                if held is not None and held[1] == side:
+                    break
+                if held is not None:
+                    used.append(held[0])
+                held = (k, side)
+                continue
+        if held is not None:
+            used.append(held[0])
+            held = None
+        used.append(k)
+    if len(used) < 4:
         return none
-    v = v[:m]
-    t = np.arange(m, dtype=float)
-    # weighted least squares of ln v on t, weights v^2: scale each row by v
-    design = np.column_stack([v, v * t])
-    (icpt, slope), *_ = np.linalg.lstsq(design, v * np.log(v), rcond=None)
+    t = np.array(used, dtype=float)
+    icpt, slope, _ = _wls_log(d[start + np.array(used)] * sign, t)
     if not slope < 0.0:
         return none
     tau = -1.0 / slope
     if check_tau and (tau < 1e-5 * fs or tau > 3e-3 * fs):  # plausible recovery: 0.01..3 ms
         return none
-    return sign * np.exp(icpt), tau, start + n_keep
+    return sign * np.exp(icpt), tau, start + used[-1]
+
+
+def ref_tail_search_start(d, start, last, amp, tau, sigma):
+    """First sample from which the fitted tail's standard error stays within 2 noise SDs; -1 if untrusted."""
+    if not tau > 0 or last >= d.size or last - start < 3 or not sigma > 0:
+        return -1
+    i = np.arange(start, last + 1)
+    model = amp * np.exp(-(i - start) / tau)
+    if np.sqrt(np.mean((d[i] - model) ** 2)) > 1.5 * sigma:
+        return -1
+    _, _, cov = _wls_log(np.abs(d[i]), (i - start).astype(float))
+    t = np.arange(d.size - start, dtype=float)
+    v = abs(amp) * np.exp(-t / tau)
+    x = np.column_stack([np.ones_like(t), t])
+    se = v * sigma * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, cov, x), 0.0))
+    bad = np.flatnonzero((se > 2.0 * sigma) & (v >= 1e-3 * sigma))
+    return start if bad.size == 0 else start + int(bad[-1]) + 1
 
 
 def baseline_design(n, fs, mains_hz, ncol):
@@ -655,6 +704,75 @@ def test_fit_exp_tail_nan_sigma_is_no_fit():
     tail = 5e-3 * np.exp(-np.arange(60) / 8.0)
     a, tau, _ = K.fit_exp_tail(tail, 0, 60, np.nan, 20000.0)
     assert np.isnan(tau) or tau == 0.0
+
+
+def test_fit_exp_tail_ends_where_a_response_leaves_the_tail():
+    # a response growing out of a steep tail: the trace keeps falling for a while (the tail falls
+    # faster than the response rises), so |d| never grows; the fit must still end near its onset
+    fs, sigma = 20000.0, 10e-6
+    n = 400
+    t = np.arange(n)
+    tail = -3e-3 * np.exp(-t / 20.0)
+    resp = np.where(t >= 20, -2e-3 * np.sin(np.pi * np.clip(t - 20, 0, 40) / 40.0) ** 2, 0.0)
+    d = tail + resp + np.random.default_rng(0).normal(0.0, sigma, n)
+    amp, tau, last = K.fit_exp_tail(d, 0, n, sigma, fs)
+    assert 19 <= last <= 30
+    assert tau == pytest.approx(20.0, rel=0.01) and amp == pytest.approx(-3e-3, rel=0.005)
+    assert (amp, tau, last) == pytest.approx(ref_fit_exp_tail(d, 0, n, sigma, fs), rel=RTOL)
+
+
+@st.composite
+def fitted_tail_case(draw):
+    d, start, stop, sigma, fs = draw(tail_case())
+    amp, tau, last = ref_fit_exp_tail(d, start, stop, sigma, fs)
+    return d, start, last, amp, tau, sigma
+
+
+def _se_near_limit(d, start, last, amp, tau, sigma):
+    """True when the reference's decision sits within fp error of the RMS or SE limit."""
+    i = np.arange(start, last + 1)
+    rms = np.sqrt(np.mean((d[i] - amp * np.exp(-(i - start) / tau)) ** 2)) / sigma
+    if abs(rms / 1.5 - 1) < 1e-6:
+        return True
+    _, _, cov = _wls_log(np.abs(d[i]), (i - start).astype(float))
+    t = np.arange(d.size - start, dtype=float)
+    x = np.column_stack([np.ones_like(t), t])
+    se = abs(amp) * np.exp(-t / tau) * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, cov, x), 0.0))
+    return bool(np.any(np.abs(se / 2.0 - 1) < 1e-6))
+
+
+@FAST
+@given(fitted_tail_case())
+def test_tail_search_start_matches_reference(case):
+    d, start, last, amp, tau, sigma = case
+    assume(tau > 0 and not _se_near_limit(d, start, last, amp, tau, sigma))
+    assert K.tail_search_start(d, start, last, amp, tau, sigma) == ref_tail_search_start(d, start, last, amp, tau, sigma)
+
+
+def test_tail_search_start_edges():
+    sigma = 1e-5
+    t = np.arange(300)
+    d = -3e-3 * np.exp(-t / 20.0) + np.random.default_rng(1).normal(0.0, sigma, 300)
+    amp, tau, last = K.fit_exp_tail(d, 0, 300, sigma, 20000.0)
+    k = K.tail_search_start(d, 0, last, amp, tau, sigma)
+    assert k == ref_tail_search_start(d, 0, last, amp, tau, sigma)
+    assert 0 <= k < last  # a tail fitted down to the noise: known well enough at once
+    # a slower tail (1.25 ms at 48 kHz) fitted on its first 6 samples only: the extrapolated model
+    # is uncertain by more than 2 noise SDs for a while (its error grows with the distance from the
+    # fit while the tail decays)
+    slow = -3e-3 * np.exp(-np.arange(600) / 60.0) + np.random.default_rng(1).normal(0.0, sigma, 600)
+    amp6, tau6, last6 = K.fit_exp_tail(slow, 0, 6, sigma, 48000.0)
+    assert last6 == 5
+    k6 = K.tail_search_start(slow, 0, last6, amp6, tau6, sigma)
+    assert k6 == ref_tail_search_start(slow, 0, last6, amp6, tau6, sigma) and k6 > 100
+    # no exponential (a step on the fitted samples): not trusted
+    bad = d.copy()
+    bad[3:6] += 10 * sigma
+    assert K.tail_search_start(bad, 0, last, amp, tau, sigma) == -1
+    assert K.tail_search_start(d, 0, 2, amp, tau, sigma) == -1  # fewer than 4 samples
+    assert K.tail_search_start(d, 0, last, amp, 0.0, sigma) == -1  # no tail
+    assert K.tail_search_start(d, 0, last, amp, tau, 0.0) == -1  # no noise level
+    assert K.tail_search_start(d, 0, 300, amp, tau, sigma) == -1  # beyond the sweep
 
 
 # ================================================================ solve_small
@@ -1298,7 +1416,7 @@ def synth_sweep(seed: int, fs: float, n: int, stim: int) -> np.ndarray:
 
 def check_result(r: np.ndarray, n: int) -> None:
     assert r.shape == (K.N_RESULTS,)
-    assert r[K.R_STATUS] in range(9)
+    assert r[K.R_STATUS] in range(10)
     for k in MARKERS:
         if not np.isnan(r[k]):
             assert 0 <= r[k] < n, (k, r[k], n)
