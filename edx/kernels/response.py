@@ -2086,22 +2086,20 @@ def _artifact(d: np.ndarray, fs: float, stim: int, sigma: float, p: np.ndarray, 
                 hi_k = k if k >= 0 else n
                 v = amp * math.exp(-(last + 1 - pe) / tau)
                 excess = 0.0
+                residue = False
                 for i in range(last + 1, hi_k):
-                    e = abs(d[i] - v) - 0.25 * abs(v)
-                    if e > excess:
-                        excess = e
+                    r = abs(d[i] - v)
+                    residue = residue or r > 6.0 * sigma
+                    if r - 0.25 * abs(v) > excess:
+                        excess = r - 0.25 * abs(v)
                     v *= step
+                if residue:
+                    out[R_FLAGS] = int(out[R_FLAGS]) | F_TAIL_RESIDUE
                 if excess > 6.0 * sigma:
                     k_se = tail_search_start(d, pe, last, amp, tau, sigma)
                     if k_se >= 0 and (k < 0 or k_se < k):
                         k = k_se
                         out[R_TAIL_DEPARTURE] = last + 1
-                v = amp * math.exp(-(last + 1 - pe) / tau)
-                for i in range(last + 1, hi_k):
-                    if abs(d[i] - v) > 6.0 * sigma:
-                        out[R_FLAGS] = int(out[R_FLAGS]) | F_TAIL_RESIDUE
-                        break
-                    v *= step
             # subtract the tail by recurrence (one multiplication per sample) until it is
             # negligible (below 0.1 % of the noise)
             v = amp
