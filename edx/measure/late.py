@@ -27,6 +27,7 @@ from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cma
 
 __all__ = [
     "ConstantLateResponse",
+    "SweepBaseline",
     "FWaveSweep",
     "FWaveResult",
     "measure_fwaves",
@@ -79,6 +80,35 @@ class ConstantLateResponse:
 
 
 @dataclass(frozen=True)
+class SweepBaseline:
+    """Mains hum and baseline drift of each sweep, removed before the F-waves were looked for.
+
+    Stimuli are not locked to the mains, so every sweep of a train carries hum of its own
+    phase and a wandering baseline its own offset and slope: the M-response template, common
+    to the sweeps, does not remove them (see :func:`_sweep_baselines`).
+
+    Attributes
+    ----------
+    mains_hz : float or None
+        Mains frequency of the removed hum (None: no hum removed, drift only).
+    harmonics : tuple of int
+        Mains harmonics removed (1: the fundamental).
+    drift_order : int
+        Polynomial order of the removed baseline (-1: none; 0: an offset; 1: a slope; 2: a bend).
+    max_hum_uv : float
+        Largest fundamental amplitude removed from one sweep (µV; 0 when no hum).
+    max_drift_uv : float
+        Largest range of the removed polynomial across one sweep (µV; 0 when none).
+    """
+
+    mains_hz: float | None
+    harmonics: tuple[int, ...]
+    drift_order: int
+    max_hum_uv: float
+    max_drift_uv: float
+
+
+@dataclass(frozen=True)
 class FWaveResult:
     """Summary of an F-wave train.
 
@@ -86,6 +116,7 @@ class FWaveResult:
     onset latencies (ms from the stimulus).  ``chronodispersion_ms`` = longest minus
     shortest F latency.  ``constant_responses``: late responses of constant latency and
     shape in at least half the sweeps (A-waves), left out of those figures.
+    ``sweep_baseline``: the mains hum and drift removed from each sweep (None: none found).
     """
 
     n_sweeps: int
@@ -102,6 +133,7 @@ class FWaveResult:
     quality: frozenset[str]
     reasons: Mapping[str, str]
     constant_responses: tuple[ConstantLateResponse, ...] = ()
+    sweep_baseline: SweepBaseline | None = None
 
 
 def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple[list[np.ndarray], float, list[int]]:
@@ -131,6 +163,303 @@ def _baseline_sigma(x: np.ndarray, s0: int, fallback: float) -> float:
         return fallback
     v = float(np.std(np.diff(x[: max(s0 - 2, 8)])) / math.sqrt(2.0))
     return v if v > 0 else fallback
+
+
+#: a group of baseline columns (an offset, a slope, a bend, one mains harmonic) is removed from
+#: the sweeps when the residual sum of squares it explains over all of them, in noise variances,
+#: exceeds its chi-square mean (2 per sweep for a harmonic, 1 for a polynomial term) by this many
+#: of its SDs: below that it is not told from noise, and fitting it would only add the fit's error
+_BASELINE_K = 5.0
+#: mains harmonics fitted: the odd ones of saturating transformers and the even ones of rectifier
+#: loads, up to the 5th (250 or 300 Hz; beyond it the hum of a recording room is small, and the
+#: harmonics reach into the F-waves' own band)
+_HARMONICS = (1, 2, 3, 4, 5)
+#: Huber's loss for the first baseline fit: quadratic within this many noise SDs, linear beyond
+#: (1.345: 95 % of least squares' efficiency on noise alone)
+_HUBER_K = 1.345
+#: samples whose 0.3 ms or 2 ms average leaves this many noise SDs of it (an F-wave, a constant
+#: late response) are left out of the baseline fit, with 1 ms either side
+_BASELINE_MASK_K = 3.0
+
+
+def _baseline_columns(m: int, fs: float, mains_hz: float) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Columns of the per-sweep baseline model over ``m`` samples and the group of each.
+
+    Legendre polynomials of orders 0-2 over the sweep (offset, slope, bend: a drift slower than
+    the sweep) and, when ``mains_hz`` > 0, the sine and cosine of each of its harmonics in
+    :data:`_HARMONICS`.
+    """
+    u = np.linspace(-1.0, 1.0, m)
+    cols = [np.ones(m), u, 1.5 * u * u - 0.5]
+    groups = [("poly", 0), ("poly", 1), ("poly", 2)]
+    if mains_hz > 0:
+        t = np.arange(m) / fs
+        for h in _HARMONICS:
+            w = 2.0 * math.pi * h * mains_hz * t
+            cols += [np.sin(w), np.cos(w)]
+            groups += [("hum", h), ("hum", h)]
+    return np.column_stack(cols), groups
+
+
+def _moving_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Centred moving average of odd length ``w`` (``np.convolve(x, ones(w) / w, "same")``, by a
+    running sum)."""
+    h = w // 2
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    i = np.arange(x.size)
+    return (c[np.minimum(i + h + 1, x.size)] - c[np.maximum(i - h, 0)]) / w
+
+
+def _lsq(b: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """(Weighted) least-squares coefficients of the columns ``b`` for ``y``, by the normal equations
+    (the baseline columns are few and far from collinear over a sweep); by SVD when they are
+    singular."""
+    bw = b if w is None else b * w[:, None]
+    try:
+        return np.linalg.solve(bw.T @ b, bw.T @ y)
+    except np.linalg.LinAlgError:
+        sw = np.ones(b.shape[0]) if w is None else np.sqrt(w)
+        return np.linalg.lstsq(b * sw[:, None], y * sw, rcond=None)[0]
+
+
+def _masked_fit(r: np.ndarray, basis: np.ndarray, fit: np.ndarray, sigma: float, smooth: int,
+                fs: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Least-squares fit of ``basis`` to ``r`` on the samples of ``fit`` that are baseline.
+
+    A first fit with Huber's loss (:data:`_HUBER_K`, noise SD ``sigma``) is followed by
+    least-squares fits on the samples left where the residual's ``smooth``-sample or 2 ms
+    average (the second finds the low slow tail of an F-wave) stays within
+    :data:`_BASELINE_MASK_K` of its SDs (from ``sigma``, or the average's robust SD over ``fit``
+    when that is larger), with 1 ms either side left out too, until the samples stop changing
+    (at most five rounds).  When fewer than half the samples of ``fit`` would be left, the
+    Huber fit stands.  Returns ``(coef, mask)`` (``mask``: the samples the fit rests on), or
+    None when ``fit`` has fewer than four samples per column.
+    """
+    p = basis.shape[1]
+    idx = np.flatnonzero(fit)
+    if idx.size < 4 * p:
+        return None
+    need = max(4 * p, idx.size // 2)
+    b_fit, r_fit = basis[idx], r[idx]
+    # a first fit robust to the F-waves and to the negative image of F-waves alike in the template
+    # (Huber's loss, convex: the same fit from any start, each sample's pull bounded); a least-squares
+    # first fit is pulled by them, and with the pull taken for baseline the next rounds need not
+    # leave it, while samples told from the trace itself leave out the peaks of a large hum, and
+    # without its peaks the hum's amplitude is not determined
+    wts = np.ones(idx.size)
+    coef = np.zeros(p)
+    for _ in range(8):
+        coef = _lsq(b_fit, r_fit, wts)
+        ae = np.abs(r_fit - b_fit @ coef)
+        wts = np.minimum(1.0, _HUBER_K * sigma / np.maximum(ae, 1e-300))
+    robust = coef
+    spread = np.ones(2 * int(round(1e-3 * fs)) + 1)
+    widths = (smooth, max(smooth, int(round(2e-3 * fs)) | 1))
+    mask = np.zeros_like(fit)
+    for _ in range(5):
+        e = r - basis @ coef
+        out = np.zeros(r.size, dtype=bool)
+        for w in widths:
+            ew = _moving_mean(e, w)
+            # the scale is the noise's, or the residual's own (robust) while the model is still off
+            # (a candidate model without the hum's frequency, a sweep with more hum than its
+            # neighbours): leaving out all that moves would leave too few samples for the next fit
+            scale = max(sigma / math.sqrt(w), 1.4826 * float(np.median(np.abs(ew[fit]))))
+            out |= np.abs(ew) > _BASELINE_MASK_K * scale
+        if out.any():
+            out = np.convolve(out.astype(np.float64), spread, mode="same") > 0.5
+        new = fit & ~out
+        if np.array_equal(new, mask):
+            break
+        if int(new.sum()) < need:  # activity over half the samples: the robust fit stands
+            inliers = fit & (np.abs(r - basis @ robust) <= _HUBER_K * sigma)
+            return robust, inliers if int(inliers.sum()) >= 4 * p else fit
+        mask = new
+        coef = _lsq(basis[mask], r[mask])
+    return coef, mask
+
+
+def _significant_groups(resid: Sequence[np.ndarray], fits: Sequence[tuple[np.ndarray, np.ndarray] | None],
+                        basis: np.ndarray, groups: list[tuple[str, int]], var: float) -> list[tuple[str, int]]:
+    """The groups of columns of ``basis`` that explain more of the traces ``resid`` than noise would.
+
+    A group's share is the rise of the residual sum of squares when it is left out of each
+    trace's fit (``fits``: coefficients and samples), in noise variances ``var`` and summed over
+    the traces: chi-square with one degree of freedom per column and trace under noise alone; the
+    group counts when it exceeds that mean by :data:`_BASELINE_K` SDs.
+    """
+    keep: list[tuple[str, int]] = []
+    for g in dict.fromkeys(groups):
+        rest = [i for i, gg in enumerate(groups) if gg != g]
+        rise = 0.0
+        dof = 0
+        for r_all, c in zip(resid, fits):
+            if c is None:
+                continue
+            coef, mask = c
+            r = r_all[mask]
+            full = float(((r - basis[mask] @ coef) ** 2).sum())
+            sub = basis[mask][:, rest]
+            reduced = float(((r - sub @ _lsq(sub, r)) ** 2).sum())
+            rise += (reduced - full) / var
+            dof += len(groups) - len(rest)
+        if dof and rise > dof + _BASELINE_K * math.sqrt(2.0 * dof):
+            keep.append(g)
+    return keep
+
+
+def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float, smooth: int,
+                     mains_hz: float) -> tuple[np.ndarray, np.ndarray, SweepBaseline, tuple[tuple[str, int], ...]] | None:
+    """Each sweep's own mains hum and baseline drift in ``stack`` (sweeps x samples).
+
+    Stimuli are not locked to the mains, so the hum's phase and the baseline's level and slope
+    differ from sweep to sweep: the M-response template keeps only what the sweeps have in
+    common (see :func:`_template_baseline`), and the rest stays in each sweep.  8 µV of hum at
+    20 kHz was read as F-waves in sweeps without one (persistence 95 % for 80 %), and more hum
+    or a drift put activity at the start of every search window.  A baseline model
+    (:func:`_baseline_columns`) is fitted to each sweep minus the template, on the samples of
+    ``fit`` (the M response and the artifact left out) that hold no F-wave
+    (:func:`_masked_fit`).  The template, the median of the sweeps without their models, and
+    the models are found in turn (the median of sweeps whose hum differs in phase holds a part
+    of it that is no sinusoid, and is only rid of it once the models are removed).
+
+    Which groups of columns are removed is decided for the train (:func:`_significant_groups`): a
+    lab's mains has the same harmonics in every sweep.  ``mains_hz``: 50 or 60; -1 chooses the
+    one whose model leaves less of the sweeps unexplained; 0 fits no hum.  ``sigma``: the noise
+    SD of one sweep minus the template.
+
+    Returns ``(model, se, summary, groups)``: the model to subtract (sweeps x samples, volts), its
+    standard error at each sample from the noise and the samples it was fitted on (volts; largest
+    across a stretch left out), what was removed, and the groups of columns removed; None when
+    nothing stands out from the noise, or nothing that could reach the F-wave search's threshold.
+    """
+    n, m = stack.shape
+    var = sigma * sigma
+
+    def fit_all(basis: np.ndarray, model: np.ndarray, prev: list[tuple[np.ndarray, np.ndarray] | None] | None
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray] | None], np.ndarray]:
+        # the template: where the previous round told each sweep's baseline from its activity, the
+        # mean of the sweeps that are baseline there (the median of sweeps of which many hold
+        # F-waves alike holds part of them, and every other sweep its negative image), else the
+        # median sweep
+        y = stack - model
+        tmpl = np.median(y, axis=0)
+        if prev is not None:
+            w = np.zeros(stack.shape, dtype=bool)
+            for k, c in enumerate(prev):
+                if c is not None:
+                    w[k] = c[1]
+            cnt = w.sum(axis=0)
+            sel = cnt >= 2
+            tmpl[sel] = (y * w).sum(axis=0)[sel] / cnt[sel]
+        resid = stack - tmpl
+        return [_masked_fit(resid[k], basis, fit, sigma, smooth, fs) for k in range(n)], resid
+
+    def models(basis: np.ndarray, fits: list[tuple[np.ndarray, np.ndarray] | None]) -> np.ndarray:
+        out = np.zeros_like(stack)
+        for k, c in enumerate(fits):
+            if c is not None:  # else too little baseline left in this sweep: it keeps its hum and drift
+                out[k] = basis @ c[0]
+        return out
+
+    best: tuple[float, np.ndarray, list[tuple[str, int]], float, list[tuple[np.ndarray, np.ndarray] | None],
+                np.ndarray] | None = None
+    for f in ((50.0, 60.0) if mains_hz < 0 else (max(mains_hz, 0.0),)):
+        basis, groups = _baseline_columns(m, fs, f)
+        fits, resid = fit_all(basis, np.zeros_like(stack), None)
+        done = [(k, c) for k, c in enumerate(fits) if c is not None]
+        if not done:
+            continue
+        # the share of the sweeps' variance left unexplained, per sample fitted
+        left = sum(float(((resid[k][c[1]] - basis[c[1]] @ c[0]) ** 2).mean()) for k, c in done) / len(done)
+        if best is None or left < best[0]:
+            best = (left, basis, groups, f, fits, resid)
+    if best is None:
+        return None
+    _, basis_all, groups, f, fits, resid = best
+    late = np.flatnonzero(fit)
+    late = late[late > int(np.flatnonzero(~fit)[0])] if (~fit).any() else late
+    sd_search = sigma / math.sqrt(smooth)  # noise SD of the F-wave search's average
+
+    def small(model: np.ndarray) -> bool:
+        # hum and drift are in every sweep: the typical sweep's (the median of the sweeps' largest
+        # values after the M response) below the noise of the F-wave search's average does not matter
+        return late.size == 0 or float(np.median(np.abs(model[:, late]).max(axis=1))) <= sd_search
+
+    # each sweep's own part
+    model = models(basis_all, fits)
+    if small(model):  # the whole model, noise fitted included, is already small
+        return None
+    for _ in range(2):
+        fits, resid = fit_all(basis_all, model, fits)
+        model = models(basis_all, fits)
+    keep = _significant_groups(list(resid), fits, basis_all, groups, var)
+    if not keep:
+        return None
+    basis = basis_all[:, [i for i, g in enumerate(groups) if g in keep]]
+    for _ in range(2):
+        fits, resid = fit_all(basis, model, fits)
+        model = models(basis, fits)
+    # removed only when it could matter: below that the fit costs more than it gains (an F-wave's
+    # remnants fitted as a few µV of hum, in trains without any, moved onsets by up to 0.9 ms)
+    if small(model):
+        return None
+    se = np.zeros_like(stack)
+    for k, c in enumerate(fits):
+        if c is not None:
+            inv = np.linalg.pinv(basis[c[1]].T @ basis[c[1]])
+            se[k] = sigma * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, inv, basis), 0.0))
+    # what was removed, on the whole model of each sweep: its fundamental's amplitude and the
+    # range of its polynomial part
+    used = [i for i, g in enumerate(groups) if g in keep]
+    coef = np.linalg.lstsq(basis_all[:, used], model.T, rcond=None)[0]
+    used_groups = [groups[i] for i in used]
+    fund = [j for j, g in enumerate(used_groups) if g == ("hum", 1)]
+    poly = [j for j, g in enumerate(used_groups) if g[0] == "poly"]
+    hum_uv = float(np.hypot(*coef[fund]).max()) * 1e6 if fund else 0.0
+    drift_uv = 0.0
+    if poly:
+        drift = basis_all[:, [used[j] for j in poly]] @ coef[poly]
+        drift_uv = float((drift.max(axis=0) - drift.min(axis=0)).max()) * 1e6
+    harmonics = tuple(sorted({h for kind, h in keep if kind == "hum"}))
+    orders = [h for kind, h in keep if kind == "poly"]
+    summary = SweepBaseline(f if harmonics else None, harmonics, max(orders) if orders else -1, hum_uv, drift_uv)
+    return model, se, summary, tuple(keep)
+
+
+def _template_baseline(tmpl: np.ndarray, flat: np.ndarray, sigma_t: float, fs: float, smooth: int, mains_hz: float,
+                       allowed: tuple[tuple[str, int], ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Hum and drift common to all sweeps, in the M-response template ``tmpl`` where it must be flat.
+
+    After the M response has ended the template is the baseline: a constant, unless what the
+    sweeps' hum of different phases has in common (about the hum over the square root of the
+    number of sweeps) rides on it.  The groups of baseline columns removed from the sweeps
+    (``allowed``, with ``mains_hz``) are fitted to the template on the samples of ``flat``
+    (before the stimulus, and after the M response has ended) that hold no late response
+    (:func:`_masked_fit`), and kept when they stand out from the template's noise ``sigma_t``
+    (:func:`_significant_groups`; the offset is always kept).  Only those groups: a template's
+    late activity (the median of F-waves alike, an A-wave) is no hum, and fitted as hum it was
+    read as a late response of constant latency.
+
+    Returns ``(model, se)`` (over the whole sweep, volts), or None when no group but the
+    offset stands out.
+    """
+    basis, groups = _baseline_columns(tmpl.size, fs, mains_hz)
+    cols = [i for i, g in enumerate(groups) if g in allowed or g == ("poly", 0)]
+    basis, groups = basis[:, cols], [groups[i] for i in cols]
+    c = _masked_fit(tmpl, basis, flat, sigma_t, smooth, fs)
+    if c is None:
+        return None
+    keep = _significant_groups([tmpl], [c], basis, groups, sigma_t * sigma_t)
+    if not [g for g in keep if g != ("poly", 0)]:
+        return None
+    sub = basis[:, [i for i, g in enumerate(groups) if g in keep or g == ("poly", 0)]]
+    c = _masked_fit(tmpl, sub, flat, sigma_t, smooth, fs)
+    if c is None:
+        return None
+    inv = np.linalg.pinv(sub[c[1]].T @ sub[c[1]])
+    se = sigma_t * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", sub, inv, sub), 0.0))
+    return sub @ c[0], se
 
 
 def _consensus_members(stack: np.ndarray, sigma: float, w: int, start: int, k_sd: float) -> np.ndarray:
@@ -298,6 +627,16 @@ def _ramp_onset(resid: np.ndarray, j: int, a: int, fs: float, sigma: float, k_de
     return float(min(cand[best], j))
 
 
+def _m_tail_end(m: CmapResult, fs: float, n: int) -> int:
+    """Sample from which the M response has surely ended (``n`` when that cannot be said): its
+    positive phase lasts about four times the interval from the negative peak to the end of the
+    negative phase, and 3 ms more are allowed."""
+    mk = m.markers
+    if mk.neg_end is None or mk.neg_peak is None:
+        return n
+    return min(n, int(mk.neg_end + 4.0 * (mk.neg_end - mk.neg_peak)) + int(round(3e-3 * fs)))
+
+
 def measure_fwaves(
     x: Any,
     fs_hz: float | None = None,
@@ -309,6 +648,7 @@ def measure_fwaves(
     k_band: float = 2.0,
     smooth_ms: float = 0.3,
     edge_ms: float = 0.5,
+    mains_hz: float = -1.0,
 ) -> FWaveResult:
     """Measure an F-wave train.
 
@@ -343,6 +683,12 @@ def measure_fwaves(
         chronodispersion of a train.  When any sweep has such activity, F-waves may start
         before the window: the train's latencies, persistence and amplitude are not given
         (flag ``activity_at_window_start``; lower ``min_latency_ms``).
+    mains_hz : float
+        Mains frequency of the hum removed from each sweep (:func:`_sweep_baselines`): 50 or 60;
+        -1 (default) chooses from the sweeps (the 50-100 ms of an F-wave sweep tell 50 from
+        60 Hz); 0 removes drift only.  Each sweep's hum and drift are removed when they stand out
+        from the noise and could reach the F-wave search's threshold; what was removed is in
+        ``sweep_baseline``.  (``config.mains_hz`` is the M response's own.)
 
     Notes
     -----
@@ -390,29 +736,48 @@ def measure_fwaves(
     # The M response (and the artifact) is the same in every sweep; F-waves vary in latency
     # and shape.  The pointwise median sweep is therefore the M response: subtracting it
     # leaves the F-waves on a flat baseline.
-    template = np.median(stack, axis=0)
-    m_first = measure_cmap(np.ascontiguousarray(template), fs, stims[0], config=config)
-    if m_first.status != "ok" or m_first.markers.stimulus is None:
-        reasons.setdefault("all", f"the M response cannot be measured ({m_first.status})")
-        return FWaveResult(len(rows), 0, 0, None, None, None, None, None, None, m_first, (), frozenset(quality),
-                           reasons)
-    s0 = m_first.markers.stimulus
-    # the template subtraction removes the M response's slow tail, so the search may start
-    # soon after its negative phase (its "total end" on the template would include F energy)
-    m_end = m_first.markers.neg_end
-    a = s0 + int(round(min_latency_ms * 1e-3 * fs))
-    if m_end is not None:
-        a = max(a, int(m_end) + int(round(2e-3 * fs)))
-    b = stack.shape[1] - int(round(1e-3 * fs))
-    # noise of one sweep from the template's (lower by the median's efficiency): the fallback
-    # when the sweeps' own baselines are too short
     n_sw = stack.shape[0]
-    sigma = (m_first.noise_uv or 0.0) * 1e-6 * math.sqrt(n_sw * 2.0 / math.pi) * math.sqrt(1.0 + math.pi / (2 * n_sw))
-    if b - a < int(round(5e-3 * fs)):
-        reasons.setdefault("all", "the sweeps end too soon after the M response to look for F-waves")
-    # the noise is the recording's, the same in every sweep: pooled over the sweeps'
-    # pre-stimulus baselines (one sweep's few milliseconds give a ragged estimate)
-    sig_pool = math.sqrt(float(np.mean([_baseline_sigma(stack[k], s0, sigma) ** 2 for k in range(n_sw)])))
+    sweep_base: SweepBaseline | None = None
+    model_se: np.ndarray | None = None  # standard error of each sweep's removed baseline model
+    common_se: np.ndarray | None = None  # and of the template's, after the M response
+    base_groups: tuple[tuple[str, int], ...] = ()
+    for attempt in range(2):
+        template = np.median(stack, axis=0)
+        m_first = measure_cmap(np.ascontiguousarray(template), fs, stims[0], config=config)
+        if m_first.status != "ok" or m_first.markers.stimulus is None:
+            reasons.setdefault("all", f"the M response cannot be measured ({m_first.status})")
+            return FWaveResult(len(rows), 0, 0, None, None, None, None, None, None, m_first, (),
+                               frozenset(quality), reasons)
+        s0 = m_first.markers.stimulus
+        # the template subtraction removes the M response's slow tail, so the search may start
+        # soon after its negative phase (its "total end" on the template would include F energy)
+        m_end = m_first.markers.neg_end
+        a = s0 + int(round(min_latency_ms * 1e-3 * fs))
+        if m_end is not None:
+            a = max(a, int(m_end) + int(round(2e-3 * fs)))
+        b = stack.shape[1] - int(round(1e-3 * fs))
+        # noise of one sweep from the template's (lower by the median's efficiency): the fallback
+        # when the sweeps' own baselines are too short
+        sigma = ((m_first.noise_uv or 0.0) * 1e-6 * math.sqrt(n_sw * 2.0 / math.pi)
+                 * math.sqrt(1.0 + math.pi / (2 * n_sw)))
+        if b - a < int(round(5e-3 * fs)):
+            reasons.setdefault("all", "the sweeps end too soon after the M response to look for F-waves")
+        # the noise is the recording's, the same in every sweep: pooled over the sweeps'
+        # pre-stimulus baselines (one sweep's few milliseconds give a ragged estimate)
+        sig_pool = math.sqrt(float(np.mean([_baseline_sigma(stack[k], s0, sigma) ** 2 for k in range(n_sw)])))
+        if attempt or "all" in reasons:
+            break
+        # each sweep's own hum and drift (not in the template): fitted outside the artifact and
+        # the M response's negative phase, removed, and the M response measured again
+        guard = max(s0 - int(round(0.1e-3 * fs)) - 1, 0)
+        fit = np.ones(stack.shape[1], dtype=bool)
+        fit[guard : (int(m_end) if m_end is not None else a) + int(round(2e-3 * fs))] = False
+        fitted = _sweep_baselines(stack, fs, fit, sig_pool * math.sqrt(1.0 + math.pi / (2 * n_sw)),
+                                  smooth, mains_hz)
+        if fitted is None:
+            break
+        model, model_se, sweep_base, base_groups = fitted
+        stack = stack - model
     found: list[np.ndarray] = []
     constant: list[ConstantLateResponse] = []
     inflate = 1.0
@@ -430,13 +795,22 @@ def measure_fwaves(
         refined[ok] = (stack.T[ok] * members[ok]).sum(axis=1) / n_c[ok]
         # after the M response has surely ended (its positive phase lasts about four times the
         # peak-to-zero-crossing interval), the template is just the baseline
-        mk = m_first.markers
-        tail_end = refined.size
-        if mk.neg_end is not None and mk.neg_peak is not None:
-            tail_end = min(tail_end, int(mk.neg_end + 4.0 * (mk.neg_end - mk.neg_peak)) + int(round(3e-3 * fs)))
-            if tail_end < refined.size:
-                level = float(np.mean(template[: max(s0 - int(round(0.1e-3 * fs)), 1)]))
-                refined[tail_end:] = level
+        tail_end = _m_tail_end(m_first, fs, refined.size)
+        if tail_end < refined.size:
+            # unless hum or drift common to the sweeps rides on it (see _template_baseline): then
+            # the baseline there is that model, fitted on the median sweep (the consensus may have
+            # lost its members among F-waves there) before the stimulus and after the M response
+            flat = np.ones(refined.size, dtype=bool)
+            flat[max(s0 - int(round(0.1e-3 * fs)) - 1, 0) : tail_end] = False
+            common = None
+            if sweep_base is not None:
+                common = _template_baseline(template, flat, sig_pool * math.sqrt(math.pi / (2.0 * n_sw)), fs,
+                                            smooth, sweep_base.mains_hz or 0.0, base_groups)
+            if common is not None:
+                refined[tail_end:] = common[0][tail_end:]
+                common_se = common[1]
+            else:
+                refined[tail_end:] = float(np.mean(template[: max(s0 - int(round(0.1e-3 * fs)), 1)]))
         lost = ~ok[a:min(b, tail_end)]
         if lost.any():
             quality.add("m_template_uncertain")
@@ -468,7 +842,17 @@ def measure_fwaves(
             ) + ": an A-wave (or one motor neuron's F-wave repeating), left out of the F-wave figures"
         for k in range(n_sw):
             resid = np.ascontiguousarray(resid_all[k])
-            found.append(K.late_response(resid, fs, a, b, 0.0, sig_pool * inflate, k_detect, k_band, smooth))
+            sig_k = sig_pool * inflate
+            slow = 0.0
+            if model_se is not None:
+                slow += float(model_se[k, a:b].max()) ** 2
+            if common_se is not None:
+                slow += float(common_se[a:b].max()) ** 2
+            if slow:
+                # the removed baseline models' own error is as slow as the models: smoothing does not
+                # reduce it (late_response divides sigma by the square root of the smoothing length)
+                sig_k = math.sqrt(sig_k * sig_k + smooth * slow)
+            found.append(K.late_response(resid, fs, a, b, 0.0, sig_k, k_detect, k_band, smooth))
     n_edge = 0  # sweeps with activity at the start of the search window
     for k in range(n_sw):
         i = int(kept[k])  # the sweep's index in the train
@@ -530,6 +914,7 @@ def measure_fwaves(
         quality=frozenset(quality),
         reasons=reasons,
         constant_responses=tuple(constant),
+        sweep_baseline=sweep_base,
     )
 
 

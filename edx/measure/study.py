@@ -158,6 +158,9 @@ class StudyMeasurements:
                             "f_mean_latency_ms": f.mean_latency_ms, "f_persistence_pct": f.persistence_pct,
                             "f_chronodispersion_ms": f.chronodispersion_ms, "n_sweeps": f.n_sweeps,
                             "n_judged": f.n_judged, "n_present": f.n_present,
+                            # each sweep's own mains hum and drift removed before the search (None: none)
+                            "f_hum_removed_uv": f.sweep_baseline.max_hum_uv if f.sweep_baseline else None,
+                            "f_drift_removed_uv": f.sweep_baseline.max_drift_uv if f.sweep_baseline else None,
                             "quality": sorted(f.quality), "reasons": dict(f.reasons) or None})
             if tm.rns is not None:
                 r = tm.rns

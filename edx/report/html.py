@@ -478,6 +478,13 @@ def _impression(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _removed_baseline(r: Mapping[str, Any]) -> str:
+    """What an F-wave train's sweeps had removed before the search (hum, drift), as a sentence."""
+    hum, drift = r.get("f_hum_removed_uv"), r.get("f_drift_removed_uv")
+    parts = [f"{what} up to {_num(v, '.0f')} µV" for what, v in (("mains hum", hum), ("drift", drift)) if v]
+    return f" Removed from each sweep before the search: {' and '.join(parts)}." if parts else ""
+
+
 def _caption(t: Mapping[str, Any], trs: Sequence[Mapping[str, Any]]) -> str:
     """One line of results under a figure, from the tidy rows."""
     kind = t["type"]
@@ -487,7 +494,7 @@ def _caption(t: Mapping[str, Any], trs: Sequence[Mapping[str, Any]]) -> str:
             return (f"F min. latency {_num(r.get('f_min_latency_ms'), '.1f')} ms, mean "
                     f"{_num(r.get('f_mean_latency_ms'), '.1f')} ms, persistence "
                     f"{_num(r.get('f_persistence_pct'), '.0f')} % of {_num(r.get('n_sweeps'), 'd')} sweeps; "
-                    "red ticks: F onsets, dashed: minimal F latency.")
+                    "red ticks: F onsets, dashed: minimal F latency." + _removed_baseline(r))
     if kind == "rns":
         r = next((r for r in trs if "decrement_pct" in r), None)
         if r:
