@@ -931,6 +931,115 @@ class RnsResult:
     max_decrement_first5_pct: float | None
     quality: frozenset[str]
     reasons: Mapping[str, str]
+    #: each response's size in % of the first's, from which the decrements are computed (see
+    #: :func:`_rns_scales`; None where a response is not measured)
+    relative_amplitudes_pct: tuple[float | None, ...] = ()
+    #: standard error of ``decrement_pct`` from the recording's noise (percentage points)
+    decrement_se_pct: float | None = None
+
+
+#: the decrement is measured over the top of the negative phase: the samples around the train's
+#: mean response's negative peak where it is beyond this fraction of its amplitude
+_RNS_PEAK_FRACTION = 0.5
+#: a decrement whose 95 % interval from the noise (1.96 standard errors) is wider than this many
+#: percentage points either side is flagged ``decrement_imprecise`` (the precision the measurement is
+#: specified to; 10 µV of noise per sample left a 0.5 mV CMAP's decrement uncertain by ±0.9 at 20 kHz
+#: and ±1.3 at 10 kHz, a 1 mV one by ±0.5-0.6)
+_RNS_PRECISION_PCT = 1.0
+
+
+def _rns_scales(arr: np.ndarray, fs: float, stims: Sequence[int], usable: Sequence[bool], pre: int,
+                config: ResponseConfig) -> tuple[list[float | None], list[float | None], list[float | None]] | str:
+    """Each usable response's size against the train's mean response, with its own hum and drift.
+
+    The responses of a train have one shape; what changes from one to the next is their size.
+    Each response (``x_k``, from ``pre`` samples before its stimulus to the shortest stretch any
+    has before the next) is fitted as ``s_k * T`` over the top of its negative phase (the samples
+    around the negative peak of the mean response ``T`` where it is beyond
+    :data:`_RNS_PEAK_FRACTION` of its amplitude), plus its own baseline: offset, slope and mains
+    hum (``config.mains_hz``: 50 or 60 with its 3rd and 5th harmonics; -1 both tried; 0 none),
+    fitted together with the scale on the same samples and on the stretches before the
+    stimulus and after ``T`` has surely ended (:func:`_m_tail_end`).  ``T`` is the mean of the responses without their
+    baselines (three rounds).  The peak amplitude is read off a few samples, so its noise
+    (10 µV at 10-20 kHz) moved the decrement of a 0.5 mV CMAP by up to 1.4 percentage points;
+    the fit averages over the whole top of the phase.  For responses of one shape ``s_4 / s_1``
+    is the amplitude ratio; a change of shape away from the peak does not enter.
+
+    Returns ``(scale, scale_se, area)`` per response (None where not usable; ``area``: the
+    negative area in V·s over the negative phase of ``T``, the baseline removed), or a reason
+    why the train's mean response cannot be measured.
+    """
+    idx = [k for k, u in enumerate(usable) if u]
+    n_resp = len(stims)
+    if len(idx) < 2:
+        return "fewer than two responses measured"
+    pre = min(pre, *(stims[k] for k in idx))
+    post = min((stims[k + 1] - int(round(1e-3 * fs)) if k + 1 < n_resp else arr.size) - stims[k] for k in idx)
+    if pre < 10 or post < int(round(10e-3 * fs)):
+        return "too short a stretch around each stimulus"
+    x = np.stack([arr[stims[k] - pre : stims[k] + post] for k in idx]).astype(np.float64)
+    m = x.shape[1]
+    guard = max(1, int(round(0.1e-3 * fs)))
+    u = np.linspace(-1.0, 1.0, m)
+    t = np.arange(m) / fs
+    mains = (50.0, 60.0) if config.mains_hz < 0 else ((config.mains_hz,) if config.mains_hz > 0 else ())
+    cfg = replace(config, search_ms=min(config.search_ms, post / fs * 1e3 - 6.0))
+    best: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
+    for f in mains or (0.0,):
+        cols = [np.ones(m), u]
+        if f > 0:
+            for h in (1, 3, 5):
+                cols += [np.sin(2 * np.pi * h * f * t), np.cos(2 * np.pi * h * f * t)]
+        nb = np.column_stack(cols)
+        nuis = np.repeat(x[:, : pre - guard].mean(axis=1, keepdims=True), m, axis=1)
+        scale = se = area = np.zeros(0)
+        rss = 0.0
+        for _ in range(3):
+            tm = (x - nuis).mean(axis=0)
+            tm = tm - tm[: pre - guard].mean()
+            mt = measure_cmap(np.ascontiguousarray(tm), fs, pre, config=cfg)
+            mk = mt.markers
+            if mt.status != "ok" or not mt.present or mk.neg_peak is None or mk.onset is None or mk.neg_end is None:
+                return f"the train's mean response cannot be measured ({mt.status})"
+            ip = int(round(mk.neg_peak))
+            sign = 1.0 if tm[ip] > 0 else -1.0
+            lo = hi = ip
+            level = _RNS_PEAK_FRACTION * sign * tm[ip]
+            while lo > 0 and sign * tm[lo - 1] >= level:
+                lo -= 1
+            while hi < m - 1 and sign * tm[hi + 1] >= level:
+                hi += 1
+            shape = np.zeros(m)
+            shape[lo : hi + 1] = tm[lo : hi + 1]
+            rows = np.zeros(m, dtype=bool)
+            rows[: pre - guard] = True
+            rows[lo : hi + 1] = True
+            # after the response has surely ended (not its end marker: residual hum in the mean
+            # response may hold that off the baseline, and the hum is then fitted on too little)
+            rows[_m_tail_end(mt, fs, m):] = True
+            design = np.column_stack([shape, nb])[rows]
+            inv = np.linalg.pinv(design.T @ design)
+            coef = inv @ design.T @ x[:, rows].T  # columns: responses
+            nuis = (nb @ coef[1:]).T
+            resid = x[:, rows] - (design @ coef).T
+            dof = max(int(rows.sum()) - design.shape[1], 1)
+            rss = float((resid ** 2).sum())
+            sd = np.sqrt((resid ** 2).sum(axis=1) / dof)
+            peak = float(sign * tm[ip])
+            scale = coef[0] * peak  # the response's amplitude on the top of the mean's negative phase (V)
+            se = sd * math.sqrt(max(float(inv[0, 0]), 0.0)) * peak
+            a, b = int(math.floor(mk.onset)), int(math.ceil(mk.neg_end))
+            area = sign * (x - nuis)[:, a : b + 1].sum(axis=1) / fs
+        if best is None or rss < best[0]:
+            best = (rss, scale, se, area)
+    assert best is not None
+    _, scale, se, area = best
+    out_s: list[float | None] = [None] * n_resp
+    out_e: list[float | None] = [None] * n_resp
+    out_a: list[float | None] = [None] * n_resp
+    for j, k in enumerate(idx):
+        out_s[k], out_e[k], out_a[k] = float(scale[j]), float(se[j]), float(area[j])
+    return out_s, out_e, out_a
 
 
 def rns_decrement(
@@ -945,7 +1054,13 @@ def rns_decrement(
     Each response is measured between its stimulus and the next (with the
     inter-stimulus stretch before it as baseline).  ``decrement_pct`` =
     (A1 − A4) / A1 x 100 on amplitude, ``area_decrement_pct`` the same on negative
-    area, ``max_decrement_first5_pct`` uses the smallest of the first five.
+    area, ``max_decrement_first5_pct`` uses the smallest of the first five.  The sizes compared
+    are each response's fit to the train's mean response over the top of its negative phase,
+    with its own hum and drift (:func:`_rns_scales`; ``relative_amplitudes_pct``, and the
+    decrement's standard error from the noise in ``decrement_se_pct``), and its area over the
+    mean response's negative phase: for responses of one shape, the amplitude and area ratios
+    with a fraction of the noise of single peak readings.  ``amplitudes_mv`` and
+    ``neg_areas_mvms`` are each response's own measurement.
 
     Raises
     ------
@@ -995,10 +1110,17 @@ def rns_decrement(
             continue
         start_k = max(0, stims[k] - pre)
         next_baseline = max(0, stims[k + 1] - pre)
-        if r.markers.end is None or start_k + r.markers.end > next_baseline:
+        # where it ends: its end marker, but no later than where a response has surely ended (its
+        # positive phase lasts about four times its peak-to-zero-crossing interval, _m_tail_end).
+        # Hum can hold the trace off the baseline long after: a 1 mV CMAP under 20 µV of hum at
+        # 10 kHz had no end marker, and a 3 Hz train read as overlapping (333 ms apart).
+        sure = _m_tail_end(r, fs, 2**62)
+        end = min(r.markers.end, float(sure)) if r.markers.end is not None else (
+            float(sure) if sure < 2**62 else None)
+        if end is None or start_k + end > next_baseline:
             overlap_from = k + 1
-            end_txt = ("has not ended before the next stimulus" if r.markers.end is None else
-                       f"ends {(start_k + r.markers.end - stims[k]) / fs * 1e3:.1f} ms after its stimulus")
+            end_txt = ("has not ended before the next stimulus" if end is None else
+                       f"ends {(start_k + end - stims[k]) / fs * 1e3:.1f} ms after its stimulus")
             quality.add("responses_overlap")
             reasons["overlap"] = (
                 f"response {k + 1} {end_txt}, inside the baseline stretch ({pre / fs * 1e3:.0f} ms) before "
@@ -1015,34 +1137,60 @@ def rns_decrement(
     if len(stims) >= 2:
         rate = fs / float(np.mean(np.diff(stims)))
 
+    # the decrements from each response's size against the train's mean response (see _rns_scales);
+    # when that mean cannot be measured, from the responses' own amplitudes and areas
+    sizes: tuple[float | None, ...] = amps
+    size_areas: tuple[float | None, ...] = areas
+    size_se: tuple[float | None, ...] = (None,) * len(amps)
+    fitted = _rns_scales(arr, fs, stims, usable, pre, config) if "all" not in reasons else "too few stimuli"
+    if isinstance(fitted, str):
+        if "all" not in reasons and sum(usable) >= 2:
+            reasons["decrement_estimator"] = (f"{fitted}: the decrements are from the responses' own amplitudes "
+                                              "and areas")
+    else:
+        sizes, size_se, size_areas = tuple(fitted[0]), tuple(fitted[1]), tuple(fitted[2])
+
     def dec(v: tuple[float | None, ...], j: int) -> float | None:
         if len(v) <= j or v[0] is None or v[j] is None or v[0] <= 0:
             return None
         return 100.0 * (v[0] - v[j]) / v[0]
 
-    d4 = dec(amps, 3)
+    d4 = dec(sizes, 3)
+    d4_se = None
+    if d4 is not None and size_se[0] is not None and size_se[3] is not None:
+        s1, s4 = sizes[0], sizes[3]
+        assert s1 is not None and s4 is not None
+        d4_se = 100.0 * abs(s4 / s1) * math.hypot(size_se[3] / s4 if s4 else math.inf, size_se[0] / s1)
     if d4 is None and "all" not in reasons:
         reasons["decrement"] = "the 1st or 4th response could not be measured"
+    if d4_se is not None and 1.96 * d4_se > _RNS_PRECISION_PCT:
+        quality.add("decrement_imprecise")
+        reasons["decrement_precision"] = (
+            f"the noise leaves the decrement uncertain by ±{1.96 * d4_se:.1f} percentage points (95 %): more than "
+            f"{_RNS_PRECISION_PCT:g} (a small response or a noisy recording; repeat, or average trains)")
     # the lowest of the first five (at least four: the decrement is largest at the 4th-5th response)
-    first5 = [a for a in amps[:5] if a is not None]
+    first5 = [a for a in sizes[:5] if a is not None]
     mx = None
-    if len(amps) >= 4 and amps[0] and len(first5) == min(5, len(amps)):
-        mx = 100.0 * (amps[0] - min(first5)) / amps[0]
-    elif len(amps) >= 4 and "all" not in reasons:
-        missing = [k + 1 for k, a in enumerate(amps[:5]) if a is None]
+    if len(sizes) >= 4 and sizes[0] and len(first5) == min(5, len(sizes)):
+        mx = 100.0 * (sizes[0] - min(first5)) / sizes[0]
+    elif len(sizes) >= 4 and "all" not in reasons:
+        missing = [k + 1 for k, a in enumerate(sizes[:5]) if a is None]
         reasons["max_decrement_first5"] = (
             f"response {', '.join(map(str, missing))} of the first five could not be measured: the lowest of "
             "them is unknown" if missing else "the 1st response's amplitude is zero")
+    first = sizes[0] if sizes and sizes[0] else None
     return RnsResult(
         rate_hz=rate,
         responses=tuple(results),
         amplitudes_mv=amps,
         neg_areas_mvms=areas,
         decrement_pct=d4,
-        area_decrement_pct=dec(areas, 3),
+        area_decrement_pct=dec(size_areas, 3),
         max_decrement_first5_pct=mx,
         quality=frozenset(quality),
         reasons=reasons,
+        relative_amplitudes_pct=tuple(None if v is None or first is None else 100.0 * v / first for v in sizes),
+        decrement_se_pct=d4_se,
     )
 
 

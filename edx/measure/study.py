@@ -166,7 +166,8 @@ class StudyMeasurements:
                 r = tm.rns
                 out.append({**base, "site": "RNS", "rate_hz": r.rate_hz, "decrement_pct": r.decrement_pct,
                             "area_decrement_pct": r.area_decrement_pct,
-                            "max_decrement_first5_pct": r.max_decrement_first5_pct, "quality": sorted(r.quality),
+                            "max_decrement_first5_pct": r.max_decrement_first5_pct,
+                            "decrement_se_pct": r.decrement_se_pct, "quality": sorted(r.quality),
                             "reasons": dict(r.reasons) or None})
             if tm.dms is not None:
                 d = tm.dms

@@ -762,7 +762,11 @@ def draw_rns(ax: Axes, samples_v: np.ndarray, fs_hz: float, stimulus_indices: Se
             i = r.markers.neg_peak + max(0, s - pre_meas) - a  # measured on the stretch from 5 ms before
             peaks.append((x0 + (i + a - s) / fs_hz * 1e3, float(np.interp(i, np.arange(yk.size), yk))))
         amp = result.amplitudes_mv[k] if k < len(result.amplitudes_mv) else None
-        label = "–" if amp is None else (f"{amp:.2f} mV" if k == 0 or not first else f"{100 * amp / first:.0f} %")
+        # the later responses in % of the first as the decrement measures them (relative_amplitudes_pct)
+        rel = result.relative_amplitudes_pct[k] if k < len(result.relative_amplitudes_pct) else None
+        if rel is None and amp is not None and first:
+            rel = 100 * amp / first
+        label = ("–" if amp is None else f"{amp:.2f} mV") if k == 0 else ("–" if rel is None else f"{rel:.0f} %")
         _text(ax, x0 - 2.0 + width_ms / 2, lo - 0.08 * ext, f"{k + 1}: {label}", ha="center", va="top")
     _line(ax, curves, color=COLOURS["trace"], lw=0.7, label=LABELS["trace"])
     if peaks:
