@@ -96,9 +96,13 @@ class SweepBaseline:
     drift_order : int
         Polynomial order of the removed baseline (-1: none; 0: an offset; 1: a slope; 2: a bend).
     max_hum_uv : float
-        Largest fundamental amplitude removed from one sweep (µV; 0 when no hum).
+        Largest amplitude of the fundamental removed from one sweep (µV; 0 when the fundamental
+        was not removed, even if harmonics were).  What is removed is the sweep's hum against the
+        other sweeps' (their common part stays in the M-response template), so with hum of
+        random phase it is up to twice the hum itself: 20 µV read 20-32 µV.
     max_drift_uv : float
-        Largest range of the removed polynomial across one sweep (µV; 0 when none).
+        Largest range of the removed polynomial across one sweep (µV; 0 when none), likewise
+        against the other sweeps.
     """
 
     mains_hz: float | None
@@ -177,6 +181,11 @@ _HARMONICS = (1, 2, 3, 4, 5)
 #: Huber's loss for the first baseline fit: quadratic within this many noise SDs, linear beyond
 #: (1.345: 95 % of least squares' efficiency on noise alone)
 _HUBER_K = 1.345
+#: a baseline model whose standard error anywhere in the sweep exceeds this many noise SDs of the
+#: F-wave search's average is not used: the samples it rests on do not determine it there.  Trains of
+#: 85 ms sweeps under 20 µV of hum had at most 0.45; 50 ms sweeps (little baseline after the F-waves)
+#: up to 1.9, and read persistences of 30-100 % for 80 %
+_BASELINE_MAX_SE = 0.5
 #: samples whose 0.3 ms or 2 ms average leaves this many noise SDs of it (an F-wave, a constant
 #: late response) are left out of the baseline fit, with 1 ms either side
 _BASELINE_MASK_K = 3.0
@@ -233,7 +242,9 @@ def _masked_fit(r: np.ndarray, basis: np.ndarray, fit: np.ndarray, sigma: float,
     when that is larger), with 1 ms either side left out too, until the samples stop changing
     (at most five rounds).  When fewer than half the samples of ``fit`` would be left, the
     Huber fit stands.  Returns ``(coef, mask)`` (``mask``: the samples the fit rests on), or
-    None when ``fit`` has fewer than four samples per column.
+    None when ``fit`` has fewer than four samples per column, or when the model's standard error
+    somewhere in the sweep exceeds :data:`_BASELINE_MAX_SE` noise SDs of the ``smooth``-sample
+    average (the samples do not hold it).
     """
     p = basis.shape[1]
     idx = np.flatnonzero(fit)
@@ -269,13 +280,24 @@ def _masked_fit(r: np.ndarray, basis: np.ndarray, fit: np.ndarray, sigma: float,
         if out.any():
             out = np.convolve(out.astype(np.float64), spread, mode="same") > 0.5
         new = fit & ~out
-        if np.array_equal(new, mask):
-            break
         if int(new.sum()) < need:  # activity over half the samples: the robust fit stands
             inliers = fit & (np.abs(r - basis @ robust) <= _HUBER_K * sigma)
-            return robust, inliers if int(inliers.sum()) >= 4 * p else fit
+            coef, mask = robust, (inliers if int(inliers.sum()) >= 4 * p else fit)
+            break
+        if np.array_equal(new, mask):
+            break
         mask = new
         coef = _lsq(basis[mask], r[mask])
+    # the model is subtracted from the whole sweep: where the samples it rests on leave it loose (a
+    # sweep that ends soon after its F-wave, harmonics across a long stretch left out) it is no
+    # baseline.  On 50 ms sweeps it swung by millivolts between its samples.
+    try:
+        inv = np.linalg.inv(basis[mask].T @ basis[mask])
+    except np.linalg.LinAlgError:
+        return None
+    lev = np.einsum("ij,jk,ik->i", basis, inv, basis)
+    if not float(lev.max()) * smooth <= _BASELINE_MAX_SE ** 2:
+        return None
     return coef, mask
 
 
@@ -309,7 +331,8 @@ def _significant_groups(resid: Sequence[np.ndarray], fits: Sequence[tuple[np.nda
 
 
 def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float, smooth: int,
-                     mains_hz: float) -> tuple[np.ndarray, np.ndarray, SweepBaseline, tuple[tuple[str, int], ...]] | None:
+                     mains_hz: float) -> tuple[np.ndarray, np.ndarray, SweepBaseline, tuple[tuple[str, int], ...],
+                                           np.ndarray] | None:
     """Each sweep's own mains hum and baseline drift in ``stack`` (sweeps x samples).
 
     Stimuli are not locked to the mains, so the hum's phase and the baseline's level and slope
@@ -328,10 +351,12 @@ def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float
     one whose model leaves less of the sweeps unexplained; 0 fits no hum.  ``sigma``: the noise
     SD of one sweep minus the template.
 
-    Returns ``(model, se, summary, groups)``: the model to subtract (sweeps x samples, volts), its
-    standard error at each sample from the noise and the samples it was fitted on (volts; largest
-    across a stretch left out), what was removed, and the groups of columns removed; None when
-    nothing stands out from the noise, or nothing that could reach the F-wave search's threshold.
+    Returns ``(model, se, summary, groups, unfitted)``: the model to subtract (sweeps x samples,
+    volts), its standard error at each sample from the noise and the samples it was fitted on
+    (volts; largest across a stretch left out), what was removed, the groups of columns removed,
+    and which sweeps could not be fitted (:func:`_masked_fit` gave none: they keep their hum and
+    drift, and must not be judged); None when nothing stands out from the noise, nothing could
+    reach the F-wave search's threshold, or no sweep could be fitted.
     """
     n, m = stack.shape
     var = sigma * sigma
@@ -365,10 +390,17 @@ def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float
     best: tuple[float, np.ndarray, list[tuple[str, int]], float, list[tuple[np.ndarray, np.ndarray] | None],
                 np.ndarray] | None = None
     for f in ((50.0, 60.0) if mains_hz < 0 else (max(mains_hz, 0.0),)):
-        basis, groups = _baseline_columns(m, fs, f)
-        fits, resid = fit_all(basis, np.zeros_like(stack), None)
-        done = [(k, c) for k, c in enumerate(fits) if c is not None]
-        if not done:
+        full, full_groups = _baseline_columns(m, fs, f)
+        # the whole model, or, where the sweeps' quiet stretches do not hold it (a sweep that ends
+        # soon after its F-wave), the fundamental with an offset and a slope only
+        for subset in (None, (("poly", 0), ("poly", 1), ("hum", 1))):
+            cols = [i for i, g in enumerate(full_groups) if subset is None or g in subset]
+            basis, groups = full[:, cols], [full_groups[i] for i in cols]
+            fits, resid = fit_all(basis, np.zeros_like(stack), None)
+            done = [(k, c) for k, c in enumerate(fits) if c is not None]
+            if 2 * len(done) >= n:
+                break
+        if 2 * len(done) < n:
             continue
         # the share of the sweeps' variance left unexplained, per sample fitted
         left = sum(float(((resid[k][c[1]] - basis[c[1]] @ c[0]) ** 2).mean()) for k, c in done) / len(done)
@@ -424,11 +456,11 @@ def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float
     harmonics = tuple(sorted({h for kind, h in keep if kind == "hum"}))
     orders = [h for kind, h in keep if kind == "poly"]
     summary = SweepBaseline(f if harmonics else None, harmonics, max(orders) if orders else -1, hum_uv, drift_uv)
-    return model, se, summary, tuple(keep)
+    return model, se, summary, tuple(keep), np.array([c is None for c in fits])
 
 
 def _template_baseline(tmpl: np.ndarray, flat: np.ndarray, sigma_t: float, fs: float, smooth: int, mains_hz: float,
-                       allowed: tuple[tuple[str, int], ...]) -> tuple[np.ndarray, np.ndarray] | None:
+                       allowed: tuple[tuple[str, int], ...]) -> tuple[np.ndarray, np.ndarray] | str | None:
     """Hum and drift common to all sweeps, in the M-response template ``tmpl`` where it must be flat.
 
     After the M response has ended the template is the baseline: a constant, unless what the
@@ -441,22 +473,23 @@ def _template_baseline(tmpl: np.ndarray, flat: np.ndarray, sigma_t: float, fs: f
     late activity (the median of F-waves alike, an A-wave) is no hum, and fitted as hum it was
     read as a late response of constant latency.
 
-    Returns ``(model, se)`` (over the whole sweep, volts), or None when no group but the
-    offset stands out.
+    Returns ``(model, se)`` (over the whole sweep, volts), None when no group but the offset
+    stands out, or ``"unfit"`` when the samples of ``flat`` do not determine the model (a sweep
+    that ends soon after the M response and the F-waves).
     """
     basis, groups = _baseline_columns(tmpl.size, fs, mains_hz)
     cols = [i for i, g in enumerate(groups) if g in allowed or g == ("poly", 0)]
     basis, groups = basis[:, cols], [groups[i] for i in cols]
     c = _masked_fit(tmpl, basis, flat, sigma_t, smooth, fs)
     if c is None:
-        return None
+        return "unfit"
     keep = _significant_groups([tmpl], [c], basis, groups, sigma_t * sigma_t)
     if not [g for g in keep if g != ("poly", 0)]:
         return None
     sub = basis[:, [i for i, g in enumerate(groups) if g in keep or g == ("poly", 0)]]
     c = _masked_fit(tmpl, sub, flat, sigma_t, smooth, fs)
-    if c is None:
-        return None
+    if c is None:  # (fewer columns than a fit that held: only when its samples moved)
+        return "unfit"
     inv = np.linalg.pinv(sub[c[1]].T @ sub[c[1]])
     se = sigma_t * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", sub, inv, sub), 0.0))
     return sub @ c[0], se
@@ -741,9 +774,22 @@ def measure_fwaves(
     model_se: np.ndarray | None = None  # standard error of each sweep's removed baseline model
     common_se: np.ndarray | None = None  # and of the template's, after the M response
     base_groups: tuple[tuple[str, int], ...] = ()
+    unfitted = np.zeros(n_sw, dtype=bool)  # sweeps whose hum and drift could not be removed
+    before: tuple[Any, ...] = ()
     for attempt in range(2):
         template = np.median(stack, axis=0)
         m_first = measure_cmap(np.ascontiguousarray(template), fs, stims[0], config=config)
+        if (m_first.status != "ok" or m_first.markers.stimulus is None) and attempt:
+            stack, template, _, s0, m_end, a, b, sigma, sig_pool = before
+            sweep_base, model_se, base_groups = None, None, ()
+            unfitted[:] = False
+            # the hum and drift found in the sweeps are still in them: the figures are not given (read
+            # with them, 8 µV of hum made false F-waves)
+            quality.add("baseline_not_removed")
+            reasons["all"] = ("each sweep's hum or drift stands out from the noise, but once it was removed the M response "
+                              f"could not be measured ({m_first.status}): the F-wave figures are not given")
+            m_first = before[2]
+            break
         if m_first.status != "ok" or m_first.markers.stimulus is None:
             reasons.setdefault("all", f"the M response cannot be measured ({m_first.status})")
             return FWaveResult(len(rows), 0, 0, None, None, None, None, None, None, m_first, (),
@@ -776,8 +822,15 @@ def measure_fwaves(
                                   smooth, mains_hz)
         if fitted is None:
             break
-        model, model_se, sweep_base, base_groups = fitted
+        before = (stack, template, m_first, s0, m_end, a, b, sigma, sig_pool)
+        model, model_se, sweep_base, base_groups, unfitted = fitted
         stack = stack - model
+    if unfitted.any() and "all" not in reasons:
+        # the other sweeps' models rest on as little (50 ms sweeps with 8 µV of hum at 20 kHz: a minimal
+        # latency 4.5 ms early from the sweeps that were fitted)
+        quality.add("baseline_not_removed")
+        reasons["all"] = (f"the hum or drift of {int(unfitted.sum())} of {n_sw} sweeps could not be told from their "
+                          "activity (too little quiet baseline in the sweeps): the F-wave figures are not given")
     found: list[np.ndarray] = []
     constant: list[ConstantLateResponse] = []
     inflate = 1.0
@@ -806,7 +859,14 @@ def measure_fwaves(
             if sweep_base is not None:
                 common = _template_baseline(template, flat, sig_pool * math.sqrt(math.pi / (2.0 * n_sw)), fs,
                                             smooth, sweep_base.mains_hz or 0.0, base_groups)
-            if common is not None:
+            if isinstance(common, str):
+                # the sweeps' own hum was removed but what they share cannot be: it would be read as
+                # a late response in every sweep (20 µV of hum on 50 ms sweeps: persistence 100 %)
+                quality.add("baseline_not_removed")
+                reasons["all"] = ("the hum or drift the sweeps share could not be told from the F-waves (too "
+                                  "little quiet baseline after them): the F-wave figures are not given")
+                refined[tail_end:] = float(np.mean(template[: max(s0 - int(round(0.1e-3 * fs)), 1)]))
+            elif common is not None:
                 refined[tail_end:] = common[0][tail_end:]
                 common_se = common[1]
             else:
@@ -957,7 +1017,8 @@ def _rns_scales(arr: np.ndarray, fs: float, stims: Sequence[int], usable: Sequen
     has before the next) is fitted as ``s_k * T`` over the top of its negative phase (the samples
     around the negative peak of the mean response ``T`` where it is beyond
     :data:`_RNS_PEAK_FRACTION` of its amplitude), plus its own baseline: offset, slope and mains
-    hum (``config.mains_hz``: 50 or 60 with its 3rd and 5th harmonics; -1 both tried; 0 none),
+    hum (50 and 60 Hz both tried, with their 3rd and 5th harmonics; none when
+    ``config.mains_hz`` is 0),
     fitted together with the scale on the same samples and on the stretches before the
     stimulus and after ``T`` has surely ended (:func:`_m_tail_end`).  ``T`` is the mean of the responses without their
     baselines (three rounds).  The peak amplitude is read off a few samples, so its noise
@@ -982,15 +1043,18 @@ def _rns_scales(arr: np.ndarray, fs: float, stims: Sequence[int], usable: Sequen
     guard = max(1, int(round(0.1e-3 * fs)))
     u = np.linspace(-1.0, 1.0, m)
     t = np.arange(m) / fs
-    mains = (50.0, 60.0) if config.mains_hz < 0 else ((config.mains_hz,) if config.mains_hz > 0 else ())
-    cfg = replace(config, search_ms=min(config.search_ms, post / fs * 1e3 - 6.0))
+    # the train's seconds tell 50 from 60 Hz: both are tried unless hum removal is off (with the
+    # CMAP default of 50 Hz, 60 Hz hum failed the mean response and the estimate fell back)
+    mains = (50.0, 60.0) if config.mains_hz != 0 else ()
     best: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
+    failed = "the train's mean response cannot be measured"
     for f in mains or (0.0,):
         cols = [np.ones(m), u]
         if f > 0:
             for h in (1, 3, 5):
                 cols += [np.sin(2 * np.pi * h * f * t), np.cos(2 * np.pi * h * f * t)]
         nb = np.column_stack(cols)
+        cfg = replace(config, search_ms=min(config.search_ms, post / fs * 1e3 - 6.0), mains_hz=f)
         nuis = np.repeat(x[:, : pre - guard].mean(axis=1, keepdims=True), m, axis=1)
         scale = se = area = np.zeros(0)
         rss = 0.0
@@ -1000,7 +1064,8 @@ def _rns_scales(arr: np.ndarray, fs: float, stims: Sequence[int], usable: Sequen
             mt = measure_cmap(np.ascontiguousarray(tm), fs, pre, config=cfg)
             mk = mt.markers
             if mt.status != "ok" or not mt.present or mk.neg_peak is None or mk.onset is None or mk.neg_end is None:
-                return f"the train's mean response cannot be measured ({mt.status})"
+                failed = f"the train's mean response cannot be measured ({mt.status})"
+                break
             ip = int(round(mk.neg_peak))
             sign = 1.0 if tm[ip] > 0 else -1.0
             lo = hi = ip
@@ -1030,9 +1095,11 @@ def _rns_scales(arr: np.ndarray, fs: float, stims: Sequence[int], usable: Sequen
             se = sd * math.sqrt(max(float(inv[0, 0]), 0.0)) * peak
             a, b = int(math.floor(mk.onset)), int(math.ceil(mk.neg_end))
             area = sign * (x - nuis)[:, a : b + 1].sum(axis=1) / fs
-        if best is None or rss < best[0]:
-            best = (rss, scale, se, area)
-    assert best is not None
+        else:
+            if best is None or rss < best[0]:
+                best = (rss, scale, se, area)
+    if best is None:
+        return failed
     _, scale, se, area = best
     out_s: list[float | None] = [None] * n_resp
     out_e: list[float | None] = [None] * n_resp
@@ -1145,8 +1212,9 @@ def rns_decrement(
     fitted = _rns_scales(arr, fs, stims, usable, pre, config) if "all" not in reasons else "too few stimuli"
     if isinstance(fitted, str):
         if "all" not in reasons and sum(usable) >= 2:
+            quality.add("decrement_from_peaks")
             reasons["decrement_estimator"] = (f"{fitted}: the decrements are from the responses' own amplitudes "
-                                              "and areas")
+                                              "and areas, without a standard error (less precise)")
     else:
         sizes, size_se, size_areas = tuple(fitted[0]), tuple(fitted[1]), tuple(fitted[2])
 
@@ -1160,7 +1228,8 @@ def rns_decrement(
     if d4 is not None and size_se[0] is not None and size_se[3] is not None:
         s1, s4 = sizes[0], sizes[3]
         assert s1 is not None and s4 is not None
-        d4_se = 100.0 * abs(s4 / s1) * math.hypot(size_se[3] / s4 if s4 else math.inf, size_se[0] / s1)
+        # d = 100 (1 - s4/s1): var = 100^2 (e4^2 + (s4/s1)^2 e1^2) / s1^2
+        d4_se = 100.0 * math.hypot(size_se[3], s4 / s1 * size_se[0]) / abs(s1)
     if d4 is None and "all" not in reasons:
         reasons["decrement"] = "the 1st or 4th response could not be measured"
     if d4_se is not None and 1.96 * d4_se > _RNS_PRECISION_PCT:
