@@ -212,7 +212,9 @@ def _baseline_columns(m: int, fs: float, mains_hz: float) -> tuple[np.ndarray, l
 
 def _moving_mean(x: np.ndarray, w: int) -> np.ndarray:
     """Centred moving average of odd length ``w`` (``np.convolve(x, ones(w) / w, "same")``, by a
-    running sum)."""
+    running sum).  The edges count the samples beyond the sweep as zeros, as the convolution does;
+    the kernel's :func:`edx.kernels.response.moving_average` averages them over the samples there
+    are, which leaves other samples out of the baseline fits."""
     h = w // 2
     c = np.concatenate(([0.0], np.cumsum(x)))
     i = np.arange(x.size)
@@ -229,6 +231,16 @@ def _lsq(b: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarra
     except np.linalg.LinAlgError:
         sw = np.ones(b.shape[0]) if w is None else np.sqrt(w)
         return np.linalg.lstsq(b * sw[:, None], y * sw, rcond=None)[0]
+
+
+def _model_se(basis: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Standard error, at every sample, of a least-squares fit of ``basis`` on the samples of
+    ``mask``, in noise SDs (the square root of each sample's leverage); None when singular."""
+    try:
+        inv = np.linalg.inv(basis[mask].T @ basis[mask])
+    except np.linalg.LinAlgError:
+        return None
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, inv, basis), 0.0))
 
 
 def _masked_fit(r: np.ndarray, basis: np.ndarray, fit: np.ndarray, sigma: float, smooth: int,
@@ -291,12 +303,8 @@ def _masked_fit(r: np.ndarray, basis: np.ndarray, fit: np.ndarray, sigma: float,
     # the model is subtracted from the whole sweep: where the samples it rests on leave it loose (a
     # sweep that ends soon after its F-wave, harmonics across a long stretch left out) it is no
     # baseline.  On 50 ms sweeps it swung by millivolts between its samples.
-    try:
-        inv = np.linalg.inv(basis[mask].T @ basis[mask])
-    except np.linalg.LinAlgError:
-        return None
-    lev = np.einsum("ij,jk,ik->i", basis, inv, basis)
-    if not float(lev.max()) * smooth <= _BASELINE_MAX_SE ** 2:
+    se = _model_se(basis, mask)
+    if se is None or not float(se.max()) * math.sqrt(smooth) <= _BASELINE_MAX_SE:
         return None
     return coef, mask
 
@@ -439,8 +447,9 @@ def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float
     se = np.zeros_like(stack)
     for k, c in enumerate(fits):
         if c is not None:
-            inv = np.linalg.pinv(basis[c[1]].T @ basis[c[1]])
-            se[k] = sigma * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, inv, basis), 0.0))
+            se_k = _model_se(basis, c[1])  # (held: _masked_fit checked it)
+            assert se_k is not None
+            se[k] = sigma * se_k
     # what was removed, on the whole model of each sweep: its fundamental's amplitude and the
     # range of its polynomial part
     used = [i for i, g in enumerate(groups) if g in keep]
@@ -490,8 +499,9 @@ def _template_baseline(tmpl: np.ndarray, flat: np.ndarray, sigma_t: float, fs: f
     c = _masked_fit(tmpl, sub, flat, sigma_t, smooth, fs)
     if c is None:  # (fewer columns than a fit that held: only when its samples moved)
         return "unfit"
-    inv = np.linalg.pinv(sub[c[1]].T @ sub[c[1]])
-    se = sigma_t * np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", sub, inv, sub), 0.0))
+    se = _model_se(sub, c[1])
+    assert se is not None  # (held: _masked_fit checked it)
+    se = sigma_t * se
     return sub @ c[0], se
 
 
