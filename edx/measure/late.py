@@ -468,6 +468,20 @@ def _sweep_baselines(stack: np.ndarray, fs: float, fit: np.ndarray, sigma: float
     return model, se, summary, tuple(keep), np.array([c is None for c in fits])
 
 
+def _other_mains_hum(stack: np.ndarray, fit: np.ndarray, sigma: float, smooth: int, fs: float,
+                     mains_hz: float) -> float | None:
+    """The other mains frequency (60 for 50 Hz and back) when the sweeps' own baselines are
+    better explained with it (:func:`_sweep_baselines` choosing between the two) and hold its
+    hum; else None."""
+    other = 60.0 if mains_hz == 50.0 else 50.0 if mains_hz == 60.0 else None
+    if other is None:
+        return None
+    found = _sweep_baselines(stack, fs, fit, sigma, smooth, -1.0)
+    if found is None or found[2].mains_hz != other or 1 not in found[2].harmonics:
+        return None
+    return other
+
+
 def _template_baseline(tmpl: np.ndarray, flat: np.ndarray, sigma_t: float, fs: float, smooth: int, mains_hz: float,
                        allowed: tuple[tuple[str, int], ...]) -> tuple[np.ndarray, np.ndarray] | str | None:
     """Hum and drift common to all sweeps, in the M-response template ``tmpl`` where it must be flat.
@@ -786,6 +800,7 @@ def measure_fwaves(
     base_groups: tuple[tuple[str, int], ...] = ()
     unfitted = np.zeros(n_sw, dtype=bool)  # sweeps whose hum and drift could not be removed
     before: tuple[Any, ...] = ()
+    first_fit: tuple[Any, ...] = ()  # the sweeps and settings the baseline models were first fitted with
     for attempt in range(2):
         template = np.median(stack, axis=0)
         m_first = measure_cmap(np.ascontiguousarray(template), fs, stims[0], config=config)
@@ -830,6 +845,7 @@ def measure_fwaves(
         fit[guard : (int(m_end) if m_end is not None else a) + int(round(2e-3 * fs))] = False
         fitted = _sweep_baselines(stack, fs, fit, sig_pool * math.sqrt(1.0 + math.pi / (2 * n_sw)),
                                   smooth, mains_hz)
+        first_fit = (stack, fit, sig_pool * math.sqrt(1.0 + math.pi / (2 * n_sw)))
         if fitted is None:
             break
         before = (stack, template, m_first, s0, m_end, a, b, sigma, sig_pool)
@@ -969,6 +985,13 @@ def measure_fwaves(
     n_judged, n_present = len(judged), len(present)
     if n_edge:
         judged, present, lats = [], [], []
+    if mains_hz > 0 and first_fit and "all" in reasons and quality & {"activity_at_window_start", "baseline_not_removed"}:
+        # refused with the lab's mains frequency given: hum at the other one (a 60 Hz recording measured with
+        # mains_hz = 50) is fitted only in part by the given harmonics and the drift terms; say so
+        other = _other_mains_hum(*first_fit, smooth=smooth, fs=fs, mains_hz=mains_hz)
+        if other is not None:
+            reasons["all"] += (f". The sweeps hold mains hum at {other:g} Hz, not at the {mains_hz:g} Hz given "
+                               f"(mains_hz): measure with mains_hz={other:g}, or -1 to choose from the sweeps")
     return FWaveResult(
         n_sweeps=len(rows),
         n_judged=n_judged,

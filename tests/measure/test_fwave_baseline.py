@@ -192,3 +192,27 @@ def test_the_report_says_what_was_removed():
     assert "mains hum up to 20 µV and drift up to 35 µV" in _removed_baseline(
         {"f_hum_removed_uv": 20.0, "f_drift_removed_uv": 35.0})
     assert _removed_baseline({"f_hum_removed_uv": None, "f_drift_removed_uv": None}) == ""
+
+
+@pytest.mark.parametrize("fs", FS)
+def test_hum_at_the_other_mains_frequency_is_named_in_the_refusal(fs):
+    """60 Hz hum measured with ``mains_hz=50`` (a lab setting from another country) is fitted only
+    in part: the train is refused, and the reason names the frequency the sweeps hold (before, it
+    advised lowering min_latency_ms); with that frequency the train reads like the truth."""
+    sim = _train(fs, 0, hum_uv=20, mains_hz=60)
+    wrong = measure_fwaves(sim.samples_v, fs, sim.stim_index, mains_hz=50.0)
+    assert wrong.persistence_pct is None and wrong.min_latency_ms is None
+    assert "mains hum at 60 Hz, not at the 50 Hz given" in wrong.reasons["all"]
+    right = measure_fwaves(sim.samples_v, fs, sim.stim_index, mains_hz=60.0)
+    assert _right(right, sim.extra["fwaves"]) and right.sweep_baseline.mains_hz == 60.0
+    # and the other way round
+    sim50 = _train(fs, 0, hum_uv=20)
+    assert "mains hum at 50 Hz, not at the 60 Hz given" in measure_fwaves(
+        sim50.samples_v, fs, sim50.stim_index, mains_hz=60.0).reasons["all"]
+
+
+def test_a_refusal_without_hum_names_no_mains_frequency():
+    """F-waves before a search window started too late are refused for that, with no word of hum."""
+    sim = _train(20_000.0, 0)
+    res = measure_fwaves(sim.samples_v, 20_000.0, sim.stim_index, mains_hz=50.0, min_latency_ms=28.0)
+    assert "activity_at_window_start" in res.quality and "mains hum at" not in res.reasons["all"]
