@@ -2893,7 +2893,10 @@ def group_and_peel(
     ``dup`` samples from the previous event; the discharge is then measured again with the
     second potential replaced by the template (over the second's onset..end), and both are
     grouped.  A row whose alignment sample lies within ``dup`` samples of the previous
-    event's is the same potential found again by a later candidate: it is left out.
+    event's is the same potential found again by a later candidate: it is left out; so is an
+    unclassified row whose onset lies within ``dup`` samples of the previous event's and whose
+    two peaks lie within that event's onset..end (a part of it -- a fibrillation's initial lobe,
+    a later phase -- found by a candidate of its own and measured within its smaller region).
     Nothing of the peel-off is tried on a spike region of at most ``2 * P_FAST_WINDOW``
     samples.
 
@@ -2911,8 +2914,8 @@ def group_and_peel(
     gp : ndarray
         ``[min_corr, max_ratio, max_lag, snip_before, snip_step, snip_len_full,
         G_MEMBERS, G_BEFORE, G_AFTER, G_LAG, G_SNR, G_FRACTION, G_SEPARATION, dup,
-        last_align, G_FIT, G_PER_GROUP]``: at most ``G_PER_GROUP`` raw templates per
-        shape group.
+        last_align, G_FIT, G_PER_GROUP, last_onset, last_end]``: at most ``G_PER_GROUP`` raw
+        templates per shape group; the last three describe the previous event (as in ``counts``).
     templates, t_count, t_kind, t_amp, n_groups
         Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
     r_sum, r_n, r_grp
@@ -2925,9 +2928,10 @@ def group_and_peel(
     feats_out, gids_out
         ``(2 * len(rows), ...)`` outputs: features and group of every event, in order.
     counts
-        ``[events written, n_groups, raw templates, last alignment sample]``: the third is
-        read on entry (the raw templates so far) and all four are written (the last: the
-        ``last_align`` to pass in ``gp`` with the next rows).
+        ``[events written, n_groups, raw templates, last alignment sample, last onset, last
+        end]``: the third is read on entry (the raw templates so far) and all are written (the
+        last three: the previous event's alignment sample, onset and end, to pass in ``gp``
+        with the next rows).
 
     Returns
     -------
@@ -2949,6 +2953,8 @@ def group_and_peel(
     peel_sep = int(gp[12])
     dup = int(gp[13])
     last_align = int(gp[14])
+    last_on = int(gp[17])
+    last_en = int(gp[18])
     peel_fit = gp[15]
     max_own = int(gp[16])
     n_raw = int(counts[2])
@@ -2990,6 +2996,12 @@ def group_and_peel(
         if abs(align - last_align) < dup:
             continue  # the same potential found again by a later candidate
         code = int(feats[r, F_KIND])
+        if (code == K_UNCLASSIFIED and abs(int(feats[r, F_ONSET]) - last_on) < dup
+                and last_on <= feats[r, F_POS_PEAK] <= last_en and last_on <= feats[r, F_NEG_PEAK] <= last_en):
+            # a part of the previous event found by a candidate of its own (a fibrillation's initial
+            # lobe, or a later phase), measured as an unclassified potential within its smaller spike
+            # region: its onset is the event's and both its peaks lie inside the event
+            continue
         pp = feats[r, F_PP_V]
         base = feats[r, F_BASELINE_V]
         start = int(rows[r, C_START])
@@ -3122,6 +3134,8 @@ def group_and_peel(
             gids_out[nout] = g
             nout += 1
             last_align = align
+            last_on = int(feats[r, F_ONSET])
+            last_en = int(feats[r, F_END])
             continue
         # the discharge measured again without the second potential (the template in its place)
         on2 = int(f2[0, F_ONSET])
@@ -3155,10 +3169,14 @@ def group_and_peel(
                 feats_out[nout, c] = feats_out[nout + 1, c]
                 feats_out[nout + 1, c] = v
             gids_out[nout], gids_out[nout + 1] = gids_out[nout + 1], gids_out[nout]
+        last_on = int(feats_out[nout + 1, F_ONSET])
+        last_en = int(max(feats_out[nout, F_END], feats_out[nout + 1, F_END]))
         nout += 2
         last_align = align
     counts[0] = nout
     counts[1] = n_groups
     counts[2] = n_raw
     counts[3] = last_align
+    counts[4] = last_on
+    counts[5] = last_en
     return r_sum, r_n, r_grp, tplc, tpl_ok

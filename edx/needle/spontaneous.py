@@ -443,7 +443,7 @@ class _Engine:
             float(self.peel_after), float(max(0, _ms(m["peel_lag_ms"], fs))), float(m["peel_snr"]),
             float(m["peel_fraction"]), float(max(1, _ms(m["peel_separation_ms"], fs))),
             float(max(1, int(round(float(m["duplicate_ms"]) * 1e-3 * fs)))), 0.0, float(m["peel_fit_sd"]),
-            float(int(m["peel_templates_per_group"])),
+            float(int(m["peel_templates_per_group"])), 0.0, 0.0,
         ])
         margin = int(p[K.P_SPIKE_MARGIN])
         h = int(p[K.P_SMOOTH_HALF])
@@ -472,6 +472,8 @@ class _Engine:
                         self.pre + 2 * margin + h + 8)
         self.n_groups = 0
         self.last_align = -(1 << 62)
+        self.last_on = -(1 << 52)  # onset and end of the last event grouped
+        self.last_en = -(1 << 52)
         self._chunks: list[dict[str, np.ndarray]] = []  # event columns, one dict per confirmation
         self.finished = False
 
@@ -654,12 +656,16 @@ class _Engine:
         # the kernel leaves out a row within the duplicate distance of the previous event
         # (the same potential found again by a later candidate)
         self.gp[14] = float(max(self.last_align, -(1 << 52)))
-        cnt = np.array([0, 0, self.n_raw, 0], dtype=np.int64)
+        self.gp[17] = float(self.last_on)
+        self.gp[18] = float(self.last_en)
+        cnt = np.array([0, 0, self.n_raw, 0, 0, 0], dtype=np.int64)
         self.r_sum, self.r_n, self.r_grp, self.tplc, self.tpl_ok = K.group_and_peel(
             self.buf, self.buf_start, self.n_total, rows, feats, sn, noise_w, self.p, self.gp, self.templates,
             self.t_count, self.t_kind, self.t_amp, self.n_groups, self.r_sum, self.r_n, self.r_grp, self.tplc,
             self.tpl_ok, fo, go, cnt)
         self.last_align = int(cnt[3])
+        self.last_on = int(cnt[4])
+        self.last_en = int(cnt[5])
         m = int(cnt[0])
         self.n_groups = int(cnt[1])
         self.n_raw = int(cnt[2])
