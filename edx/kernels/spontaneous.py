@@ -2915,7 +2915,8 @@ def group_and_peel(
         ``[min_corr, max_ratio, max_lag, snip_before, snip_step, snip_len_full,
         G_MEMBERS, G_BEFORE, G_AFTER, G_LAG, G_SNR, G_FRACTION, G_SEPARATION, dup,
         last_align, G_FIT, G_PER_GROUP, last_onset, last_end]``: at most ``G_PER_GROUP`` raw
-        templates per shape group; the last three describe the previous event (as in ``counts``).
+        templates per shape group; ``last_align``, ``last_onset`` and ``last_end`` describe the
+        previous event (as ``counts`` returns them).
     templates, t_count, t_kind, t_amp, n_groups
         Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
     r_sum, r_n, r_grp
