@@ -107,7 +107,9 @@ P_SECOND_SNR = 48  # ... and this many noise SDs of the smoothed trace
 P_SECOND_SEPARATION = 49  # ... at least this many samples from the first potential's extreme phases
 P_QUIET_MAX_E = 50  # a block whose noise level (S_SIGMA, units of e) exceeds this is counted noisy (<= 0: none)
 P_BASE_BEFORE_PEAK = 51  # the baseline window ends at least this many samples before the first peak
-N_PARAMS = 52
+P_ONSET_SMOOTH_HALF = 52  # onset continued back on a moving average of at most this half-width (0: not)
+P_ONSET_SMOOTH_GAP = 53  # ... stopping after this many samples below its threshold
+N_PARAMS = 54
 
 # ----------------------------------------------------------------- state vector
 S_N = 0  # samples seen (absolute index of the next sample)
@@ -1563,6 +1565,8 @@ def measure(
     end_h = int(p[P_END_SMOOTH_HALF])
     end_gap = int(p[P_END_GAP])
     onset_gap = int(p[P_ONSET_GAP])
+    on_h_max = int(p[P_ONSET_SMOOTH_HALF])
+    on_h_gap = int(p[P_ONSET_SMOOTH_GAP])
     dur_floor = p[P_DURATION_FLOOR_V]
     dur_frac = p[P_DURATION_FRACTION]
     dur_k = p[P_DURATION_K_NOISE]
@@ -1667,6 +1671,7 @@ def measure(
             base = median_of(w, 0, n, scratch)
         for i in range(n):
             w[i] -= base
+        base_w = base  # what was taken off the raw samples (the baseline, then its correction)
         vp -= base
         vn -= base
         pp = vp - vn
@@ -1705,6 +1710,7 @@ def measure(
                         b0 = c0
                         b1 = c1
                         nb = median_of(w, b0, b1, scratch)
+                        base_w += nb
                         for i in range(n):
                             w[i] -= nb
                         vp -= nb
@@ -1775,6 +1781,44 @@ def measure(
             i -= 1
             if abs(w[i]) > thr:
                 on = i
+        # ... and on, on a heavier smoothing: a slow initial phase (a fibrillation rising for a
+        # millisecond or more) stays below thr on the light smoothing for much of its rise.  A
+        # moving average of the raw samples (baseline and slope removed) of the narrowest
+        # half-width whose noise (dur_k SDs) is below the truth rule's threshold (at most
+        # on_h_max) is followed back while it has the initial phase's sign beyond that
+        # threshold, until on_h_gap samples in a row are not.  The average takes no sample
+        # from the onset found on the light smoothing on (it would spread a sharp onset back
+        # by up to its half-width): a sharp potential's onset moves only where the samples
+        # before it are themselves beyond the threshold on average.
+        if on_h_max > 0:
+            thr_t = dur_floor
+            if dur_frac * pp > thr_t:
+                thr_t = dur_frac * pp
+            hh = on_h_max
+            if thr_t > 0.0 and dur_k * sig_raw < thr_t * math.sqrt(2.0 * on_h_max + 1.0):
+                hh = int(math.ceil(0.5 * ((dur_k * sig_raw / thr_t) ** 2 - 1.0) - 1e-9))
+            if hh > h:  # (else the light smoothing is as quiet)
+                thr_on = dur_k * sig_raw / math.sqrt(2.0 * hh + 1.0)
+                if thr_t > thr_on:
+                    thr_on = thr_t
+                on_l = on
+                i = on
+                while i > lim_lo and i > 0 and on - i <= on_h_gap:
+                    i -= 1
+                    a_o = i - hh
+                    if a_o < lim_lo:
+                        a_o = lim_lo
+                    if a_o < 0:
+                        a_o = 0
+                    b_o = i + hh + 1
+                    if b_o > on_l:
+                        b_o = on_l
+                    ssum = 0.0
+                    for k in range(a_o + lo, b_o + lo):
+                        ssum += buf[k - buf_start]
+                    val = ssum / (b_o - a_o) - base_w - slope * (0.5 * (a_o + b_o - 1) - xa)
+                    if initial * val > thr_on:
+                        on = i
         # end: forward on a heavier smoothing (slow phases), stop after end_gap quiet samples
         # end: forward on a heavier smoothing (a moving average of the raw samples of
         # half-width end_h, baseline and slope removed), stop after end_gap quiet samples

@@ -158,7 +158,8 @@ class SpontaneousEvent:
     Attributes
     ----------
     time_s : float
-        Onset (first sample beyond the onset threshold), seconds from the first sample.
+        Onset (first sample beyond the onset threshold; a slow initial phase is followed
+        back on a heavier average), seconds from the first sample.
     kind : str
         ``"fibrillation"``, ``"positive_sharp_wave"``, ``"end_plate_spike"``,
         ``"motor_unit"`` (voluntary unit or fasciculation) or ``"unclassified"``.
@@ -389,6 +390,8 @@ class _Engine:
         p[K.P_END_SMOOTH_HALF] = max(0, _ms(m["end_smooth_half_ms"], fs))
         p[K.P_END_GAP] = max(1, _ms(m["end_gap_ms"], fs))
         p[K.P_ONSET_GAP] = max(1, _ms(m["onset_gap_ms"], fs))
+        p[K.P_ONSET_SMOOTH_HALF] = max(0, _ms(m["onset_smooth_half_ms"], fs))
+        p[K.P_ONSET_SMOOTH_GAP] = max(1, _ms(m["onset_smooth_gap_ms"], fs))
         p[K.P_DURATION_FLOOR_V] = float(m["duration_floor_uv"]) * 1e-6
         p[K.P_DURATION_FRACTION] = float(m["duration_fraction"])
         p[K.P_DURATION_K_NOISE] = float(m["duration_k_noise"])

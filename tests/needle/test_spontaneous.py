@@ -247,13 +247,23 @@ def test_every_train_is_one_real_source_at_its_rate(fs):
 # takes its kind (fibrillations read as end-plate spikes or unclassified, PSWs whose slow phase
 # the next potential cut read as fibrillations): 10 kHz fibrillation recall 0.894 -> 0.917, PSW
 # 0.939 -> 0.953; 48 kHz fibrillation 0.950 -> 0.952, PSW 0.950 -> 0.958 (now passes).  At 10 kHz
-# 52 fibrillations are still missed: 29 are found but timed 1-4 ms late or not at all (the
+# 52 fibrillations were still missed: 29 found but timed 1-4 ms late or not at all (the
 # initial positive phase, at least 14 µV by the simulator's rule, is not told from noise on the
 # smoothed trace: noise SD about 5.8 µV, lobe test at 3 SDs, so the onset is read at the spike),
-# 10 are of another kind off every train's grid, the rest on a grid but outside the amplitude
-# ratio (measured 0.45-0.66 of the train's) or already in another train.
+# 10 of another kind off every train's grid, the rest on a grid but outside the amplitude
+# ratio (measured 0.45-0.66 of the train's) or already in another train.  Mended (2026-11-23,
+# [measurement] onset_smooth_half_ms): the onset of a slow initial phase is followed back on a
+# heavier average (late onsets 12 -> 7): 10 kHz fibrillation recall 0.917 -> 0.925, precision
+# 0.953 -> 0.963; 20 and 48 kHz unchanged; with a fibrillation no longer reported twice (an
+# unclassified piece from the same onset left out in grouping), 0.929 (580/624), precision 0.968.
+# Of the 47 missed before that rule at 10 kHz: 19 overlap another
+# discharge within 4 ms; 5 alone are timed late (their initial phase not told from noise even on
+# the heavier average: read initial-negative, their kind taken from the train); 9 are read as
+# unclassified at the right time (4 of them a small unclassified piece of the same potential
+# next to the fibrillation event, the nearer to the onset; the others measured below the
+# signal-to-noise floor); 6 are not detected.
 _EXPLICIT_50 = {
-    10_000.0: "fibrillation recall 0.921 (575/624), precision 0.958; PSW recall 0.953 (342/359)",
+    10_000.0: "fibrillation recall 0.929 (580/624), precision 0.968; PSW recall 0.953 (342/359)",
 }
 
 
@@ -346,9 +356,11 @@ def test_a_fibrillation_is_one_event_not_two():
 def test_slow_fibrillation_is_timed_from_its_initial_phase():
     """A 4.5 ms, 50 µV fibrillation whose initial positive phase rises for about 1 ms before
     the band-passed trace crosses the detection threshold: its baseline must not be taken
-    from that rise (measured at 10 kHz: found within ±1 ms 160/180; with the baseline window
-    ending before the candidate's start alone, 103/180, the onset read at the main spike.
-    At 20 kHz 167/180 against 162/180: too close to guard the change there)."""
+    from that rise (measured at 10 kHz: found within ±1 ms 169/180, 162/180 without the onset
+    followed back on a heavier average -- see the next test; with the baseline window ending
+    before the candidate's start alone, 103/180, the onset read at the main spike -- 127/180
+    with the onset followed back.  At 20 kHz 167/180 against 162/180: too close to guard the
+    change there)."""
     fs = 10_000.0
 
     def found_of(config=None) -> tuple[int, int]:
@@ -367,9 +379,46 @@ def test_slow_fibrillation_is_timed_from_its_initial_phase():
 
     found, total = found_of()
     assert found >= 0.85 * total, (found, total)
-    # the rule switched off (baseline_before_peak_ms = 0): the onset is read late again
-    off, _ = found_of({"measurement": {"baseline_before_peak_ms": 0.0}})
+    # the rule switched off (baseline_before_peak_ms = 0, and the onset not followed back on the
+    # heavier average, which recovers part of those onsets): the onset is read late again
+    off, _ = found_of({"measurement": {"baseline_before_peak_ms": 0.0, "onset_smooth_half_ms": 0.0}})
     assert off < 0.7 * total, (off, total)
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0], ids=["10000", "20000"])
+def test_slow_initial_phase_is_followed_back_to_its_onset(fs):
+    """The same 4.5 ms, 50 µV fibrillations: their initial phase rises for about 1 ms to some
+    20 µV, and at 10 kHz the onset threshold of the light smoothing (3 noise SDs: 17 µV at 10 µV
+    noise) is crossed late in that rise, if at all.  The onset is followed back on a heavier
+    average ([measurement] onset_smooth_half_ms).  Measured (seeds 700-705, the nearest
+    fibrillation within ±1 ms): 10 kHz 331/359 found, median onset error +0.1 ms, mean duration
+    error 0.64 ms; with it off 318/359, +0.3 ms, 0.76 ms.  20 kHz 345/359 either way (the light
+    smoothing is nearly as quiet there), median onset error 0.0 ms against +0.05 ms off: the
+    average must not move onsets early either."""
+
+    def scores(config=None) -> tuple[int, int, float, float]:
+        found = total = 0
+        onset_err, dur_err = [], []
+        for seed in range(6):
+            spec = SpontaneousSpec("fibrillation", 50.0, 3.0, duration_ms=4.5)
+            x, truth = simulate_rest(20.0, fs, fibrillation_trains=[spec], noise_rms_v=10e-6, seed=700 + seed)
+            ev = [e for e in detect_spontaneous(x, fs, config=config).events if e.kind == "fibrillation"]
+            ft = np.array([e.time_s for e in ev])
+            for d in truth.discharges:
+                total += 1
+                j = int(np.argmin(np.abs(ft - d.time_s)))
+                if abs(ft[j] - d.time_s) <= TOL_S:
+                    found += 1
+                    onset_err.append(ft[j] - d.time_s)
+                    dur_err.append(abs(ev[j].duration_ms - d.duration_ms))
+        return found, total, float(np.median(onset_err)), float(np.mean(dur_err))
+
+    found, total, med, dur = scores()
+    off, _, med_off, dur_off = scores({"measurement": {"onset_smooth_half_ms": 0.0}})
+    assert found >= (0.9 if fs == 10_000.0 else 0.95) * total, (found, off, total)
+    assert found >= off, (found, off)
+    assert abs(med) <= 0.15e-3, (med, med_off)
+    assert dur <= dur_off, (dur, dur_off)
 
 
 @pytest.mark.parametrize("fs", RATES)
