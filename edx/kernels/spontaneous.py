@@ -2940,7 +2940,10 @@ def group_and_peel(
     event's is the same potential found again by a later candidate: it is left out; so is an
     unclassified row whose onset lies within ``dup`` samples of the previous event's and whose
     two peaks lie within that event's onset..end (a part of it -- a fibrillation's initial lobe,
-    a later phase -- found by a candidate of its own and measured within its smaller region).
+    a later phase -- found by a candidate of its own and measured within its smaller region),
+    and an unclassified row whose onset lies within the previous event's onset..end (+ ``dup``)
+    and which is no larger than it (the slow end of a long fibrillation crossing the detection
+    threshold again after its candidate ended).
     Nothing of the peel-off is tried on a spike region of at most ``2 * P_FAST_WINDOW``
     samples.
 
@@ -2958,9 +2961,10 @@ def group_and_peel(
     gp : ndarray
         ``[min_corr, max_ratio, max_lag, snip_before, snip_step, snip_len_full,
         G_MEMBERS, G_BEFORE, G_AFTER, G_LAG, G_SNR, G_FRACTION, G_SEPARATION, dup,
-        last_align, G_FIT, G_PER_GROUP, last_onset, last_end]``: at most ``G_PER_GROUP`` raw
-        templates per shape group; ``last_align``, ``last_onset`` and ``last_end`` describe the
-        previous event (as ``counts`` returns them).
+        last_align, G_FIT, G_PER_GROUP, last_onset, last_end, last_pp]``: at most ``G_PER_GROUP``
+        raw templates per shape group; ``last_align``, ``last_onset`` and ``last_end`` describe the
+        previous event (as ``counts`` returns them), ``last_pp`` its peak-to-peak amplitude (volts;
+        written back here for the next rows).
     templates, t_count, t_kind, t_amp, n_groups
         Grouping state (:func:`assign_groups`), room for ``n_groups + 2 * len(rows)``.
     r_sum, r_n, r_grp
@@ -3000,6 +3004,7 @@ def group_and_peel(
     last_align = int(gp[14])
     last_on = int(gp[17])
     last_en = int(gp[18])
+    last_pp = gp[19]
     peel_fit = gp[15]
     max_own = int(gp[16])
     n_raw = int(counts[2])
@@ -3046,6 +3051,11 @@ def group_and_peel(
             # a part of the previous event found by a candidate of its own (a fibrillation's initial
             # lobe, or a later phase), measured as an unclassified potential within its smaller spike
             # region: its onset is the event's and both its peaks lie inside the event
+            continue
+        if code == K_UNCLASSIFIED and last_on <= feats[r, F_ONSET] <= last_en + dup and feats[r, F_PP_V] <= last_pp:
+            # a later phase of the previous event (the slow end of a long fibrillation) that crossed
+            # the detection threshold again after its candidate ended: it begins within that event
+            # and is smaller
             continue
         pp = feats[r, F_PP_V]
         base = feats[r, F_BASELINE_V]
@@ -3181,6 +3191,7 @@ def group_and_peel(
             last_align = align
             last_on = int(feats[r, F_ONSET])
             last_en = int(feats[r, F_END])
+            last_pp = feats[r, F_PP_V]
             continue
         # the discharge measured again without the second potential (the template in its place)
         on2 = int(f2[0, F_ONSET])
@@ -3216,6 +3227,7 @@ def group_and_peel(
             gids_out[nout], gids_out[nout + 1] = gids_out[nout + 1], gids_out[nout]
         last_on = int(feats_out[nout + 1, F_ONSET])
         last_en = int(max(feats_out[nout, F_END], feats_out[nout + 1, F_END]))
+        last_pp = max(feats_out[nout, F_PP_V], feats_out[nout + 1, F_PP_V])
         nout += 2
         last_align = align
     counts[0] = nout
@@ -3224,4 +3236,5 @@ def group_and_peel(
     counts[3] = last_align
     counts[4] = last_on
     counts[5] = last_en
+    gp[19] = last_pp
     return r_sum, r_n, r_grp, tplc, tpl_ok

@@ -446,7 +446,7 @@ class _Engine:
             float(self.peel_after), float(max(0, _ms(m["peel_lag_ms"], fs))), float(m["peel_snr"]),
             float(m["peel_fraction"]), float(max(1, _ms(m["peel_separation_ms"], fs))),
             float(max(1, int(round(float(m["duplicate_ms"]) * 1e-3 * fs)))), 0.0, float(m["peel_fit_sd"]),
-            float(int(m["peel_templates_per_group"])), 0.0, 0.0,
+            float(int(m["peel_templates_per_group"])), 0.0, 0.0, 0.0,
         ])
         margin = int(p[K.P_SPIKE_MARGIN])
         h = int(p[K.P_SMOOTH_HALF])
