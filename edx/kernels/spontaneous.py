@@ -3046,17 +3046,17 @@ def group_and_peel(
         if abs(align - last_align) < dup:
             continue  # the same potential found again by a later candidate
         code = int(feats[r, F_KIND])
-        if (code == K_UNCLASSIFIED and abs(int(feats[r, F_ONSET]) - last_on) < dup
-                and last_on <= feats[r, F_POS_PEAK] <= last_en and last_on <= feats[r, F_NEG_PEAK] <= last_en):
-            # a part of the previous event found by a candidate of its own (a fibrillation's initial
-            # lobe, or a later phase), measured as an unclassified potential within its smaller spike
-            # region: its onset is the event's and both its peaks lie inside the event
-            continue
-        if code == K_UNCLASSIFIED and last_on <= feats[r, F_ONSET] <= last_en + dup and feats[r, F_PP_V] <= last_pp:
-            # a later phase of the previous event (the slow end of a long fibrillation) that crossed
-            # the detection threshold again after its candidate ended: it begins within that event
-            # and is smaller
-            continue
+        if code == K_UNCLASSIFIED:
+            # a part of the previous event found by a candidate of its own, measured as an
+            # unclassified potential: (a) within its smaller spike region (a fibrillation's initial
+            # lobe, or a later phase), its onset the event's and both its peaks inside the event;
+            # (b) a later phase (the slow end of a long fibrillation) that crossed the detection
+            # threshold again after the event's candidate ended, beginning within it and smaller
+            on_r = feats[r, F_ONSET]
+            if ((abs(int(on_r) - last_on) < dup and last_on <= feats[r, F_POS_PEAK] <= last_en
+                 and last_on <= feats[r, F_NEG_PEAK] <= last_en)
+                    or (last_on <= on_r <= last_en + dup and feats[r, F_PP_V] <= last_pp)):
+                continue
         pp = feats[r, F_PP_V]
         base = feats[r, F_BASELINE_V]
         start = int(rows[r, C_START])
