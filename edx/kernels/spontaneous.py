@@ -1819,10 +1819,14 @@ def measure(
                     val = ssum / (b_o - a_o) - base_w - slope * (0.5 * (a_o + b_o - 1) - xa)
                     if initial * val > thr_on:
                         on = i
-        # end: forward on a heavier smoothing (slow phases), stop after end_gap quiet samples
         # end: forward on a heavier smoothing (a moving average of the raw samples of
-        # half-width end_h, baseline and slope removed), stop after end_gap quiet samples
+        # half-width end_h, baseline and slope removed), stop after end_gap quiet samples;
+        # the slow phase of a PSW is followed down to that smoothing's own noise threshold
         thr_end = thr
+        if psw_like:
+            thr_end = dur_floor
+            if dur_frac * pp > thr_end:
+                thr_end = dur_frac * pp
         if dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0) > thr_end:
             thr_end = dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0)
         last = ip if ip > im else im

@@ -223,8 +223,11 @@ class SpontaneousTrain:
         Coefficient of variation of the intervals (each divided by its multiple).
     regular : bool
         ``interval_cv`` at most the regular limit of the settings.
-    amplitude_uv, duration_ms : float
-        Means over the discharges.
+    amplitude_uv : float
+        Mean over the discharges.
+    duration_ms : float
+        Median over the discharges (a discharge whose end was read on into a following
+        potential, or to the end of the measured window, does not move it).
     first_s, last_s : float
         Onsets of the first and last discharge.
     times_s : tuple of float
@@ -917,7 +920,7 @@ def _train(
         interval_cv=cv if math.isfinite(cv) else None,
         regular=regular,
         amplitude_uv=float(np.mean(ev["amplitude_uv"][idx])),
-        duration_ms=float(np.mean(ev["duration_ms"][idx])),
+        duration_ms=float(np.median(ev["duration_ms"][idx])),
         first_s=float(times[0]),
         last_s=float(times[-1]),
         times_s=tuple(times),
