@@ -227,7 +227,7 @@ class SpontaneousTrain:
         Mean over the discharges.
     duration_ms : float
         Median over the discharges (a discharge whose end was read on into a following
-        potential, or to the end of the measured window, does not move it).
+        potential, or to the end of the measured window, hardly moves it).
     first_s, last_s : float
         Onsets of the first and last discharge.
     times_s : tuple of float
@@ -1809,7 +1809,7 @@ def detect_spontaneous(
     -------
     SpontaneousResult
         Events (time, kind, amplitude, duration, train), fibrillation/PSW trains (firing
-        rate, interval CV, regularity, mean amplitude and duration), counts per kind, the
+        rate, interval CV, regularity, mean amplitude, median duration), counts per kind, the
         single-site grade, quality flags and reasons.
 
     Raises

@@ -669,6 +669,9 @@ def test_group_and_peel_leaves_out_a_potential_found_again():
             kept_kind.append(int(k))
     assert cnt[3] == kept[-1]
     assert cnt[0] >= len(kept) - kept_kind.count(K.K_UNCLASSIFIED)
+    written = fo[: cnt[0], K.F_ALIGN]
+    lost = [v for v, k in zip(kept, kept_kind) if k != K.K_UNCLASSIFIED and np.abs(written - v).min() >= dup]
+    assert lost == []
 
 
 def test_events_are_the_objects_the_constructor_makes():
