@@ -1767,10 +1767,11 @@ def measure(
                         vn = w[i]
                         im = i
                 pp = vp - vn
-        # onset / end threshold
-        thr = dur_floor
-        if dur_frac * pp > thr:
-            thr = dur_frac * pp
+        # onset / end threshold: the truth rule (thr_rule), raised to the light smoothing's noise
+        thr_rule = dur_floor
+        if dur_frac * pp > thr_rule:
+            thr_rule = dur_frac * pp
+        thr = thr_rule
         if dur_k * sig_w > thr:
             thr = dur_k * sig_w
         # onset: back from the first extreme of the spike
@@ -1791,16 +1792,13 @@ def measure(
         # by up to its half-width): a sharp potential's onset moves only where the samples
         # before it are themselves beyond the threshold on average.
         if on_h_max > 0:
-            thr_t = dur_floor
-            if dur_frac * pp > thr_t:
-                thr_t = dur_frac * pp
             hh = on_h_max
-            if thr_t > 0.0 and dur_k * sig_raw < thr_t * math.sqrt(2.0 * on_h_max + 1.0):
-                hh = int(math.ceil(0.5 * ((dur_k * sig_raw / thr_t) ** 2 - 1.0) - 1e-9))
+            if thr_rule > 0.0 and dur_k * sig_raw < thr_rule * math.sqrt(2.0 * on_h_max + 1.0):
+                hh = int(math.ceil(0.5 * ((dur_k * sig_raw / thr_rule) ** 2 - 1.0) - 1e-9))
             if hh > h:  # (else the light smoothing is as quiet)
                 thr_on = dur_k * sig_raw / math.sqrt(2.0 * hh + 1.0)
-                if thr_t > thr_on:
-                    thr_on = thr_t
+                if thr_rule > thr_on:
+                    thr_on = thr_rule
                 on_l = on
                 i = on
                 while i > lim_lo and i > 0 and on - i <= on_h_gap:
@@ -1822,13 +1820,10 @@ def measure(
         # end: forward on a heavier smoothing (a moving average of the raw samples of
         # half-width end_h, baseline and slope removed), stop after end_gap quiet samples;
         # the slow phase of a PSW is followed down to that smoothing's own noise threshold
-        thr_end = thr
-        if psw_like:
-            thr_end = dur_floor
-            if dur_frac * pp > thr_end:
-                thr_end = dur_frac * pp
-        if dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0) > thr_end:
-            thr_end = dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0)
+        thr_end = thr_rule if psw_like else thr
+        noise_end = dur_k * sig_raw / math.sqrt(2.0 * end_h + 1.0)
+        if noise_end > thr_end:
+            thr_end = noise_end
         last = ip if ip > im else im
         en = last + lo  # absolute indices from here
         i = en
