@@ -111,6 +111,17 @@ def test_tables_written_to_a_pipe_are_not_cut():
     assert "mV·ms" in res.stdout and "µV·ms" in res.stdout
 
 
+def test_measure_table_says_why_a_segment_has_no_velocity():
+    """The clipped median sweeps of the artifacts study: the segment row gives the reason, not blanks."""
+    res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "artifacts" / "study.toml")])
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.stdout.splitlines() if "wrist -> elbow" in line)
+    assert "no velocity: the proximal response could not be judged (clipped)" in row
+    # segments with a velocity carry no such text
+    row = next(line for line in res.stdout.splitlines() if "wrist -> below elbow" in line)
+    assert "no velocity" not in row and "59." in row
+
+
 def test_measure_needle_study_table_and_bare_needle_recordings():
     res = runner.invoke(app, ["measure", str(SAMPLE_DATA / "studies" / "cim" / "study.toml")])
     assert res.exit_code == 0, res.output

@@ -151,6 +151,11 @@ def render_measure(results: list[dict[str, Any]]) -> None:
             other = _late_text(r)
             if other is None:
                 other = ", ".join(q for q in r.get("quality") or () if q != "stimulus_artifact")
+            if "distance_mm" in r and r.get("cv_m_s") is None:
+                # a segment without a velocity says why (a blank row reads as a value forgotten)
+                why = (r.get("reasons") or {}).get("cv") or (r.get("reasons") or {}).get("all")
+                if why:
+                    other = f"{other}: {why}" if other else f"no velocity: {why}"
             t.add_row(escape(str(r["test"])), escape(str(r.get("site", ""))), str(r.get("status", "")),
                       _f(r.get("onset_latency_ms"), ".2f"), _f(r.get("neg_peak_latency_ms"), ".2f"), amp,
                       _f(r.get("neg_duration_ms"), ".2f"), area, _f(r.get("cv_m_s"), ".1f"), escape(other))
