@@ -151,8 +151,9 @@ def render_measure(results: list[dict[str, Any]]) -> None:
             other = _late_text(r)
             if other is None:
                 other = ", ".join(q for q in r.get("quality") or () if q != "stimulus_artifact")
-            if "distance_mm" in r and r.get("cv_m_s") is None:
-                # a segment without a velocity says why (a blank row reads as a value forgotten)
+            if "distance_mm" in r and r.get("cv_m_s") is None and r.get("status") in (None, "ok"):
+                # a segment (or a measured SNAP) without a velocity says why (a blank row reads as
+                # a value forgotten); an absent or unjudged response's status already says it
                 why = (r.get("reasons") or {}).get("cv") or (r.get("reasons") or {}).get("all")
                 if why:
                     other = f"{other}: {why}" if other else f"no velocity: {why}"
