@@ -198,7 +198,11 @@ F_KIND = 13
 F_START = 14
 F_PEAK = 15
 F_ALIGN = 16  # alignment sample for templates (positive peak of fib/PSW, else largest |v|)
-N_FEATURES = 17
+# 1.0 when the end was not found: the trace was still beyond the end threshold fewer than
+# P_END_GAP samples before the end search had to stop (the look-ahead P_POST after the peak,
+# the samples known, or the limit of a split candidate): F_END is then a lower bound
+F_END_OPEN = 17
+N_FEATURES = 18
 
 # ----------------------------------------------------------------- kind codes
 K_NONE = 0
@@ -1878,6 +1882,8 @@ def measure(
             val = ssum / (b_s - a_s) - base - slope * (0.5 * (a_s + b_s - 1) - lo - xa)
             if abs(val) > thr_end:
                 en = i
+        # the search stopped at its limit before end_gap quiet samples confirmed the end
+        end_open = 1.0 if i - en <= end_gap else 0.0
         en -= lo
         if en >= n:  # the slow phase outlasts the smoothed window: phases counted within it
             en_ph = n - 1
@@ -1936,6 +1942,7 @@ def measure(
         feats[r, F_START] = start
         feats[r, F_PEAK] = peak
         feats[r, F_ALIGN] = align + lo
+        feats[r, F_END_OPEN] = end_open
         for k in range(L):
             i = align - snip_before + k * snip_step
             snippets[r, k] = w[i] if 0 <= i < n else 0.0

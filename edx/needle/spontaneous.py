@@ -84,7 +84,7 @@ _KIND_CODES: dict[str, int] = {v: k for k, v in _KIND_NAMES.items()}
 _KIND_BY_CODE: tuple[str, ...] = tuple(_KIND_NAMES.get(c, "unclassified") for c in range(max(_KIND_NAMES) + 1))
 #: Columns of the engine's event table (one array each, in time order).
 _EVENT_COLUMNS = ("time_s", "code", "amplitude_uv", "duration_ms", "peak_time_s", "initial", "phases", "snr",
-                  "noise_uv", "group")
+                  "noise_uv", "group", "end_open")
 _COUNT_KEYS = ("fibrillation", "positive_sharp_wave", "end_plate_spike", "motor_unit", "fasciculation", "unclassified")
 
 
@@ -165,8 +165,13 @@ class SpontaneousEvent:
         ``"motor_unit"`` (voluntary unit or fasciculation) or ``"unclassified"``.
     amplitude_uv : float
         Peak-to-peak amplitude.
-    duration_ms : float
-        Onset to end (threshold ``max(10 µV, 2 % of the amplitude, 3 noise SDs)``).
+    duration_ms : float or None
+        Onset to end (threshold ``max(10 µV, 2 % of the amplitude, 3 noise SDs)``, confirmed
+        by a quiet stretch after it: ``[measurement] end_gap_ms``).  None when the end was
+        not found: the trace was still beyond the threshold when the search had to stop --
+        at the look-ahead after the peak (``[measurement] post_ms``; a positive sharp wave's
+        slow phase running on into a following potential or on noise), at the end of the
+        samples, or where a potential split off this one begins.
     peak_time_s : float
         Positive peak (fibrillation, PSW) or negative peak (other kinds).
     initial_phase : {"positive", "negative"}
@@ -194,7 +199,7 @@ class SpontaneousEvent:
     time_s: float
     kind: str
     amplitude_uv: float
-    duration_ms: float
+    duration_ms: float | None
     peak_time_s: float
     initial_phase: Literal["positive", "negative"]
     phases: int
@@ -225,9 +230,10 @@ class SpontaneousTrain:
         ``interval_cv`` at most the regular limit of the settings.
     amplitude_uv : float
         Mean over the discharges.
-    duration_ms : float
-        Median over the discharges (a discharge whose end was read on into a following
-        potential, or to the end of the measured window, hardly moves it).
+    duration_ms : float or None
+        Median over the discharges whose end was found (see
+        :attr:`SpontaneousEvent.duration_ms`; a discharge whose end was read on into a
+        following potential hardly moves it); None when no discharge's end was found.
     first_s, last_s : float
         Onsets of the first and last discharge.
     times_s : tuple of float
@@ -241,7 +247,7 @@ class SpontaneousTrain:
     interval_cv: float | None
     regular: bool
     amplitude_uv: float
-    duration_ms: float
+    duration_ms: float | None
     first_s: float
     last_s: float
     times_s: tuple[float, ...] = field(repr=False)
@@ -694,6 +700,9 @@ class _Engine:
             "snr": np.where(noise_w > 0, pps / np.where(noise_w > 0, noise_w, 1.0), np.inf),
             "noise_uv": feats[:, K.F_NOISE_V] * 1e6,
             "group": gids,
+            # the end not found within the look-ahead: duration_ms is a lower bound (the
+            # engine's rules use it as such; the events report no duration)
+            "end_open": feats[:, K.F_END_OPEN] > 0.0,
         }
         self._chunks.append(cols)
         return _events_from(cols, None) if build else []
@@ -702,7 +711,8 @@ class _Engine:
         """The event table so far: one array per name of ``_EVENT_COLUMNS``, in time order."""
         if len(self._chunks) != 1:
             if not self._chunks:
-                return {k: np.zeros(0, dtype=np.int64 if k in ("code", "phases", "group") else np.float64)
+                return {k: np.zeros(0, dtype=bool if k == "end_open" else np.int64 if k in ("code", "phases", "group")
+                                    else np.float64)
                         for k in _EVENT_COLUMNS}
             self._chunks = [{k: np.concatenate([c[k] for c in self._chunks]) for k in _EVENT_COLUMNS}]
         return self._chunks[0]
@@ -738,7 +748,11 @@ def _events_from(cols: Mapping[str, np.ndarray], train: np.ndarray | None) -> li
         return []
     kinds = list(map(_KIND_BY_CODE.__getitem__, cols["code"].tolist()))
     init = list(map(("negative", "positive").__getitem__, (cols["initial"] > 0).tolist()))
-    values = (cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(), cols["duration_ms"].tolist(),
+    dur = cols["duration_ms"].tolist()
+    if cols["end_open"].any():
+        for i in np.flatnonzero(cols["end_open"]).tolist():
+            dur[i] = None
+    values = (cols["time_s"].tolist(), kinds, cols["amplitude_uv"].tolist(), dur,
               cols["peak_time_s"].tolist(), init, cols["phases"].tolist(), cols["snr"].tolist(),
               cols["noise_uv"].tolist(), _or_none(cols["group"]), _or_none(train, n),
               [None if c < 0 else _KIND_BY_CODE[c] for c in cols["shape_code"].tolist()] if "shape_code" in cols
@@ -912,6 +926,7 @@ def _train(
 ) -> SpontaneousTrain:
     times = ev["time_s"][idx].tolist()
     kinds = [_KIND_BY_CODE[c] for c in ev["code"][idx].tolist()]
+    closed = ev["duration_ms"][idx][~ev["end_open"][idx]]  # durations of the discharges whose end was found
     return SpontaneousTrain(
         train_id=tid,
         kind=max(sorted(set(kinds)), key=kinds.count),
@@ -920,7 +935,7 @@ def _train(
         interval_cv=cv if math.isfinite(cv) else None,
         regular=regular,
         amplitude_uv=float(np.mean(ev["amplitude_uv"][idx])),
-        duration_ms=float(np.median(ev["duration_ms"][idx])),
+        duration_ms=float(np.median(closed)) if closed.size else None,
         first_s=float(times[0]),
         last_s=float(times[-1]),
         times_s=tuple(times),

@@ -402,6 +402,29 @@ def test_psw_train_duration_follows_the_slow_phase(fs):
     assert len(checked) >= 10, checked
 
 
+@pytest.mark.parametrize("fs", RATES)
+def test_a_duration_whose_end_was_not_found_is_none(fs):
+    """Never a number from a window edge: a PSW cut off by the end of the samples, or whose slow
+    phase outlasts the look-ahead ([measurement] post_ms), has no duration (the engine keeps the
+    lower bound for its own rules); a train's duration is the median of the ends found."""
+    spec = SpontaneousSpec("positive_sharp_wave", 100.0, 3.0, duration_ms=20.0)
+    x, truth = simulate_rest(4.0, fs, psw_trains=[spec], fibrillation_trains=0, noise_rms_v=5e-6, seed=11)
+    full = detect_spontaneous(x, fs)
+    last = truth.discharges[-1]
+    cut = detect_spontaneous(x[: int((last.time_s + 0.005) * fs)], fs)
+    for res, open_end in ((full, False), (cut, True)):
+        psw = [e for e in res.events if e.kind == "positive_sharp_wave"]
+        assert len(psw) >= 10 and abs(psw[-1].time_s - last.time_s) <= TOL_S
+        assert (psw[-1].duration_ms is None) is open_end, psw[-1]
+        assert all(abs(e.duration_ms - 20.0) <= 5.0 for e in psw[:-1]), [e.duration_ms for e in psw]
+        (tr,) = res.trains
+        assert tr.duration_ms is not None and abs(tr.duration_ms - 20.0) <= 5.0
+    short = detect_spontaneous(x, fs, config={"measurement": {"post_ms": 12.0}})
+    psw = [e for e in short.events if e.kind == "positive_sharp_wave"]
+    assert len(psw) >= 10 and all(e.duration_ms is None for e in psw)
+    assert [t.duration_ms for t in short.trains] == [None]
+
+
 def test_slow_fibrillation_is_timed_from_its_initial_phase():
     """A 4.5 ms, 50 µV fibrillation whose initial positive phase rises for about 1 ms before
     the band-passed trace crosses the detection threshold: its baseline must not be taken

@@ -681,11 +681,12 @@ def test_events_are_the_objects_the_constructor_makes():
         "time_s": np.array([0.5, 1.25]), "code": np.array([1, 3]), "amplitude_uv": np.array([80.0, 40.0]),
         "duration_ms": np.array([2.5, 3.0]), "peak_time_s": np.array([0.5005, 1.2508]),
         "initial": np.array([1.0, -1.0]), "phases": np.array([2, 3]), "snr": np.array([12.0, np.inf]),
-        "noise_uv": np.array([5.0, 5.0]), "group": np.array([0, -1]),
+        "noise_uv": np.array([5.0, 5.0]), "group": np.array([0, -1]), "end_open": np.array([False, True]),
     }
     got = S._events_from(cols, np.array([-1, 2]))
+    # an end not found (end_open): no duration, not the lower bound the engine keeps
     want = [S.SpontaneousEvent(0.5, "fibrillation", 80.0, 2.5, 0.5005, "positive", 2, 12.0, 5.0, 0, None),
-            S.SpontaneousEvent(1.25, "end_plate_spike", 40.0, 3.0, 1.2508, "negative", 3, np.inf, 5.0, None, 2)]
+            S.SpontaneousEvent(1.25, "end_plate_spike", 40.0, None, 1.2508, "negative", 3, np.inf, 5.0, None, 2)]
     assert got == want and [hash(e) for e in got] == [hash(e) for e in want]
     assert all(type(v) is type(w) for e, f in zip(got, want) for v, w in zip(
         (getattr(e, n) for n in e.__slots__), (getattr(f, n) for n in f.__slots__)))
