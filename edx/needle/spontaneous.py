@@ -508,13 +508,18 @@ class _Engine:
             return []
         cand = np.empty((x.size // int(self.p[K.P_GAP]) + 2, K.N_CAND))
         before = int(self.state[K.S_NONFINITE])
+        saved = self.state.copy()  # (small: the filter, noise and candidate state)
         nc = K.scan(x, self.state, self.p, cand)
         bad = int(self.state[K.S_NONFINITE]) - before
         if bad:
-            first = self.n_total - x.size + int(np.flatnonzero(~np.isfinite(x))[0])
+            # the chunk is not taken: the detector is left as before it, so that the same
+            # samples, repaired, can be pushed again
+            self.state[:] = saved
+            first = self.n_total + int(np.flatnonzero(~np.isfinite(x))[0])
             raise SignalQualityError(
                 f"{bad} non-finite sample(s) (NaN or inf), the first at sample {first} "
-                f"({first / self.fs:.4f} s): remove or interpolate them before detecting spontaneous activity"
+                f"({first / self.fs:.4f} s): remove or interpolate them before detecting spontaneous activity "
+                "(a streamed chunk holding them is not taken: push it again repaired)"
             )
         self._check_volts()
         if self.buf.size == 0:
@@ -1745,13 +1750,18 @@ class SpontaneousDetector:
     def push(self, chunk: np.ndarray | Sequence[float]) -> list[SpontaneousEvent]:
         """Add samples (volts); return the events confirmed by them.
 
+        The samples are copied: the caller may reuse or change its buffer after the call.
+
         Raises
         ------
         SignalQualityError
-            If the chunk holds NaN or inf (the detector cannot continue), or the samples so
-            far cannot be volts (the detector stays failed).
+            If the chunk holds NaN or inf (the chunk is not taken: the detector is as before
+            the call, and the repaired chunk can be pushed), or the samples so far cannot be
+            volts (the detector stays failed).
         """
-        return self._eng.push(np.asarray(chunk, dtype=np.float64))
+        # a copy: the engine keeps the samples it still needs, and an acquisition loop
+        # refills its buffer after the call
+        return self._eng.push(np.array(chunk, dtype=np.float64))
 
     def flush(self) -> list[SpontaneousEvent]:
         """End of recording: return the events still waiting for their look-ahead."""

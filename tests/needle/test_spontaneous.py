@@ -955,6 +955,42 @@ def test_nan_is_an_error_naming_the_sample():
         det.push(np.array([1e-6, np.inf]))
 
 
+def test_streaming_from_a_reused_buffer_equals_batch(stream_signal):
+    """An acquisition loop refills one buffer after every push (review: the detector kept the
+    first chunk's array itself, so the refills rewrote its look-back and the first PSW read as
+    a 14 µV unclassified potential)."""
+    x, fs, batch = stream_signal
+    det = SpontaneousDetector(fs)
+    buf = np.empty(1500)
+    # the first chunk holds a discharge measured only once the next chunk has come
+    assert any(0.1 < e.time_s < 0.15 for e in batch.events)
+    got = []
+    for i in range(0, x.size, buf.size):
+        part = x[i:i + buf.size]
+        buf[:part.size] = part
+        got += det.push(buf[:part.size])
+        buf[:] = 0.0  # the driver clears it
+    got += det.flush()
+    assert det.result() == batch
+    assert [_strip(e) for e in got] == [_strip(e) for e in batch.events]
+
+
+def test_a_streamed_chunk_with_nan_is_not_taken_and_can_be_pushed_again(stream_signal):
+    """Review: after the error the detector went on from a state advanced over the bad chunk,
+    its samples misaligned from there on (a recording with fibrillation trains graded 0)."""
+    x, fs, batch = stream_signal
+    det = SpontaneousDetector(fs)
+    det.push(x[:10_000])
+    bad = x[10_000:15_000].copy()
+    bad[1234] = np.nan
+    with pytest.raises(SignalQualityError, match="sample 11234 .* push it again repaired"):
+        det.push(bad)
+    assert det.n_samples == 10_000
+    det.push(x[10_000:15_000])
+    det.push(x[15_000:])
+    assert det.result() == batch
+
+
 def test_flat_signal_is_flagged_with_nothing_reported():
     res = detect_spontaneous(np.full(50_000, 3e-6), 10_000.0)
     assert res.status == "flat" and "flat" in res.quality and res.grade is None
