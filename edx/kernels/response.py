@@ -97,7 +97,13 @@ P_K_RESIDUAL = 24
 # responses of known kind: the baseline model's standard error at the negative peak (R_HUM_SE_V), as a
 # fraction of the amplitude, above which the sweep is flagged (<= 0: not checked)
 P_MAX_HUM_SE = 25
-N_PARAMS = 26
+# an artifact after the marker (a marker placed before the pulse) is looked for this far after it
+# (ms), and taken for the stimulus only when its steepest step is P_ARTIFACT_AHEAD_RATIO times
+# steeper than anything from 1 ms after its start to the end of the sweep (a response's own rise is
+# not: its fall is as steep within a factor of two or three); <= 0: not looked for
+P_ARTIFACT_AHEAD_MS = 26
+P_ARTIFACT_AHEAD_RATIO = 27
+N_PARAMS = 28
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -184,6 +190,9 @@ F_WHY_HUM_SE = 2097152
 # internal (no quality flag of its own): the trace left the artifact tail by more than the noise in the
 # stretch the search skipped, by less than the tail's untrusted quarter; "absent" cannot be said (see _artifact)
 F_TAIL_RESIDUE = 4194304
+# why S_NO_STIMULUS: the artifact found near the start of the search window runs on from before it
+# (a step as steep just before the window: a marker about P_ARTIFACT_SEARCH_MS or more after the pulse)
+F_WHY_ARTIFACT_EDGE = 8388608
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
 #: response has not ended by the sweep's end (the guard kept between the response and the
@@ -1988,7 +1997,11 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     tol = p[P_STIM_TOLERANCE_MS] * 1e-3 * fs
     if tol < 2.0:
         tol = 2.0
-    art, steep = artifact_candidate(x, stim - srch, stim + int(round(0.5e-3 * fs)))
+    ahead = int(round(p[P_ARTIFACT_AHEAD_MS] * 1e-3 * fs))
+    if ahead < int(round(0.5e-3 * fs)):
+        ahead = int(round(0.5e-3 * fs))  # (the reach of the marker check before it was widened)
+    lo_srch = stim - srch
+    art, steep = artifact_candidate(x, lo_srch, stim + ahead)
     if art >= 0 and abs(art - stim) > tol:
         # only an artifact that disagrees with the marker matters: then check that it
         # stands out of the noise (a robust SD, which the artifact edge does not inflate)
@@ -2005,6 +2018,30 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 sig_r = sigma
             if not (steep > 40.0 * sig_r * math.sqrt(2.0)):
                 art = -1
+        if art > stim + int(round(0.5e-3 * fs)):
+            # after the marker: a stimulus pulse only if far steeper than all that follows it
+            # (from 1 ms after its start: past the pulse's own edges)
+            after = 0.0
+            for i in range(art + int(round(1e-3 * fs)), n - 1):
+                dd = abs(x[i + 1] - x[i])
+                if dd > after:
+                    after = dd
+            if not (p[P_ARTIFACT_AHEAD_RATIO] > 0.0 and steep > p[P_ARTIFACT_AHEAD_RATIO] * after):
+                art = -1
+        half = int(round(0.5e-3 * fs))
+        if art >= 0 and lo_srch > 0 and art - lo_srch <= half:
+            # an artifact found near the search window's start may run on from before it: a step
+            # of the same size (30 % of the steepest) in the half millisecond before the window
+            # says it does, and then where the pulse was cannot be said
+            before = 0.0
+            for i in range(max(0, lo_srch - half - 1), lo_srch):
+                dd = abs(x[i + 1] - x[i])
+                if dd > before:
+                    before = dd
+            if before >= 0.3 * steep:
+                out[R_STATUS] = S_NO_STIMULUS
+                out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
+                return empty
     if art >= 0 and abs(art - stim) > tol:
         stim = art
         out[R_FLAGS] = int(out[R_FLAGS]) | F_STIM_FROM_ARTIFACT

@@ -105,7 +105,15 @@ class ResponseConfig:
     stimulus_tolerance_ms : float
         Marker and artifact disagreeing by more than this: the artifact is used.
     artifact_search_ms : float
-        The artifact is looked for this far before the marker.
+        The artifact is looked for this far before the marker.  When the steepest step found
+        begins at the first sample of that window (the artifact runs on from before it) the
+        stimulus cannot be placed: status ``no_stimulus``.
+    artifact_ahead_ms, artifact_ahead_ratio : float
+        The artifact is looked for this far after the marker too (a marker written before
+        the pulse; at least 0.5 ms).  One found more than 0.5 ms after the marker is taken
+        for the stimulus only when its steepest step is ``artifact_ahead_ratio`` times
+        steeper than anything from 1 ms after its start to the end of the sweep (the rise
+        of a response starting soon after the stimulus is not: its fall is about as steep).
     rails_v : tuple of float or None
         Converter rails in volts (from the file); clipping at them is a quality failure.
     max_noise_v, max_offset_v, max_amplitude_v : float
@@ -172,6 +180,8 @@ class ResponseConfig:
     min_latency_ms: float = 0.5
     stimulus_tolerance_ms: float = 0.1
     artifact_search_ms: float = 3.0
+    artifact_ahead_ms: float = 3.0
+    artifact_ahead_ratio: float = 4.0
     rails_v: tuple[float, float] | None = None
     max_noise_v: float = 1e-3
     max_offset_v: float = 1.0
@@ -205,6 +215,8 @@ class ResponseConfig:
         p[K.P_MIN_LATENCY_MS] = self.min_latency_ms
         p[K.P_STIM_TOLERANCE_MS] = self.stimulus_tolerance_ms
         p[K.P_ARTIFACT_SEARCH_MS] = self.artifact_search_ms
+        p[K.P_ARTIFACT_AHEAD_MS] = self.artifact_ahead_ms
+        p[K.P_ARTIFACT_AHEAD_RATIO] = self.artifact_ahead_ratio
         p[K.P_MAX_NOISE_V] = self.max_noise_v
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
         p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
@@ -350,7 +362,10 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             "nonfinite": "the sweep holds NaN or infinite samples",
             "flat": "the sweep is flat (no signal)",
             "too_short": "the sweep is too short after the stimulus to hold a response",
-            "no_stimulus": "the stimulus position is missing or outside the sweep",
+            "no_stimulus": ("the stimulus artifact begins before the search window (more than "
+                            "ResponseConfig.artifact_search_ms before the marker): the marker is wrong and where the "
+                            "pulse was cannot be said; give the stimulus position" if flags & K.F_WHY_ARTIFACT_EDGE
+                            else "the stimulus position is missing or outside the sweep"),
             "clipped": "the response reaches the amplifier's rails: amplitude and area cannot be known",
             "no_baseline": "no stimulus-free window to estimate the baseline and noise",
             "implausible_units": _implausible_reason(r),

@@ -198,6 +198,53 @@ def test_late_marker_is_replaced_by_the_artifact():
     assert m.onset_latency_ms == pytest.approx(2.9, abs=ONSET_MS)
 
 
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+def test_early_marker_is_replaced_by_the_artifact(fs):
+    """A marker written before the pulse (review: 1 ms early, a 5 mV artifact was measured as a 5 mV
+    CMAP with status ok; 0.5 ms early, every latency 0.5 ms long, unflagged).  The artifact is
+    looked for up to artifact_ahead_ms after the marker."""
+    for amp, art in ((0.4, 5.0), (0.4, 50.0), (2.0, 10.0), (10.0, 3.0)):
+        for seed in range(2):
+            (r,), truth = ncs.simulate_motor(MotorSpec(3.5, amp), [("w", 70)], fs,
+                                             realism=Realism(noise_uv_rms=5, artifact_mv=art), seed=seed)
+            t = truth.sites[0][1]
+            for early_ms in (0.7, 1.0, 1.5, 2.5):
+                m = measure_cmap(r.samples_v[0], fs, r.stim_index - int(round(early_ms * 1e-3 * fs)))
+                where = (amp, art, seed, early_ms, m.status, m.amplitude_mv, m.onset_latency_ms)
+                assert m.status == "ok" and "stimulus_from_artifact" in m.quality, where
+                assert abs(m.markers.stimulus - r.stim_index) <= 1, where
+                assert abs(m.amplitude_mv / t.amplitude_mv - 1) <= AMP_PCT / 100, where
+                assert abs(m.onset_latency_ms - t.onset_latency_ms) <= ONSET_MS, where
+
+
+@pytest.mark.parametrize("fs", [10_000.0, 20_000.0, 48_000.0])
+def test_artifact_running_into_the_search_window_is_no_stimulus(fs):
+    """A marker 3 ms after the pulse puts the artifact's start at the edge of the search window
+    (artifact_search_ms): the response read absent, or the stimulus was taken from the middle of the
+    artifact (review).  Where the pulse was cannot be said: a quality failure naming the marker."""
+    for seed in range(3):
+        (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 0.4), [("w", 70)], fs,
+                                     realism=Realism(noise_uv_rms=5, artifact_mv=5.0), seed=seed)
+        m = measure_cmap(r.samples_v[0], fs, r.stim_index + int(round(3e-3 * fs)))
+        assert m.status == "no_stimulus" and m.amplitude_mv is None, (seed, m.status, m.amplitude_mv)
+        assert "artifact_search_ms" in m.reasons["all"]
+
+
+def test_a_response_rising_soon_after_the_stimulus_is_not_taken_for_the_artifact():
+    """Without an artifact in the file, the steep rise of a response starting 1 ms after the marker
+    is not mistaken for a late pulse (its fall is about as steep)."""
+    for fs in (4_000.0, 10_000.0, 20_000.0):
+        for seed in range(5):
+            (r,), truth = ncs.simulate_motor(MotorSpec(1.0, 20.0), [("w", 70)], fs, realism=Realism(noise_uv_rms=5),
+                                             seed=seed)
+            m = measure_cmap(r.samples_v[0], fs, r.stim_index)
+            assert m.status == "ok" and m.stimulus_source == "marker", (fs, seed, m.status, m.quality)
+            assert m.markers.stimulus == r.stim_index and m.amplitude_mv == pytest.approx(20.0, rel=0.03)
+            # (at 4 kHz a take-off 1 ms after the pulse is mostly left unplaced: onset_in_artifact)
+            if m.onset_latency_ms is not None:
+                assert abs(m.onset_latency_ms - truth.sites[0][1].onset_latency_ms) <= max(ONSET_MS, 1e3 / fs)
+
+
 def test_inverted_export_is_detected_and_overridable():
     (r,), t = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], 20_000.0, realism=Realism(noise_uv_rms=10), seed=2)
     normal = measure_cmap(r.samples_v[0], 20_000.0, r.stim_index)
