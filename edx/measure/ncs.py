@@ -790,15 +790,31 @@ class SegmentResult:
 #: and the fastest fibres conduct at about 70-80 m/s.  A faster value is a distance in the wrong
 #: unit (cm as mm), swapped sites or a misplaced onset: it is not reported as a velocity.
 MAX_CV_M_S = 100.0
+#: a distance in the wrong unit the other way (cm or m typed as mm) makes a velocity ten or a
+#: thousand times too slow, which would read as severe demyelination.  Velocities are measured
+#: over segments of about 10 cm and more (the standard distances: 7-9 cm distal, 10 cm across the
+#: elbow, 20-40 cm forearm and leg segments; CLINICAL.md §2), and even hereditary hypomyelinating
+#: neuropathies conduct at a few m/s over such segments: a velocity below SLOW_CV_M_S over a
+#: distance below SHORT_DISTANCE_MM is taken for a distance in the wrong unit, not reported.  A
+#: slow velocity over a standard distance is reported as measured.
+SHORT_DISTANCE_MM = 50.0
+SLOW_CV_M_S = 10.0
 
 
 def _plausible_cv(distance_mm: float, dl_ms: float, fs_hz: float, max_cv_m_s: float, reasons: dict[str, str],
-                  quality: set[str]) -> float | None:
+                  quality: set[str], short_mm: float = SHORT_DISTANCE_MM, slow_cv_m_s: float = SLOW_CV_M_S) -> float | None:
     """``distance / dl``; None with the reason and flag ``implausible_velocity`` when above
     ``max_cv_m_s`` even with two sampling intervals added to the latency (a distance in the
-    wrong unit, swapped sites); kept with the flag ``velocity_uncertain`` when only the
-    latency's sampling error can explain it (short, inching segments)."""
+    wrong unit, swapped sites), or below ``slow_cv_m_s`` over less than ``short_mm`` (a
+    distance in cm or m); kept with the flag ``velocity_uncertain`` when only the latency's
+    sampling error can explain a fast one (short, inching segments)."""
     cv = distance_mm / dl_ms
+    if distance_mm < short_mm and cv < slow_cv_m_s:
+        quality.add("implausible_velocity")
+        reasons["cv"] = (f"{cv:.2g} m/s over {distance_mm:g} mm: a distance shorter than any standard segment (about "
+                         f"70 mm and more) and a velocity slower than {slow_cv_m_s:g} m/s point to a distance in cm or m "
+                         f"instead of mm; check the distance (mm)")
+        return None
     if not (max_cv_m_s > 0 and cv > max_cv_m_s):
         return cv
     slack_ms = 2e3 / fs_hz if fs_hz > 0 else 0.0
@@ -828,7 +844,9 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         difference, is not reported (``cv_m_s`` None, flag ``implausible_velocity``, with
         the reason): see :data:`MAX_CV_M_S`; one above it only within that sampling error
         (a short, inching segment) is kept, flagged ``velocity_uncertain``.  0 switches the
-        check off.
+        check off.  A velocity below :data:`SLOW_CV_M_S` over less than
+        :data:`SHORT_DISTANCE_MM` is not reported either (flag ``implausible_velocity``: a
+        distance in cm or m).
 
     Notes
     -----

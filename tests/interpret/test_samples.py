@@ -53,6 +53,26 @@ def test_artifact_sample_says_what_it_discarded(sample_measurements):
     assert any(d.test == "median-motor-R" and "clipped" in d.reason for d in it.discarded)
 
 
+def test_segment_distances_in_cm_are_not_read_as_demyelination(tmp_path):
+    """Review: the normal sample study with its four proximal distances typed in cm (230 -> 23)
+    was interpreted 'Demyelinating polyneuropathy: consider GBS/CIDP'.  The velocities are not
+    reported, and the interpretation says why instead of judging them."""
+    import shutil
+
+    src = STUDIES / "normal"
+    dst = tmp_path / "normal_cm"
+    shutil.copytree(src, dst)
+    text = (dst / "study.toml").read_text()
+    for mm in ("230.0", "220.0", "300.0", "380.0"):
+        assert f"distance_mm = {mm}" in text
+        text = text.replace(f"distance_mm = {mm}", f"distance_mm = {float(mm) / 10:g}")
+    (dst / "study.toml").write_text(text)
+    it = interpret(edx.measure_study(edx.read_manifest(dst / "study.toml")))
+    assert it.pattern == Pattern.NORMAL, it.summary
+    cm = [d for d in it.discarded if d.measure.startswith("segment") and "instead of mm" in d.reason]
+    assert len(cm) == 4, it.discarded
+
+
 def test_crimyne_sample_series_alerts_on_day_5_not_before():
     truth = json.loads((STUDIES / "crimyne" / "truth.json").read_text())["expected"]
     r = crimyne(STUDIES / "crimyne")

@@ -23,6 +23,7 @@ from edx.measure.ncs import (
     measure_cmap_batch,
     override_markers,
     result_from_row,
+    sensory_velocity,
 )
 from edx.sim import ncs
 from edx.sim.ncs import MotorSpec, Realism
@@ -448,6 +449,27 @@ def test_velocity_faster_than_any_nerve_is_not_reported():
     assert wrong.cv_m_s is None and "implausible_velocity" in wrong.quality
     assert "548 m/s over 2300 mm" in wrong.reasons["cv"] and wrong.amplitude_drop_pct is not None
     assert conduction_velocity(d, p, 2300.0, max_cv_m_s=0.0).cv_m_s == pytest.approx(548.4, rel=0.01)
+
+
+def test_velocity_over_a_distance_in_cm_is_not_reported():
+    """Review: 230 mm typed as 23 gave 5.7 m/s with no flag, read as severe demyelination (a
+    normal study interpreted 'consider GBS/CIDP').  A velocity under 10 m/s over less than 50 mm is
+    not reported; a slow velocity over a standard distance is."""
+    fs = 20_000.0
+    resp, truth = ncs.simulate_motor(MotorSpec(3.5, 6.0, cv_m_s=55.0), [("wrist", 70), ("elbow", 230)], fs,
+                                     realism=Realism(noise_uv_rms=10), seed=0)
+    d, p = (measure_cmap(r.samples_v[0], fs, r.stim_index) for r in resp)
+    for dist in (23.0, 0.23):
+        seg = conduction_velocity(d, p, dist)
+        assert seg.cv_m_s is None and "implausible_velocity" in seg.quality, dist
+        assert "cm or m instead of mm" in seg.reasons["cv"]
+    assert "implausible_velocity" in sensory_velocity(d, 7.0).quality
+    # a very slow nerve over a standard segment (hypomyelinating neuropathy: a few m/s) is reported
+    slow, _ = ncs.simulate_motor(MotorSpec(8.0, 2.0, cv_m_s=8.0, cv_spread_m_s=0.5), [("wrist", 70), ("elbow", 100)],
+                                 fs, realism=Realism(noise_uv_rms=10), seed=1)
+    d, p = (measure_cmap(r.samples_v[0], fs, r.stim_index) for r in slow)
+    seg = conduction_velocity(d, p, 100.0)
+    assert seg.cv_m_s == pytest.approx(8.0, rel=0.1) and "implausible_velocity" not in seg.quality
 
 
 def test_short_segment_velocity_above_the_limit_from_sampling_alone_is_kept_and_flagged():
