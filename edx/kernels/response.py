@@ -103,7 +103,10 @@ P_MAX_HUM_SE = 25
 # not: its fall is as steep within a factor of two or three); <= 0: not looked for
 P_ARTIFACT_AHEAD_MS = 26
 P_ARTIFACT_AHEAD_RATIO = 27
-N_PARAMS = 28
+# a baseline noise above zero but below this (volts RMS: samples a thousand times too small, volts
+# converted twice) is not a recording in volts either (<= 0: not checked); see measure_into
+P_MIN_NOISE_V = 28
+N_PARAMS = 29
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -2071,6 +2074,15 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
             out[R_STATUS] = S_IMPLAUSIBLE
             out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_NOISE
             out[R_NOISE_V] = rs  # the robust SD the decision was made on
+            return empty
+    if p[P_MIN_NOISE_V] > 0.0 and sigma < p[P_MIN_NOISE_V]:
+        # too small: judged on the robust SD as well (a quantised baseline whose differences are
+        # mostly zero reads 0 there and is not judged)
+        rs = diff_sigma_robust(x, ba, bb) if post else diff_sigma_robust(x, 0, stim - guard)
+        if 0.0 < rs < p[P_MIN_NOISE_V]:
+            out[R_STATUS] = S_IMPLAUSIBLE
+            out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_NOISE
+            out[R_NOISE_V] = rs
             return empty
     return d
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..model import Response, Sweep
-from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cmap
+from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cmap, sweeps_given
 
 __all__ = [
     "ConstantLateResponse",
@@ -141,11 +141,12 @@ class FWaveResult:
 
 
 def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple[list[np.ndarray], float, list[int]]:
-    if isinstance(x, Response):
-        return [s.samples_v for s in x.sweeps], x.fs_hz, [-1 if s.stimulus_index is None else s.stimulus_index
-                                                        for s in x.sweeps]
-    if isinstance(x, Sweep):
-        return [x.samples_v], x.fs_hz, [-1 if x.stimulus_index is None else x.stimulus_index]
+    given = sweeps_given(x, "an F-wave study")
+    if given is not None:
+        if len({s.fs_hz for s in given}) != 1:
+            raise ValueError("the sweeps of one F-wave study must share one sampling rate")
+        return [s.samples_v for s in given], given[0].fs_hz, [-1 if s.stimulus_index is None else s.stimulus_index
+                                                             for s in given]
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -1168,15 +1169,16 @@ def rns_decrement(
         ``fs_hz`` not a finite positive number, or stimulus indices outside the sweep or
         not strictly increasing.
     """
-    if isinstance(x, Response):
-        sw = x.sweeps[0]
+    given = sweeps_given(x, "repetitive stimulation")
+    if given is not None:
+        sw = given[0]
         arr, fs, stims = sw.samples_v, sw.fs_hz, list(sw.stimulus_indices)
-    elif isinstance(x, Sweep):
-        arr, fs, stims = x.samples_v, x.fs_hz, list(x.stimulus_indices)
     else:
         if fs_hz is None or stimulus_indices is None:
             raise ValueError("fs_hz and stimulus_indices are required with a plain array")
         arr, fs, stims = np.asarray(x, dtype=np.float64), _check_fs(fs_hz), [int(i) for i in stimulus_indices]
+        if arr.ndim != 1:
+            raise ValueError(f"expected one sweep holding the train (1-D samples), got shape {arr.shape}")
     # one train's stimuli are distinct moments of the sweep, in order: anything else (indices
     # swapped, duplicated by a loader, past the end) gave a negative or wrong rate and shifted
     # every response's window, so it is refused by name (as a loaded Sweep refuses it)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..model import Response, Sweep
+from ..model import Recording, Response, Sweep, Trace
 
 __all__ = [
     "ResponseConfig",
@@ -125,6 +125,12 @@ class ResponseConfig:
         (millivolts or microvolts passed as volts, or a signal after the amplifier's
         gain): the status is ``implausible_units``, never a number a thousand times off.
         0 switches a check off.
+    min_noise_v : float
+        The other way: a baseline noise above zero but below ``min_noise_v`` RMS (0.1 µV:
+        the thermal noise of surface electrodes and the amplifier's input noise keep a
+        single sweep near 1 µV or more) means samples a thousand times or more too small
+        (volts converted twice, kV): ``implausible_units`` too.  An average of n sweeps is
+        judged against ``min_noise_v / sqrt(n)``.  0 switches the check off.
     onset_share : float or None
         Share (0 to 1) of the cubic hinge in the onset estimate; the rest is the
         quadratic hinge moved part of the way to a line through the early rise.  None
@@ -184,6 +190,7 @@ class ResponseConfig:
     artifact_ahead_ratio: float = 4.0
     rails_v: tuple[float, float] | None = None
     max_noise_v: float = 1e-3
+    min_noise_v: float = 1e-7
     max_offset_v: float = 1.0
     max_amplitude_v: float = 0.1
     onset_share: float | None = None
@@ -209,6 +216,8 @@ class ResponseConfig:
         p[K.P_END_FRACTION] = self.end_fraction
         p[K.P_RAIL_LO] = self.rails_v[0] if self.rails_v else np.nan
         p[K.P_RAIL_HI] = self.rails_v[1] if self.rails_v else np.nan
+        if self.polarity not in ("auto", "normal", "inverted"):
+            raise ValueError(f"polarity must be 'auto', 'normal' or 'inverted', got {self.polarity!r}")
         p[K.P_POLARITY] = {"auto": 0.0, "normal": 1.0, "inverted": -1.0}[self.polarity]
         p[K.P_MIN_AMPLITUDE_V] = self.min_amplitude_v
         p[K.P_INITIAL_POSITIVE] = 1.0 if self.initial_positive else 0.0
@@ -218,6 +227,7 @@ class ResponseConfig:
         p[K.P_ARTIFACT_AHEAD_MS] = self.artifact_ahead_ms
         p[K.P_ARTIFACT_AHEAD_RATIO] = self.artifact_ahead_ratio
         p[K.P_MAX_NOISE_V] = self.max_noise_v
+        p[K.P_MIN_NOISE_V] = self.min_noise_v
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
         p[K.P_MAX_AMPLITUDE_V] = self.max_amplitude_v
         p[K.P_MAX_TAIL_MS] = self.max_tail_ms
@@ -331,6 +341,11 @@ def _implausible_reason(r: np.ndarray) -> str:
     flags = int(r[K.R_FLAGS])
     if flags & K.F_UNITS_OFFSET:
         what = f"an offset of {r[K.R_BASELINE_V]:.4g} V"
+    elif flags & K.F_UNITS_NOISE and r[K.R_NOISE_V] < 1e-6:
+        return (f"a baseline noise of {r[K.R_NOISE_V] * 1e9:.3g} nV RMS is below the thermal and amplifier noise of "
+                "any nerve-conduction recording in volts (about 1 µV RMS per sweep; ResponseConfig.min_noise_v): the "
+                "samples are probably a thousand times or more too small (volts converted twice, or kV); pass volts "
+                "(edx.units.volts_per_unit gives the factor of a unit)")
     elif flags & K.F_UNITS_NOISE:
         what = f"a baseline noise of {r[K.R_NOISE_V] * 1e3:.4g} mV RMS"
     else:
@@ -482,14 +497,50 @@ def _check_fs(fs_hz: Any) -> float:
     return v
 
 
+def sweeps_given(x: Any, what: str) -> tuple[Sweep, ...] | None:
+    """The sweeps of ``x`` when it is a Response, a Sweep or a sequence of Sweeps (what
+    :func:`edx.cut_sweeps` returns), None for samples; a Recording or Trace is refused with
+    what to pass instead (its samples are a continuous signal, not sweeps around a stimulus)."""
+    if isinstance(x, Response):
+        return tuple(x.sweeps)
+    if isinstance(x, Sweep):
+        return (x,)
+    if isinstance(x, (Recording, Trace)):
+        kind = "a Recording" if isinstance(x, Recording) else "a continuous Trace"
+        raise TypeError(f"{what} needs sweeps around a stimulus, not {kind}: cut them first "
+                        "(edx.cut_sweeps(recording, channel)), or load a study's site (edx.load_site)")
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, Sweep) for v in x):
+        return tuple(x)
+    return None
+
+
+def _stim_index(i: Any) -> int:
+    """A stimulus sample index (-1: none given; one outside the sweep is the status no_stimulus)."""
+    if i is None:
+        return -1
+    if isinstance(i, (float, np.floating)) and not math.isfinite(i):
+        raise ValueError(f"stimulus_index must be a sample index, got {i!r}")
+    return int(i)
+
+
+def _averaged(config: ResponseConfig, n: int) -> ResponseConfig:
+    """The settings for an average of ``n`` sweeps: its noise floor falls as 1 / sqrt(n)."""
+    if n > 1 and config.min_noise_v > 0.0:
+        return replace(config, min_noise_v=config.min_noise_v / math.sqrt(n))
+    return config
+
+
 def _samples(
     x: Any, fs_hz: float | None, stimulus_index: int | None, config: ResponseConfig, average: bool
 ) -> tuple[np.ndarray, float, int, ResponseConfig, int]:
     """(samples, fs, stimulus index, config with the file's rails, sweeps left out of the average)."""
-    if isinstance(x, Response):
-        sweeps = x.sweeps
-    elif isinstance(x, Sweep):
-        sweeps = (x,)
+    given = sweeps_given(x, "measuring a nerve-conduction response")
+    if given is not None:
+        sweeps = given
+        if len({s.fs_hz for s in sweeps}) != 1:
+            raise ValueError("sweeps to measure together must share one sampling rate")
+        if fs_hz is not None and float(fs_hz) != sweeps[0].fs_hz:
+            raise ValueError(f"fs_hz={fs_hz} contradicts the sweep's {sweeps[0].fs_hz} Hz")
     else:
         if fs_hz is None:
             raise ValueError("fs_hz is required with a plain array")
@@ -497,18 +548,21 @@ def _samples(
         arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
         left_out = 0
         if arr.ndim == 2 and average:
+            n_rows = arr.shape[0]
             arr, left_out = _mean_of_finite(arr)
+            config = _averaged(config, n_rows - left_out)
         if arr.ndim != 1:
             raise ValueError(f"expected one sweep (1-D samples), got shape {arr.shape}")
-        return arr, float(fs_hz), -1 if stimulus_index is None else int(stimulus_index), config, left_out
+        return arr, float(fs_hz), _stim_index(stimulus_index), config, left_out
     first = sweeps[0]
-    stim = first.stimulus_index if stimulus_index is None else stimulus_index
+    stim = first.stimulus_index if stimulus_index is None else _stim_index(stimulus_index)
     if average and len(sweeps) > 1:
         n = min(s.n_samples for s in sweeps)
         idx = {s.stimulus_index for s in sweeps}
         if len(idx) != 1:
             raise ValueError("sweeps to average must have the stimulus at the same sample")
         arr, left_out = _mean_of_finite(np.array([s.samples_v[:n] for s in sweeps], dtype=np.float64))
+        config = _averaged(config, len(sweeps) - left_out)
     else:
         arr, left_out = np.ascontiguousarray(first.samples_v), 0
     if config.rails_v is None and first.clip_range is not None:
@@ -707,6 +761,8 @@ def override_markers(
         pos_peak=mk.pos_peak,
         end=mk.end if end is None else float(end),
     )
+    _check_override(new, mk, arr.size, {"onset": onset, "neg_peak": neg_peak, "neg_end": neg_end, "end": end,
+                                         "stimulus": stimulus})
     base = (result.baseline_mv or 0.0) * 1e-3
     sign = -1.0 if result.polarity == "inverted" else 1.0
     d = sign * (arr - base)
@@ -721,6 +777,15 @@ def override_markers(
 
     def at(i: float) -> float:
         return float(np.interp(i, grid, d))
+
+    # the samples must be in the measurement's unit (volts): their noise within a factor of 100 of
+    # the measured one (an average and one of its sweeps differ by the square root of their count)
+    stim_at = new.stimulus if new.stimulus is not None and new.stimulus >= 10 else arr.size
+    dif = np.abs(np.diff(arr[: min(stim_at, arr.size)]))
+    noise_here = float(np.median(dif)) / 0.6745 / math.sqrt(2.0) * 1e6 if dif.size else 0.0
+    if result.noise_uv and noise_here > 0.0 and not (0.01 <= noise_here / result.noise_uv <= 100.0):
+        raise ValueError(f"the samples do not match the measurement: their noise is {noise_here:.4g} µV, the measured "
+                         f"{result.noise_uv:.4g} µV; pass the samples it was measured on, in volts")
 
     amp, p2p = old_amp, old_p2p
     if new.neg_peak != mk.neg_peak:
@@ -764,7 +829,31 @@ def override_markers(
         values["onset_share"] = None  # a hand-placed onset comes from no estimator
     if new.onset is not None or new.neg_peak is not None:
         values["present"] = True if result.present is not False or neg_peak is not None else result.present
+        if values["present"] and result.status == "absent":
+            values["status"] = "ok"  # a response the user placed on a sweep read as absent
+            values["reasons"] = {k: v for k, v in values["reasons"].items() if k != "all"}
     return replace(result, **values)
+
+
+def _check_override(new: Markers, old: Markers, n: int, moved: Mapping[str, Any]) -> None:
+    """Refuse hand-placed markers that no response can have: not finite, outside the sweep's
+    ``n`` samples, or out of order (stimulus <= onset < negative peak < negative end <= end)."""
+    for name, v in moved.items():
+        if v is None:
+            continue
+        f = float(v)
+        if not math.isfinite(f) or not 0.0 <= f <= n - 1:
+            raise ValueError(f"{name}={v!r} is not a sample index of the sweep (0..{n - 1}): markers are sample "
+                             "indices, not milliseconds")
+    if moved.get("stimulus") is not None and float(moved["stimulus"]) != int(moved["stimulus"]):
+        raise ValueError(f"stimulus={moved['stimulus']!r} must be a whole sample index")
+    order = [(k, getattr(new, k)) for k in ("stimulus", "onset", "neg_peak", "neg_end", "end")]
+    placed = [(k, v) for k, v in order if v is not None]
+    for (ka, va), (kb, vb) in zip(placed, placed[1:]):
+        ok = va <= vb if (ka == "stimulus" or kb == "end") else va < vb
+        if not ok:
+            raise ValueError(f"markers out of order: {ka} at {va:g} and {kb} at {vb:g} (a response runs stimulus <= "
+                             "onset < negative peak < negative end <= end)")
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,13 @@ class MupConfig:
         volts (or a signal after the gain) reach far beyond.  0 switches the check off.
     max_offset_v : float
         The same for the middle of the range (a DC offset), as for nerve conduction: 1 V.
+    min_noise_v : float
+        A signal whose sample-to-sample noise (robust SD of the first differences over
+        sqrt 2) is above zero but below this (0.1 µV RMS) is refused as too small to be
+        volts: the thermal noise of a needle electrode's impedance and the amplifier's
+        input noise keep any real recording near 1 µV RMS or more; a signal a thousand
+        times too small (volts converted twice, kV) reads nanovolts.  0 switches the check
+        off (digital zeros between quantisation steps give a noise of 0: not judged).
     """
 
     detect_band_hz: tuple[float, float] = (300.0, 5000.0)
@@ -226,6 +233,7 @@ class MupConfig:
     min_duration_s: float = 1.0
     max_abs_v: float = 0.1
     max_offset_v: float = 1.0
+    min_noise_v: float = 1e-7
 
     def measure_vector(self) -> np.ndarray:
         """Parameter vector of :func:`edx.kernels.mup.measure_mup`."""
@@ -601,15 +609,40 @@ def volts_problem(lo: float, hi: float, max_abs_v: float, max_offset_v: float) -
             "(edx.units.volts_per_unit gives the factor of a unit)")
 
 
-def _check_volts(x: np.ndarray, label: str, max_abs_v: float, max_offset_v: float) -> None:
+def small_noise_problem(noise_v: float, min_noise_v: float) -> str | None:
+    """Why a recording whose noise SD is ``noise_v`` (volts) cannot be needle EMG in volts, or None.
+
+    Above zero but below ``min_noise_v`` (0 is not checked; 0 itself is a digitally flat or
+    quantised baseline, judged elsewhere)."""
+    if not (min_noise_v > 0.0 and 0.0 < noise_v < min_noise_v):
+        return None
+    return (f"a baseline noise of {noise_v * 1e9:.3g} nV RMS: below the thermal noise of any needle electrode and "
+            f"amplifier (about 1 µV RMS; limit {min_noise_v * 1e6:g} µV); the samples are probably a thousand times "
+            "or more too small (volts converted twice, or kV): pass volts (edx.units.volts_per_unit gives the factor "
+            "of a unit)")
+
+
+def difference_noise_v(x: np.ndarray, max_n: int = 200_000) -> float:
+    """Robust noise SD of ``x`` from its first differences (median absolute difference /
+    0.6745 / sqrt 2), over at most ``max_n`` evenly strided differences."""
+    if x.size < 3:
+        return 0.0
+    step = max(1, (x.size - 1) // max_n)
+    i = np.arange(1, x.size, step)
+    return float(np.median(np.abs(x[i] - x[i - 1]))) / 0.6745 / math.sqrt(2.0)
+
+
+def _check_volts(x: np.ndarray, label: str, max_abs_v: float, max_offset_v: float, min_noise_v: float = 0.0) -> None:
     """Refuse samples no needle recording in volts holds (x finite)."""
     why = volts_problem(float(x.min()), float(x.max()), max_abs_v, max_offset_v)
+    if why is None and min_noise_v > 0.0:
+        why = small_noise_problem(difference_noise_v(x), min_noise_v)
     if why is not None:
         raise SignalQualityError(f"{label}: {why}")
 
 
 def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, max_abs_v: float = 0.1,
-                   max_offset_v: float = 1.0) -> None:
+                   max_offset_v: float = 1.0, min_noise_v: float = 0.0) -> None:
     if x.size == 0:
         raise SignalQualityError(f"{label}: zero-length signal")
     bad = ~np.isfinite(x)
@@ -626,7 +659,7 @@ def _check_samples(x: np.ndarray, fs: float, label: str, min_duration_s: float, 
         raise SignalQualityError(f"{label}: {fs:g} Hz cannot resolve MUPs (at least 2 kHz, 10 kHz or more advised)")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal): no needle contact or amplifier off")
-    _check_volts(x, label, max_abs_v, max_offset_v)
+    _check_volts(x, label, max_abs_v, max_offset_v, min_noise_v)
 
 
 def _rails(x: np.ndarray, rails: tuple[float, float] | None) -> tuple[float, float, bool]:
@@ -1062,7 +1095,7 @@ def _analyze_site(x_in: np.ndarray, fs: float, rails: tuple[float, float] | None
     from ..kernels import mup as K
 
     flags: dict[str, str] = {}
-    _check_samples(x_in, fs, label, cfg.min_duration_s, cfg.max_abs_v, cfg.max_offset_v)
+    _check_samples(x_in, fs, label, cfg.min_duration_s, cfg.max_abs_v, cfg.max_offset_v, cfg.min_noise_v)
     x = np.ascontiguousarray(x_in - float(x_in.mean()))
     lo_r, hi_r, known = _rails(x_in, rails)
     n_rail = K.rail_runs(x_in, lo_r, hi_r, 1 if known else 3)
@@ -1542,6 +1575,7 @@ def interference_pattern(
     epoch_ms: float = 500.0,
     max_abs_v: float = 0.1,
     max_offset_v: float = 1.0,
+    min_noise_v: float = 1e-7,
 ) -> InterferencePattern:
     """Turns per second and mean amplitude per turn of a maximal-effort recording.
 
@@ -1560,7 +1594,7 @@ def interference_pattern(
         Minimum change on each side of a turn, µV.
     epoch_ms : float
         Epoch length.
-    max_abs_v, max_offset_v : float
+    max_abs_v, max_offset_v, min_noise_v : float
         Samples not in volts are refused (see :class:`MupConfig`); 0 switches a check off.
 
     Returns
@@ -1579,6 +1613,8 @@ def interference_pattern(
     if len(sites) != 1:
         raise ValueError("interference_pattern analyses one site at a time")
     x, fs, rails, label = sites[0]
+    if not (math.isfinite(epoch_ms) and epoch_ms > 0):
+        raise ValueError(f"epoch_ms must be a positive number of milliseconds, got {epoch_ms!r}")
     epoch = int(round(epoch_ms * fs / 1e3))
     if x.size == 0:
         raise SignalQualityError(f"{label}: zero-length signal")
@@ -1588,7 +1624,7 @@ def interference_pattern(
         raise SignalQualityError(f"{label}: shorter than one {epoch_ms:g} ms epoch")
     if float(x.max() - x.min()) == 0.0:
         raise SignalQualityError(f"{label}: flat signal (every sample equal)")
-    _check_volts(x, label, max_abs_v, max_offset_v)
+    _check_volts(x, label, max_abs_v, max_offset_v, min_noise_v)
     if not (turn_level_uv > 0):
         raise ValueError("turn_level_uv must be positive")
     reasons: dict[str, str] = {}

@@ -52,7 +52,7 @@ import numpy as np
 
 from ..errors import SignalQualityError
 from ..model import Recording, Trace
-from .mup import volts_problem
+from .mup import small_noise_problem, volts_problem
 
 __all__ = [
     "EventKind",
@@ -371,6 +371,8 @@ class _Engine:
         p[K.P_GAP] = max(1, _ms(d["gap_ms"], fs))
         p[K.P_HYSTERESIS] = float(d["hysteresis"])
         p[K.P_FLOOR_V] = 1e-12
+        if rail_v is not None and not (math.isfinite(float(rail_v)) and float(rail_v) > 0.0):
+            raise ValueError(f"rail_v must be the amplifier's positive rail in volts, got {rail_v!r}")
         p[K.P_RAIL_V] = np.nan if rail_v is None else float(rail_v)
         p[K.P_HUM_DECIMATE] = max(1, int(round(fs / float(d["hum_decimate_hz"]))))
         p[K.P_MAX_CANDIDATE] = max(2, _ms(d["max_candidate_ms"], fs))
@@ -1414,6 +1416,10 @@ def _build_result(eng: _Engine) -> SpontaneousResult:
             "rest shows a few µV); the samples are probably in mV or µV, or after the amplifier's gain: pass volts "
             "(edx.units.volts_per_unit gives the factor of a unit)"
         )
+    if noise_uv is not None and xmax > xmin:
+        why = small_noise_problem(noise_uv * 1e-6, float(cfg["quality"]["min_noise_uv"]) * 1e-6)
+        if why is not None:
+            raise SignalQualityError(why)
     ev: dict[str, Any] = dict(eng.columns())
     # -- quality
     status = "ok"

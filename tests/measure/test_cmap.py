@@ -167,17 +167,31 @@ def test_samples_not_in_volts_are_refused_not_measured():
         assert "mV RMS" in m.reasons["all"] and "volts" in m.reasons["all"]
         s = edx.measure_snap(x * scale, fs, r.stim_index)
         assert s.status == "implausible_units" and s.amplitude_uv is None
-    # a noise-free response in mV (a synthetic test signal): refused from its amplitude
+    # a noise-free response in mV (a synthetic test signal): refused from its noise (below any
+    # recording's), and with that check off from its amplitude
     quiet = r.clean_v[0] * 1e3 + np.random.default_rng(1).normal(0.0, 1e-9, x.size)
     m = measure_cmap(quiet, fs, r.stim_index)
+    assert m.status == "implausible_units" and "nV RMS" in m.reasons["all"]
+    m = measure_cmap(quiet, fs, r.stim_index, min_noise_v=0.0)
     assert m.status == "implausible_units" and m.amplitude_mv is None and m.markers.onset is None
     assert "a response of 4" in m.reasons["all"]
+    # samples a thousand times too small (volts converted twice): refused from the noise (review:
+    # a 5 mV CMAP read 0.005 mV with status ok, a severe CIM/CIP finding); an average of many
+    # sweeps is judged against a floor lowered as its noise is
+    for scale in (1e-3, 1e-6):
+        m = measure_cmap(x * scale, fs, r.stim_index)
+        assert m.status == "implausible_units" and m.amplitude_mv is None, scale
+        assert "too small" in m.reasons["all"] and "nV RMS" in m.reasons["all"]
+    snaps = ncs.simulate_sensory(ncs.SensorySpec(140, 15.0), fs, n_sweeps=200, realism=Realism(noise_uv_rms=1.5),
+                                 seed=3)
+    assert edx.measure_snap(snaps.samples_v, fs, snaps.stim_index).status == "ok"  # 0.1 µV averaged noise
+    assert edx.measure_snap(snaps.samples_v * 1e-3, fs, snaps.stim_index).status == "implausible_units"
     # an offset of volts
     assert measure_cmap(x + 2.0, fs, r.stim_index).status == "implausible_units"
     # the batched path says the same; a lab may switch a check off
     rows = measure_cmap_batch(np.stack([x, x * 1e3]), fs, r.stim_index, parallel=False)
     assert [result_from_row(row, fs).status for row in rows] == ["ok", "implausible_units"]
-    assert measure_cmap(quiet, fs, r.stim_index, max_amplitude_v=0.0).status == "ok"
+    assert measure_cmap(quiet, fs, r.stim_index, max_amplitude_v=0.0, min_noise_v=0.0).status == "ok"
     # the largest real responses stay measurable: a 25 mV CMAP with 50 µV of noise
     (big,), _ = ncs.simulate_motor(MotorSpec(3.5, 25.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=50), seed=2)
     assert measure_cmap(big.samples_v[0], fs, big.stim_index).status == "ok"
@@ -555,3 +569,47 @@ def test_study_measures_the_sites_of_a_motor_test_with_one_onset_share():
         shares = {r.onset_share for r in tm.sites.values() if r.present and r.onset_share is not None}
         assert len(shares) <= 1, (tm.test.id, shares)
         assert not any("onset_estimators_differ" in seg.quality for _, _, seg in tm.segments)
+
+
+def test_what_load_and_cut_sweeps_return_is_measured_or_refused_with_what_to_pass():
+    """Review: a Recording or Trace passed to the measure functions gave 'fs_hz is required with a
+    plain array' or a TypeError from float(); the tuple of sweeps edx.cut_sweeps returns was refused."""
+    rec = edx.load("sample_data/formats/ulnar_edfd.edf")
+    sweeps = edx.cut_sweeps(rec, "ADM")
+    for call in (lambda: measure_cmap(rec), lambda: measure_cmap(rec.traces[0]), lambda: edx.measure_snap(rec),
+                 lambda: edx.measure_fwaves(rec), lambda: edx.rns_decrement(rec)):
+        with pytest.raises(TypeError, match="sweeps around a stimulus.*edx.cut_sweeps"):
+            call()
+    assert measure_cmap(sweeps) == measure_cmap(sweeps[0])  # the first sweep, as of a Response
+    with pytest.raises(ValueError, match="contradicts"):
+        measure_cmap(sweeps[0], fs_hz=10_000.0)
+    with pytest.raises(ValueError, match="stimulus_index must be a sample index"):
+        measure_cmap(sweeps[0].samples_v, sweeps[0].fs_hz, float("nan"))
+    with pytest.raises(ValueError, match="polarity must be"):
+        measure_cmap(sweeps[0], polarity="bogus")
+    with pytest.raises(ValueError, match=r"got shape \(1, "):
+        edx.rns_decrement(np.zeros((1, 20_000)), 20_000.0, [100, 5000, 10_000, 15_000])
+
+
+def test_override_refuses_markers_no_response_can_have():
+    """Review: an onset beyond the sweep read 245 ms with a negative duration, an onset typed in ms a
+    latency of -4.8 ms, samples in µV an area of -1332 mV·ms; all with status ok."""
+    fs = 20_000.0
+    (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=5), seed=3)
+    x = r.samples_v[0]
+    m = measure_cmap(x, fs, r.stim_index)
+    mk = m.markers
+    for kw, match in ((dict(onset=5000.0), "not a sample index"), (dict(onset=float("nan")), "not a sample index"),
+                      (dict(onset=3.5), "out of order"), (dict(onset=mk.neg_end + 20), "out of order"),
+                      (dict(stimulus=10**6), "not a sample index"), (dict(stimulus=100.5), "whole sample"),
+                      (dict(neg_peak=mk.onset - 5), "out of order")):
+        with pytest.raises(ValueError, match=match):
+            override_markers(m, x, **kw)
+    with pytest.raises(ValueError, match="do not match the measurement"):
+        override_markers(m, x * 1e6, onset=mk.onset + 1)
+    # a response the user places on a sweep read as absent is no longer absent
+    (a,), _ = ncs.simulate_motor(MotorSpec(3.5, 0.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=10), seed=1)
+    ab = measure_cmap(a.samples_v[0], fs, a.stim_index)
+    assert ab.status == "absent"
+    placed = override_markers(ab, a.samples_v[0], onset=a.stim_index + 70, neg_peak=a.stim_index + 110)
+    assert placed.status == "ok" and placed.present is True and "all" not in placed.reasons

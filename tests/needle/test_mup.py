@@ -424,6 +424,19 @@ def test_samples_not_in_volts_are_refused():
         f(x + 0.12, fs)  # a DC offset is not a unit error
     assert analyze_mups(x * 1e3, fs, config=MupConfig(max_abs_v=0.0)).status == "ok"
     assert interference_pattern(x * 1e3, fs, max_abs_v=0.0).n_turns > 0
+    # a thousand times too small (review: 'no_mups', and 0 turns/s at maximal effort)
+    for f in (analyze_mups, interference_pattern):
+        with pytest.raises(SignalQualityError, match="nV RMS.*too small"):
+            f(x * 1e-3, fs)
+    assert analyze_mups(x * 1e-3, fs, config=MupConfig(min_noise_v=0.0)).status in ("ok", "no_mups")
+    assert interference_pattern(x * 1e-3, fs, min_noise_v=0.0).n_turns == 0
+
+
+def test_interference_pattern_epoch_must_be_positive():
+    x, _ = simulate_effort(2.0, 10_000.0, kind="normal", level="maximal", seed=11)
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match="epoch_ms"):
+            interference_pattern(x, 10_000.0, epoch_ms=bad)
 
 
 def test_interference_pattern_under_hum_reads_as_without():

@@ -1014,6 +1014,9 @@ def test_clipping_is_flagged():
     assert "clipped" in res.quality and "clipped" in res.reasons
     res_rail = detect_spontaneous(x, fs, rail_v=100e-6)
     assert "clipped" in res_rail.quality
+    for bad in (0.0, -1e-3, float("nan")):  # review: every sample was counted clipped, and graded
+        with pytest.raises(ValueError, match="rail_v"):
+            detect_spontaneous(x, fs, rail_v=bad)
     clean, _ = simulate_rest(5.0, fs, fibrillation_trains=spec, seed=5)
     assert "clipped" not in detect_spontaneous(clean, fs).quality
 
@@ -1174,6 +1177,10 @@ def test_samples_not_in_volts_are_refused():
     det.flush()
     with pytest.raises(SignalQualityError, match="mV RMS"):
         det.result()
+    # a thousand times too small (volts converted twice): review, graded 0 where the truth is 2+
+    with pytest.raises(SignalQualityError, match="nV RMS.*too small"):
+        detect_spontaneous(x * 1e-3, fs)
+    assert detect_spontaneous(x * 1e-3, fs, config={"quality": {"min_noise_uv": 0.0}}).status == "ok"
     # a lab may switch the checks off
     off = {"quality": {"max_abs_v": 0.0, "max_offset_v": 0.0, "max_noise_uv": 0.0}}
     assert detect_spontaneous(x * 1e6, fs, config=off).status in ("ok", "not_at_rest")
