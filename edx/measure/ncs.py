@@ -334,11 +334,16 @@ def _interval_ms(a: float | None, b: float | None, fs: float) -> float | None:
     return None if a is None or b is None else (b - a) / fs * 1e3
 
 
-def _implausible_reason(r: np.ndarray) -> str:
+def _implausible_reason(r: np.ndarray, kind: str = "cmap") -> str:
     """Why a sweep's samples cannot be volts, with the measured value."""
     from ..kernels import response as K
 
     flags = int(r[K.R_FLAGS])
+    if kind == "snap" and flags & K.F_UNITS_AMPLITUDE and not flags & (K.F_UNITS_OFFSET | K.F_UNITS_NOISE):
+        return (f"a response of {r[K.R_AMPLITUDE_V] * 1e3:.4g} mV is beyond any sensory nerve action potential "
+                "(tens of µV; the limit, ResponseConfig.max_amplitude_v, is 1 mV): a motor response measured as "
+                "sensory (check the test type, the channel and the stimulus marker), or samples in mV or µV passed "
+                "as volts (edx.units.volts_per_unit gives the factor of a unit)")
     if flags & K.F_UNITS_OFFSET:
         what = f"an offset of {r[K.R_BASELINE_V]:.4g} V"
     elif flags & K.F_UNITS_NOISE and r[K.R_NOISE_V] < 1e-6:
@@ -383,7 +388,7 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
                             else "the stimulus position is missing or outside the sweep"),
             "clipped": "the response reaches the amplifier's rails: amplitude and area cannot be known",
             "no_baseline": "no stimulus-free window to estimate the baseline and noise",
-            "implausible_units": _implausible_reason(r),
+            "implausible_units": _implausible_reason(r, kind),
             "artifact_obscured": ("a deflection deeper than the noise runs into the start of the search window, out of "
                                   "the stimulus artifact and its tail: a response cannot be told from the artifact, nor "
                                   "its absence said (reduce the artifact: stimulus intensity and duration, ground "
@@ -965,7 +970,8 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         if dl > 0:
             cv = _plausible_cv(distance_mm, dl, distal.fs_hz, max_cv_m_s, reasons, quality)
         else:
-            reasons["cv"] = "the proximal onset is not later than the distal one"
+            reasons["cv"] = ("the proximal onset is not later than the distal one (sites swapped?): no velocity, and "
+                             "the amplitude, area and duration changes are not reported either")
     elif "cv" not in reasons and "all" not in reasons:
         reasons["cv"] = "an onset latency was not placed"
 
@@ -981,13 +987,14 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
     inc = None
     if distal.neg_duration_ms and proximal.neg_duration_ms is not None:
         inc = 100.0 * (proximal.neg_duration_ms / distal.neg_duration_ms - 1.0)
+    swapped = dl is not None and dl <= 0  # proximal relative to distal would read the wrong way round
     return SegmentResult(
         distance_mm=float(distance_mm),
         cv_m_s=cv,
         latency_difference_ms=dl,
-        amplitude_drop_pct=drop(amp(distal), amp(proximal)),
-        area_drop_pct=drop(area(distal), area(proximal)),
-        duration_increase_pct=inc,
+        amplitude_drop_pct=None if swapped else drop(amp(distal), amp(proximal)),
+        area_drop_pct=None if swapped else drop(area(distal), area(proximal)),
+        duration_increase_pct=None if swapped else inc,
         quality=frozenset(quality),
         reasons=reasons,
     )

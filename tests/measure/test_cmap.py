@@ -613,3 +613,24 @@ def test_override_refuses_markers_no_response_can_have():
     assert ab.status == "absent"
     placed = override_markers(ab, a.samples_v[0], onset=a.stim_index + 70, neg_peak=a.stim_index + 110)
     assert placed.status == "ok" and placed.present is True and "all" not in placed.reasons
+
+
+def test_swapped_sites_give_no_velocity_and_no_block_figures():
+    """Review: with the sites swapped the velocity was refused but a -4.5 % 'amplitude drop' was
+    still reported (proximal relative to distal, the wrong way round)."""
+    fs = 20_000.0
+    resp, _ = ncs.simulate_motor(MotorSpec(3.5, 6.0), [("wrist", 70), ("elbow", 230)], fs,
+                                 realism=Realism(noise_uv_rms=10), seed=0)
+    d, p = (measure_cmap(r.samples_v[0], fs, r.stim_index) for r in resp)
+    right = conduction_velocity(d, p, 230.0)
+    assert right.cv_m_s is not None and right.amplitude_drop_pct is not None
+    wrong = conduction_velocity(p, d, 230.0)
+    assert wrong.cv_m_s is None and "sites swapped" in wrong.reasons["cv"]
+    assert (wrong.amplitude_drop_pct, wrong.area_drop_pct, wrong.duration_increase_pct) == (None, None, None)
+
+
+def test_a_cmap_measured_as_a_snap_says_so():
+    fs = 20_000.0
+    (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 6.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=5), seed=0)
+    s = edx.measure_snap(r.samples_v[0], fs, r.stim_index)
+    assert s.status == "implausible_units" and "motor response measured as sensory" in s.reasons["all"]
