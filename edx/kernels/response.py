@@ -99,8 +99,10 @@ P_K_RESIDUAL = 24
 P_MAX_HUM_SE = 25
 # an artifact after the marker (a marker placed before the pulse) is looked for this far after it
 # (ms), and taken for the stimulus only when its steepest step is P_ARTIFACT_AHEAD_RATIO times
-# steeper than anything from 1 ms after its start to the end of the sweep (a response's own rise is
-# not: its fall is as steep within a factor of two or three); <= 0: not looked for
+# steeper than anything from 1 ms after its start to the end of the sweep and is at least 35 % of
+# its excursion over the next millisecond (a step; a response's rise spreads over many samples);
+# <= 0: not looked for.  An artifact wholly before the search window (a step beyond 40 noise SDs
+# and this ratio steeper than anything from the marker on) makes the sweep S_NO_STIMULUS
 P_ARTIFACT_AHEAD_MS = 26
 P_ARTIFACT_AHEAD_RATIO = 27
 # a baseline noise above zero but below this (volts RMS: samples a thousand times too small, volts
@@ -194,7 +196,8 @@ F_WHY_HUM_SE = 2097152
 # stretch the search skipped, by less than the tail's untrusted quarter; "absent" cannot be said (see _artifact)
 F_TAIL_RESIDUE = 4194304
 # why S_NO_STIMULUS: the artifact found near the start of the search window runs on from before it
-# (a step as steep just before the window: a marker about P_ARTIFACT_SEARCH_MS or more after the pulse)
+# (a step as steep just before the window), or one lies wholly before it in the baseline (a marker
+# about P_ARTIFACT_SEARCH_MS or more after the pulse)
 F_WHY_ARTIFACT_EDGE = 8388608
 
 #: the last stretch of the sweep (ms) in which a response still beyond its end level means the
@@ -2021,7 +2024,7 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 sig_r = sigma
             if not (steep > 40.0 * sig_r * math.sqrt(2.0)):
                 art = -1
-        if art > stim + int(round(0.5e-3 * fs)):
+        if art > stim:
             # after the marker: a stimulus pulse only if far steeper than all that follows it
             # (from 1 ms after its start: past the pulse's own edges)
             after = 0.0
@@ -2029,7 +2032,22 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 dd = abs(x[i + 1] - x[i])
                 if dd > after:
                     after = dd
-            if not (p[P_ARTIFACT_AHEAD_RATIO] > 0.0 and steep > p[P_ARTIFACT_AHEAD_RATIO] * after):
+            # ... and a step: its steepest sample-to-sample change is most of its excursion over
+            # the next millisecond (a pulse's edge: 1.0 on the simulator at 4-48 kHz), where a
+            # response's rise spreads over many samples (0.03-0.25 of it at 48-4 kHz)
+            lo_e = art - 2 if art >= 2 else 0
+            hi_e = art + int(round(1e-3 * fs))
+            if hi_e > n:
+                hi_e = n
+            e_min = x[lo_e]
+            e_max = x[lo_e]
+            for i in range(lo_e, hi_e):
+                if x[i] < e_min:
+                    e_min = x[i]
+                if x[i] > e_max:
+                    e_max = x[i]
+            if not (p[P_ARTIFACT_AHEAD_RATIO] > 0.0 and steep > p[P_ARTIFACT_AHEAD_RATIO] * after
+                    and steep >= 0.35 * (e_max - e_min)):
                 art = -1
         half = int(round(0.5e-3 * fs))
         if art >= 0 and lo_srch > 0 and art - lo_srch <= half:
@@ -2045,6 +2063,30 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 out[R_STATUS] = S_NO_STIMULUS
                 out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
                 return empty
+    if lo_srch > 3 and p[P_ARTIFACT_AHEAD_RATIO] > 0.0:
+        # an artifact wholly before the search window (a marker more than artifact_search_ms after the
+        # pulse) sits in the baseline and the response reads absent: a step there beyond 40 noise SDs
+        # and P_ARTIFACT_AHEAD_RATIO times steeper than anything from the marker on is one
+        pre_steep = 0.0
+        for i in range(0, lo_srch - 1):
+            dd = abs(x[i + 1] - x[i])
+            if dd > pre_steep:
+                pre_steep = dd
+        if pre_steep > 0.0:
+            verdict = median_abs_diff_below(x, 0, lo_srch, pre_steep * 0.6745 / 40.0)
+            if verdict == 2:
+                sig_r = diff_sigma_robust(x, 0, lo_srch)
+                verdict = 1 if sig_r > 0.0 and pre_steep > 40.0 * sig_r * math.sqrt(2.0) else 0
+            if verdict == 1:
+                post_max = 0.0
+                for i in range(max(stim, 0), n - 1):
+                    dd = abs(x[i + 1] - x[i])
+                    if dd > post_max:
+                        post_max = dd
+                if pre_steep > p[P_ARTIFACT_AHEAD_RATIO] * post_max:
+                    out[R_STATUS] = S_NO_STIMULUS
+                    out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
+                    return empty
     if art >= 0 and abs(art - stim) > tol:
         stim = art
         out[R_FLAGS] = int(out[R_FLAGS]) | F_STIM_FROM_ARTIFACT

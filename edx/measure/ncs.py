@@ -110,10 +110,12 @@ class ResponseConfig:
         stimulus cannot be placed: status ``no_stimulus``.
     artifact_ahead_ms, artifact_ahead_ratio : float
         The artifact is looked for this far after the marker too (a marker written before
-        the pulse; at least 0.5 ms).  One found more than 0.5 ms after the marker is taken
-        for the stimulus only when its steepest step is ``artifact_ahead_ratio`` times
-        steeper than anything from 1 ms after its start to the end of the sweep (the rise
-        of a response starting soon after the stimulus is not: its fall is about as steep).
+        the pulse; at least 0.5 ms).  One found after the marker is taken for the stimulus
+        only when its steepest step is ``artifact_ahead_ratio`` times steeper than anything
+        from 1 ms after its start to the end of the sweep and at least 35 % of its excursion
+        over the next millisecond (a step: the rise of a response starting soon after the
+        stimulus spreads over many samples).  A step as steep wholly before the search
+        window (beyond 40 noise SDs) is an artifact before it: status ``no_stimulus``.
     rails_v : tuple of float or None
         Converter rails in volts (from the file); clipping at them is a quality failure.
     max_noise_v, max_offset_v, max_amplitude_v : float
@@ -382,7 +384,7 @@ def _from_vector(r: np.ndarray, fs: float, marker_stim: int, kind: str) -> CmapR
             "nonfinite": "the sweep holds NaN or infinite samples",
             "flat": "the sweep is flat (no signal)",
             "too_short": "the sweep is too short after the stimulus to hold a response",
-            "no_stimulus": ("the stimulus artifact begins before the search window (more than "
+            "no_stimulus": ("a stimulus artifact lies before the search window, or runs into it (more than "
                             "ResponseConfig.artifact_search_ms before the marker): the marker is wrong and where the "
                             "pulse was cannot be said; give the stimulus position" if flags & K.F_WHY_ARTIFACT_EDGE
                             else "the stimulus position is missing or outside the sweep"),
