@@ -303,9 +303,12 @@ def _motor(tm: TestMeasurement) -> MotorNerve:
     for a, b, s in tm.segments:
         prox = tm.sites.get(b)
         seg_problem = _problem_of(prox) if problem is None else problem
-        if seg_problem is None and "implausible_velocity" in getattr(s, "quality", ()):
-            # not reported as a velocity (a distance in the wrong unit, swapped sites): said, not skipped
-            seg_problem = "implausible_velocity: " + (getattr(s, "reasons", {}) or {}).get("cv", "check the distance")
+        flagged = {"implausible_velocity", "distance_unit_suspect"} & set(getattr(s, "quality", ()))
+        if seg_problem is None and flagged:
+            # a velocity not reported, or one a distance in the wrong unit may explain: not judged,
+            # and said, not skipped
+            seg_problem = (", ".join(sorted(flagged)) + ": "
+                           + (getattr(s, "reasons", {}) or {}).get("cv", "check the distance"))
         segs.append(Segment(f"{a} -> {b}", _num(s.cv_m_s), _num(s.amplitude_drop_pct), _num(s.duration_increase_pct),
                             seg_problem))
     return MotorNerve(

@@ -97,18 +97,21 @@ P_K_RESIDUAL = 24
 # responses of known kind: the baseline model's standard error at the negative peak (R_HUM_SE_V), as a
 # fraction of the amplitude, above which the sweep is flagged (<= 0: not checked)
 P_MAX_HUM_SE = 25
-# an artifact after the marker (a marker placed before the pulse) is looked for this far after it
-# (ms), and taken for the stimulus only when its steepest step is P_ARTIFACT_AHEAD_RATIO times
-# steeper than anything from 1 ms after its start to the end of the sweep and is at least 35 % of
-# its excursion over the next millisecond (a step; a response's rise spreads over many samples);
-# <= 0: not looked for.  An artifact wholly before the search window (a step beyond 40 noise SDs
-# and this ratio steeper than anything from the marker on) makes the sweep S_NO_STIMULUS
+# when no artifact stands out at the marker or up to P_ARTIFACT_SEARCH_MS before it, one is looked
+# for up to P_ARTIFACT_AHEAD_MS after the marker (a marker written before the pulse) and taken for
+# the stimulus only when unmistakable: a step of at least P_ARTIFACT_AHEAD_MIN_V (volts) and 40
+# noise SDs, half of its excursion over the next millisecond within 0.1 ms (_is_step), and
+# P_ARTIFACT_AHEAD_RATIO times steeper than anything from 1 ms after it to the end of the sweep.
+# Such a step wholly before the search window makes the sweep S_NO_STIMULUS.  P_ARTIFACT_AHEAD_RATIO
+# <= 0 switches both off (see measure_into)
 P_ARTIFACT_AHEAD_MS = 26
 P_ARTIFACT_AHEAD_RATIO = 27
-# a baseline noise above zero but below this (volts RMS: samples a thousand times too small, volts
-# converted twice) is not a recording in volts either (<= 0: not checked); see measure_into
+P_ARTIFACT_AHEAD_MIN_V = 29
+# a baseline noise (robust SD of the baseline's level) above zero but below this (volts RMS: samples a
+# thousand times too small, volts converted twice) is not a recording in volts either (<= 0: not
+# checked); see measure_into
 P_MIN_NOISE_V = 28
-N_PARAMS = 29
+N_PARAMS = 30
 
 # ----------------------------------------------------------------- result vector
 R_STATUS = 0
@@ -237,6 +240,23 @@ def diff_sigma_robust(x: np.ndarray, a: int, b: int) -> float:
         d[i] = abs(x[a + i + 1] - x[a + i])
     # median |difference| of Gaussian noise with SD s*sqrt(2) is 0.6745 * s * sqrt(2)
     return median_inplace(d) / (0.6745 * math.sqrt(2.0))
+
+
+@njit(cache=True, nogil=True)
+def level_sigma_robust(x: np.ndarray, a: int, b: int) -> float:
+    """Noise SD from the median absolute deviation of ``x[a:b]`` about its median; NaN if < 4
+    samples.  Unlike :func:`diff_sigma_robust` it is not lowered by a low-pass filter (which
+    makes neighbouring samples alike); drift and hum only raise it."""
+    n = b - a
+    if n < 4:
+        return np.nan
+    d = np.empty(n)
+    for i in range(n):
+        d[i] = x[a + i]
+    med = median_inplace(d)
+    for i in range(n):
+        d[i] = abs(x[a + i] - med)
+    return median_inplace(d) / 0.6745
 
 
 @njit(cache=True, nogil=True)
@@ -443,6 +463,41 @@ def locate_artifact(x: np.ndarray, lo: int, hi: int, sigma_d: float, z: float) -
     if i < 0 or not (best > z * sigma_d * math.sqrt(2.0)):
         return -1
     return i
+
+
+@njit(cache=True, nogil=True)
+def _is_step(x: np.ndarray, i0: int, fs: float) -> bool:
+    """Whether the trace from sample ``i0`` moves like a stimulus pulse's edge: at least half of
+    its excursion over the next millisecond happens within the first 0.1 ms (at least one sample).
+
+    A pulse seen through the amplifier's low-pass still rises within a few tens of microseconds
+    (0.1 ms holds a 5 kHz second-order filter's rise), where a response's rise spreads over
+    0.3-2 ms: a CMAP moves 5-25 % of its excursion within 0.1 ms (one sample at 4 kHz).
+    """
+    n = x.size
+    if i0 < 0:
+        i0 = 0
+    if i0 >= n - 1:
+        return False
+    k = int(round(1e-4 * fs))
+    if k < 1:
+        k = 1
+    m = int(round(1e-3 * fs))
+    if m < k + 1:
+        m = k + 1
+    ref = x[i0]
+    fast = 0.0
+    lo_v = ref
+    hi_v = ref
+    for i in range(i0, min(n, i0 + m + 1)):
+        v = x[i]
+        if i <= i0 + k and abs(v - ref) > fast:
+            fast = abs(v - ref)
+        if v < lo_v:
+            lo_v = v
+        if v > hi_v:
+            hi_v = v
+    return fast >= 0.5 * (hi_v - lo_v) and fast > 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -2003,11 +2058,12 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
     tol = p[P_STIM_TOLERANCE_MS] * 1e-3 * fs
     if tol < 2.0:
         tol = 2.0
-    ahead = int(round(p[P_ARTIFACT_AHEAD_MS] * 1e-3 * fs))
-    if ahead < int(round(0.5e-3 * fs)):
-        ahead = int(round(0.5e-3 * fs))  # (the reach of the marker check before it was widened)
+    half = int(round(0.5e-3 * fs))
     lo_srch = stim - srch
-    art, steep = artifact_candidate(x, lo_srch, stim + ahead)
+    # 1. the marker's own window, [stim - srch, stim + 0.5 ms): an artifact at the marker, or one
+    #    before it (a marker written late)
+    art, steep = artifact_candidate(x, lo_srch, stim + half)
+    at_marker = art >= 0 and abs(art - stim) <= tol and steep > 40.0 * sigma * math.sqrt(2.0)
     if art >= 0 and abs(art - stim) > tol:
         # only an artifact that disagrees with the marker matters: then check that it
         # stands out of the noise (a robust SD, which the artifact edge does not inflate)
@@ -2024,32 +2080,6 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 sig_r = sigma
             if not (steep > 40.0 * sig_r * math.sqrt(2.0)):
                 art = -1
-        if art > stim:
-            # after the marker: a stimulus pulse only if far steeper than all that follows it
-            # (from 1 ms after its start: past the pulse's own edges)
-            after = 0.0
-            for i in range(art + int(round(1e-3 * fs)), n - 1):
-                dd = abs(x[i + 1] - x[i])
-                if dd > after:
-                    after = dd
-            # ... and a step: its steepest sample-to-sample change is most of its excursion over
-            # the next millisecond (a pulse's edge: 1.0 on the simulator at 4-48 kHz), where a
-            # response's rise spreads over many samples (0.03-0.25 of it at 48-4 kHz)
-            lo_e = art - 2 if art >= 2 else 0
-            hi_e = art + int(round(1e-3 * fs))
-            if hi_e > n:
-                hi_e = n
-            e_min = x[lo_e]
-            e_max = x[lo_e]
-            for i in range(lo_e, hi_e):
-                if x[i] < e_min:
-                    e_min = x[i]
-                if x[i] > e_max:
-                    e_max = x[i]
-            if not (p[P_ARTIFACT_AHEAD_RATIO] > 0.0 and steep > p[P_ARTIFACT_AHEAD_RATIO] * after
-                    and steep >= 0.35 * (e_max - e_min)):
-                art = -1
-        half = int(round(0.5e-3 * fs))
         if art >= 0 and lo_srch > 0 and art - lo_srch <= half:
             # an artifact found near the search window's start may run on from before it: a step
             # of the same size (30 % of the steepest) in the half millisecond before the window
@@ -2063,16 +2093,37 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
                 out[R_STATUS] = S_NO_STIMULUS
                 out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
                 return empty
-    if lo_srch > 3 and p[P_ARTIFACT_AHEAD_RATIO] > 0.0:
-        # an artifact wholly before the search window (a marker more than artifact_search_ms after the
-        # pulse) sits in the baseline and the response reads absent: a step there beyond 40 noise SDs
-        # and P_ARTIFACT_AHEAD_RATIO times steeper than anything from the marker on is one
+    elif not at_marker:
+        art = -1
+    ahead = int(round(p[P_ARTIFACT_AHEAD_MS] * 1e-3 * fs))
+    if art < 0 and not at_marker and ahead > half and p[P_ARTIFACT_AHEAD_RATIO] > 0.0:
+        # 2. nothing stands out there: a marker written before the pulse has the artifact after
+        #    it.  Taken only when unmistakable (a response's rise must never be): at least
+        #    P_ARTIFACT_AHEAD_MIN_V and 40 noise SDs, a step (_is_step: half of its excursion over
+        #    the next millisecond within 0.1 ms) and P_ARTIFACT_AHEAD_RATIO times steeper than
+        #    anything from 1 ms after its start to the end of the sweep
+        fa, fsteep = artifact_candidate(x, stim + half - 2, stim + ahead)  # (overlapping: no step falls between)
+        if fa >= 0 and fsteep >= p[P_ARTIFACT_AHEAD_MIN_V] and fsteep > 40.0 * sigma * math.sqrt(2.0):
+            after = 0.0
+            for i in range(fa + int(round(1e-3 * fs)), n - 1):
+                dd = abs(x[i + 1] - x[i])
+                if dd > after:
+                    after = dd
+            if fsteep > p[P_ARTIFACT_AHEAD_RATIO] * after and _is_step(x, fa - 1, fs):
+                art = fa
+    if art < 0 and not at_marker and lo_srch > 3 and p[P_ARTIFACT_AHEAD_RATIO] > 0.0:
+        # 3. no artifact at the marker nor near it: one wholly before the search window (a marker more
+        #    than artifact_search_ms after the pulse) sits in the baseline and the response would read
+        #    absent.  A step there as unmistakable as in 2 (P_ARTIFACT_AHEAD_MIN_V, 40 noise SDs,
+        #    _is_step, P_ARTIFACT_AHEAD_RATIO times steeper than anything from the marker on) is one
         pre_steep = 0.0
+        i_pre = 0
         for i in range(0, lo_srch - 1):
             dd = abs(x[i + 1] - x[i])
             if dd > pre_steep:
                 pre_steep = dd
-        if pre_steep > 0.0:
+                i_pre = i
+        if pre_steep >= p[P_ARTIFACT_AHEAD_MIN_V] and _is_step(x, i_pre, fs):  # (the step: i_pre -> i_pre + 1)
             verdict = median_abs_diff_below(x, 0, lo_srch, pre_steep * 0.6745 / 40.0)
             if verdict == 2:
                 sig_r = diff_sigma_robust(x, 0, lo_srch)
@@ -2118,9 +2169,10 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
             out[R_NOISE_V] = rs  # the robust SD the decision was made on
             return empty
     if p[P_MIN_NOISE_V] > 0.0 and sigma < p[P_MIN_NOISE_V]:
-        # too small: judged on the robust SD as well (a quantised baseline whose differences are
-        # mostly zero reads 0 there and is not judged)
-        rs = diff_sigma_robust(x, ba, bb) if post else diff_sigma_robust(x, 0, stim - guard)
+        # too small: judged on the robust SD of the baseline's level, which a low-pass filter does
+        # not lower as it does the differences' (a quantised baseline mostly at one value reads 0
+        # there and is not judged)
+        rs = level_sigma_robust(x, ba, bb) if post else level_sigma_robust(x, 0, stim - guard)
         if 0.0 < rs < p[P_MIN_NOISE_V]:
             out[R_STATUS] = S_IMPLAUSIBLE
             out[R_FLAGS] = int(out[R_FLAGS]) | F_UNITS_NOISE

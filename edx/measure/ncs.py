@@ -105,17 +105,21 @@ class ResponseConfig:
     stimulus_tolerance_ms : float
         Marker and artifact disagreeing by more than this: the artifact is used.
     artifact_search_ms : float
-        The artifact is looked for this far before the marker.  When the steepest step found
-        begins at the first sample of that window (the artifact runs on from before it) the
-        stimulus cannot be placed: status ``no_stimulus``.
-    artifact_ahead_ms, artifact_ahead_ratio : float
-        The artifact is looked for this far after the marker too (a marker written before
-        the pulse; at least 0.5 ms).  One found after the marker is taken for the stimulus
-        only when its steepest step is ``artifact_ahead_ratio`` times steeper than anything
-        from 1 ms after its start to the end of the sweep and at least 35 % of its excursion
-        over the next millisecond (a step: the rise of a response starting soon after the
-        stimulus spreads over many samples).  A step as steep wholly before the search
-        window (beyond 40 noise SDs) is an artifact before it: status ``no_stimulus``.
+        The artifact is looked for this far before the marker (and 0.5 ms after it).  When
+        the step found lies within 0.5 ms of that window's start and a step of 30 % of its
+        size lies in the half millisecond before the window (the artifact runs on from
+        before it) the stimulus cannot be placed: status ``no_stimulus``.
+    artifact_ahead_ms, artifact_ahead_ratio, artifact_ahead_min_v : float
+        When no artifact stands out at the marker or before it, one is looked for up to
+        ``artifact_ahead_ms`` after the marker (a marker written before the pulse), and
+        taken for the stimulus only when unmistakable: a step of at least
+        ``artifact_ahead_min_v`` (0.5 mV; a SNAP's rise is microvolts) and 40 noise SDs,
+        making half of its excursion over the next millisecond within 0.1 ms (a response's
+        rise spreads over 0.3-2 ms), and
+        ``artifact_ahead_ratio`` times steeper than anything from 1 ms after it to the end
+        of the sweep.  Such a step wholly before the search window (a marker more than
+        ``artifact_search_ms`` late) makes the sweep ``no_stimulus``.  An
+        ``artifact_ahead_ratio`` of 0 switches both off.
     rails_v : tuple of float or None
         Converter rails in volts (from the file); clipping at them is a quality failure.
     max_noise_v, max_offset_v, max_amplitude_v : float
@@ -128,11 +132,13 @@ class ResponseConfig:
         gain): the status is ``implausible_units``, never a number a thousand times off.
         0 switches a check off.
     min_noise_v : float
-        The other way: a baseline noise above zero but below ``min_noise_v`` RMS (0.1 µV:
-        the thermal noise of surface electrodes and the amplifier's input noise keep a
-        single sweep near 1 µV or more) means samples a thousand times or more too small
-        (volts converted twice, kV): ``implausible_units`` too.  An average of n sweeps is
-        judged against ``min_noise_v / sqrt(n)``.  0 switches the check off.
+        The other way: a baseline noise (robust SD of the baseline's level, which an
+        amplifier's low-pass does not lower) above zero but below ``min_noise_v`` RMS (20
+        nV: the thermal noise of surface electrodes and the amplifier's input noise keep a
+        single sweep near 1 µV or more, and a machine's average of 1000 such sweeps near 30
+        nV) means samples a thousand times or more too small (volts converted twice, kV):
+        ``implausible_units`` too.  An average of n sweeps made here is judged against
+        ``min_noise_v / sqrt(n)``.  0 switches the check off.
     onset_share : float or None
         Share (0 to 1) of the cubic hinge in the onset estimate; the rest is the
         quadratic hinge moved part of the way to a line through the early rise.  None
@@ -190,9 +196,10 @@ class ResponseConfig:
     artifact_search_ms: float = 3.0
     artifact_ahead_ms: float = 3.0
     artifact_ahead_ratio: float = 4.0
+    artifact_ahead_min_v: float = 5e-4
     rails_v: tuple[float, float] | None = None
     max_noise_v: float = 1e-3
-    min_noise_v: float = 1e-7
+    min_noise_v: float = 2e-8
     max_offset_v: float = 1.0
     max_amplitude_v: float = 0.1
     onset_share: float | None = None
@@ -228,6 +235,7 @@ class ResponseConfig:
         p[K.P_ARTIFACT_SEARCH_MS] = self.artifact_search_ms
         p[K.P_ARTIFACT_AHEAD_MS] = self.artifact_ahead_ms
         p[K.P_ARTIFACT_AHEAD_RATIO] = self.artifact_ahead_ratio
+        p[K.P_ARTIFACT_AHEAD_MIN_V] = self.artifact_ahead_min_v
         p[K.P_MAX_NOISE_V] = self.max_noise_v
         p[K.P_MIN_NOISE_V] = self.min_noise_v
         p[K.P_MAX_OFFSET_V] = self.max_offset_v
@@ -350,7 +358,8 @@ def _implausible_reason(r: np.ndarray, kind: str = "cmap") -> str:
         what = f"an offset of {r[K.R_BASELINE_V]:.4g} V"
     elif flags & K.F_UNITS_NOISE and r[K.R_NOISE_V] < 1e-6:
         return (f"a baseline noise of {r[K.R_NOISE_V] * 1e9:.3g} nV RMS is below the thermal and amplifier noise of "
-                "any nerve-conduction recording in volts (about 1 µV RMS per sweep; ResponseConfig.min_noise_v): the "
+                "any nerve-conduction recording in volts (about 1 µV RMS per sweep, some 30 nV for an average of 1000; "
+                "ResponseConfig.min_noise_v): the "
                 "samples are probably a thousand times or more too small (volts converted twice, or kV); pass volts "
                 "(edx.units.volts_per_unit gives the factor of a unit)")
     elif flags & K.F_UNITS_NOISE:
@@ -525,8 +534,8 @@ def _stim_index(i: Any) -> int:
     """A stimulus sample index (-1: none given; one outside the sweep is the status no_stimulus)."""
     if i is None:
         return -1
-    if isinstance(i, (float, np.floating)) and not math.isfinite(i):
-        raise ValueError(f"stimulus_index must be a sample index, got {i!r}")
+    if isinstance(i, (float, np.floating)) and not (math.isfinite(i) and float(i).is_integer()):
+        raise ValueError(f"stimulus_index must be a whole sample index, got {i!r}")
     return int(i)
 
 
@@ -621,9 +630,12 @@ def measure_cmap(
 
     Raises
     ------
+    TypeError
+        A Recording or continuous Trace (cut sweeps first: :func:`edx.cut_sweeps`).
     ValueError
         ``onset_share`` outside 0 to 1; with a plain array, ``fs_hz`` missing or not a
-        finite positive number.
+        finite positive number; ``fs_hz`` contradicting a sweep's; a stimulus index that is
+        not a whole sample; ``polarity`` not ``auto``, ``normal`` or ``inverted``.
     """
     from ..kernels import response as K
 
@@ -654,7 +666,8 @@ def measure_snap(
     status is ``nonfinite``); a loaded :class:`~edx.model.Sweep` cannot hold them.  Amplitudes are
     in µV.  The onset is the first departure from baseline: the start of a small
     initial positive phase when one stands out of the noise (its half-sine fit exceeds
-    3.5 standard errors), otherwise the negative take-off.
+    3.5 standard errors), otherwise the negative take-off.  A tuple of sweeps (what
+    :func:`edx.cut_sweeps` returns) is averaged too.  Raises as :func:`measure_cmap`.
     """
     from ..kernels import response as K
 
@@ -891,8 +904,10 @@ MAX_CV_M_S = 100.0
 #: over segments of about 10 cm and more (the standard distances: 7-9 cm distal, 10 cm across the
 #: elbow, 20-40 cm forearm and leg segments; CLINICAL.md §2), and even hereditary hypomyelinating
 #: neuropathies conduct at a few m/s over such segments: a velocity below SLOW_CV_M_S over a
-#: distance below SHORT_DISTANCE_MM is taken for a distance in the wrong unit, not reported.  A
-#: slow velocity over a standard distance is reported as measured.
+#: distance below SHORT_DISTANCE_MM is taken for a possible distance in the wrong unit.  A
+#: slow velocity over a standard distance is reported as measured.  It is kept, flagged
+#: ``distance_unit_suspect`` with the reason: an inching study's 10-20 mm step across a focal
+#: lesion can be as slow (the interpreter does not judge it).
 SHORT_DISTANCE_MM = 50.0
 SLOW_CV_M_S = 10.0
 
@@ -901,16 +916,18 @@ def _plausible_cv(distance_mm: float, dl_ms: float, fs_hz: float, max_cv_m_s: fl
                   quality: set[str], short_mm: float = SHORT_DISTANCE_MM, slow_cv_m_s: float = SLOW_CV_M_S) -> float | None:
     """``distance / dl``; None with the reason and flag ``implausible_velocity`` when above
     ``max_cv_m_s`` even with two sampling intervals added to the latency (a distance in the
-    wrong unit, swapped sites), or below ``slow_cv_m_s`` over less than ``short_mm`` (a
-    distance in cm or m); kept with the flag ``velocity_uncertain`` when only the latency's
-    sampling error can explain a fast one (short, inching segments)."""
+    wrong unit, swapped sites); kept with the flag ``distance_unit_suspect`` when below
+    ``slow_cv_m_s`` over less than ``short_mm`` (a distance in cm or m, or an inching step
+    across a focal lesion), and with ``velocity_uncertain`` when only the latency's sampling
+    error can explain a fast one (short, inching segments)."""
     cv = distance_mm / dl_ms
     if distance_mm < short_mm and cv < slow_cv_m_s:
-        quality.add("implausible_velocity")
+        # kept with a flag: an inching study's 10-20 mm step across a focal lesion can be this slow
+        quality.add("distance_unit_suspect")
         reasons["cv"] = (f"{cv:.2g} m/s over {distance_mm:g} mm: a distance shorter than any standard segment (about "
                          f"70 mm and more) and a velocity slower than {slow_cv_m_s:g} m/s point to a distance in cm or m "
-                         f"instead of mm; check the distance (mm)")
-        return None
+                         f"instead of mm, unless this is an inching step across a focal lesion; check the distance (mm)")
+        return cv
     if not (max_cv_m_s > 0 and cv > max_cv_m_s):
         return cv
     slack_ms = 2e3 / fs_hz if fs_hz > 0 else 0.0
@@ -941,8 +958,8 @@ def conduction_velocity(distal: CmapResult | SnapResult, proximal: CmapResult | 
         the reason): see :data:`MAX_CV_M_S`; one above it only within that sampling error
         (a short, inching segment) is kept, flagged ``velocity_uncertain``.  0 switches the
         check off.  A velocity below :data:`SLOW_CV_M_S` over less than
-        :data:`SHORT_DISTANCE_MM` is not reported either (flag ``implausible_velocity``: a
-        distance in cm or m).
+        :data:`SHORT_DISTANCE_MM` is flagged ``distance_unit_suspect`` with the reason (a
+        distance in cm or m, unless an inching step across a focal lesion).
 
     Notes
     -----

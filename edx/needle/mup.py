@@ -180,12 +180,12 @@ class MupConfig:
     max_offset_v : float
         The same for the middle of the range (a DC offset), as for nerve conduction: 1 V.
     min_noise_v : float
-        A signal whose sample-to-sample noise (robust SD of the first differences over
-        sqrt 2) is above zero but below this (0.1 µV RMS) is refused as too small to be
+        A signal whose robust SD (median absolute deviation / 0.6745: the noise at rest, more
+        under effort) is above zero but below this (0.1 µV RMS) is refused as too small to be
         volts: the thermal noise of a needle electrode's impedance and the amplifier's
         input noise keep any real recording near 1 µV RMS or more; a signal a thousand
         times too small (volts converted twice, kV) reads nanovolts.  0 switches the check
-        off (digital zeros between quantisation steps give a noise of 0: not judged).
+        off (a signal mostly at one quantisation step gives 0: not judged).
     """
 
     detect_band_hz: tuple[float, float] = (300.0, 5000.0)
@@ -622,21 +622,21 @@ def small_noise_problem(noise_v: float, min_noise_v: float) -> str | None:
             "of a unit)")
 
 
-def difference_noise_v(x: np.ndarray, max_n: int = 200_000) -> float:
-    """Robust noise SD of ``x`` from its first differences (median absolute difference /
-    0.6745 / sqrt 2), over at most ``max_n`` evenly strided differences."""
-    if x.size < 3:
+def level_noise_v(x: np.ndarray, max_n: int = 200_000) -> float:
+    """Robust SD of ``x`` (median absolute deviation about the median / 0.6745) over at most
+    ``max_n`` evenly strided samples: a lower bound check's noise level, which an amplifier's
+    low-pass does not lower (as it does the first differences') and activity only raises."""
+    if x.size < 4:
         return 0.0
-    step = max(1, (x.size - 1) // max_n)
-    i = np.arange(1, x.size, step)
-    return float(np.median(np.abs(x[i] - x[i - 1]))) / 0.6745 / math.sqrt(2.0)
+    v = x[:: max(1, x.size // max_n)]
+    return float(np.median(np.abs(v - np.median(v)))) / 0.6745
 
 
 def _check_volts(x: np.ndarray, label: str, max_abs_v: float, max_offset_v: float, min_noise_v: float = 0.0) -> None:
     """Refuse samples no needle recording in volts holds (x finite)."""
     why = volts_problem(float(x.min()), float(x.max()), max_abs_v, max_offset_v)
     if why is None and min_noise_v > 0.0:
-        why = small_noise_problem(difference_noise_v(x), min_noise_v)
+        why = small_noise_problem(level_noise_v(x), min_noise_v)
     if why is not None:
         raise SignalQualityError(f"{label}: {why}")
 

@@ -55,8 +55,8 @@ def test_artifact_sample_says_what_it_discarded(sample_measurements):
 
 def test_segment_distances_in_cm_are_not_read_as_demyelination(tmp_path):
     """Review: the normal sample study with its four proximal distances typed in cm (230 -> 23)
-    was interpreted 'Demyelinating polyneuropathy: consider GBS/CIDP'.  The velocities are not
-    reported, and the interpretation says why instead of judging them."""
+    was interpreted 'Demyelinating polyneuropathy: consider GBS/CIDP'.  The velocities are flagged
+    distance_unit_suspect, and the interpretation says why instead of judging them."""
     import shutil
 
     src = STUDIES / "normal"
