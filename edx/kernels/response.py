@@ -106,11 +106,11 @@ P_MAX_HUM_SE = 25
 # <= 0 switches both off (see measure_into)
 P_ARTIFACT_AHEAD_MS = 26
 P_ARTIFACT_AHEAD_RATIO = 27
-P_ARTIFACT_AHEAD_MIN_V = 29
 # a baseline noise (robust SD of the baseline's level) above zero but below this (volts RMS: samples a
 # thousand times too small, volts converted twice) is not a recording in volts either (<= 0: not
 # checked); see measure_into
 P_MIN_NOISE_V = 28
+P_ARTIFACT_AHEAD_MIN_V = 29  # (see P_ARTIFACT_AHEAD_MS)
 N_PARAMS = 30
 
 # ----------------------------------------------------------------- result vector

@@ -773,6 +773,8 @@ def override_markers(
             arr = _mean_of_finite(arr)[0] if isinstance(result, SnapResult) else arr[0]
     fs = result.fs_hz
     mk = result.markers
+    moved = {"onset": onset, "neg_peak": neg_peak, "neg_end": neg_end, "end": end, "stimulus": stimulus}
+    _check_moved(moved, arr.size)
     new = Markers(
         stimulus=mk.stimulus if stimulus is None else int(stimulus),
         onset=mk.onset if onset is None else float(onset),
@@ -781,8 +783,7 @@ def override_markers(
         pos_peak=mk.pos_peak,
         end=mk.end if end is None else float(end),
     )
-    _check_override(new, mk, arr.size, {"onset": onset, "neg_peak": neg_peak, "neg_end": neg_end, "end": end,
-                                         "stimulus": stimulus})
+    _check_order(new)
     base = (result.baseline_mv or 0.0) * 1e-3
     sign = -1.0 if result.polarity == "inverted" else 1.0
     d = sign * (arr - base)
@@ -855,9 +856,9 @@ def override_markers(
     return replace(result, **values)
 
 
-def _check_override(new: Markers, old: Markers, n: int, moved: Mapping[str, Any]) -> None:
-    """Refuse hand-placed markers that no response can have: not finite, outside the sweep's
-    ``n`` samples, or out of order (stimulus <= onset < negative peak < negative end <= end)."""
+def _check_moved(moved: Mapping[str, Any], n: int) -> None:
+    """Refuse hand-placed markers that are not finite, lie outside the sweep's ``n`` samples,
+    or (the stimulus) are not a whole sample."""
     for name, v in moved.items():
         if v is None:
             continue
@@ -867,6 +868,10 @@ def _check_override(new: Markers, old: Markers, n: int, moved: Mapping[str, Any]
                              "indices, not milliseconds")
     if moved.get("stimulus") is not None and float(moved["stimulus"]) != int(moved["stimulus"]):
         raise ValueError(f"stimulus={moved['stimulus']!r} must be a whole sample index")
+
+
+def _check_order(new: Markers) -> None:
+    """Refuse markers out of order (stimulus <= onset < negative peak < negative end <= end)."""
     order = [(k, getattr(new, k)) for k in ("stimulus", "onset", "neg_peak", "neg_end", "end")]
     placed = [(k, v) for k, v in order if v is not None]
     for (ka, va), (kb, vb) in zip(placed, placed[1:]):

@@ -609,6 +609,7 @@ def test_override_refuses_markers_no_response_can_have():
     for kw, match in ((dict(onset=5000.0), "not a sample index"), (dict(onset=float("nan")), "not a sample index"),
                       (dict(onset=3.5), "out of order"), (dict(onset=mk.neg_end + 20), "out of order"),
                       (dict(stimulus=10**6), "not a sample index"), (dict(stimulus=100.5), "whole sample"),
+                      (dict(stimulus=float("nan")), "not a sample index"),
                       (dict(neg_peak=mk.onset - 5), "out of order")):
         with pytest.raises(ValueError, match=match):
             override_markers(m, x, **kw)
