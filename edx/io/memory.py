@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +105,10 @@ def from_array(
                 raise ValueError(f"stimulus index {i} outside 0..{n - 1}")
         stimuli = [Stimulus(time_s=int(i) / float(fs_hz), source="caller") for i in stimulus_index]
     elif stimulus_s:
+        dur = traces[0].n_samples / float(fs_hz)
+        for t in stimulus_s:
+            if not (math.isfinite(float(t)) and 0.0 <= float(t) < dur):
+                raise ValueError(f"stimulus time {t!r} s outside the recording (0..{dur:g} s)")
         stimuli = [Stimulus(time_s=float(t), source="caller") for t in stimulus_s]
     else:
         stimuli = choose_stimuli(

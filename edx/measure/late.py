@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..model import Response, Sweep
-from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, _check_fs, measure_cmap, sweeps_given
+from .ncs import CMAP_CONFIG, CmapResult, ResponseConfig, SnapResult, _check_fs, measure_cmap, sweeps_given
 
 __all__ = [
     "ConstantLateResponse",
@@ -150,8 +150,12 @@ def _sweeps_of(x: Any, fs_hz: float | None, stimulus_index: int | None) -> tuple
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"expected sweeps as a 2-D array (n_sweeps, n_samples), got shape {arr.shape}")
     if fs_hz is None or stimulus_index is None:
         raise ValueError("fs_hz and stimulus_index are required with plain arrays")
+    if not 0 <= int(stimulus_index) < arr.shape[1]:
+        raise ValueError(f"stimulus_index {stimulus_index} lies outside the sweeps (0..{arr.shape[1] - 1})")
     return [np.ascontiguousarray(r) for r in arr], _check_fs(fs_hz), [int(stimulus_index)] * arr.shape[0]
 
 
@@ -1322,6 +1326,9 @@ def dms_ratio(nerve: Any, muscle: Any, fs_hz: float | None = None, *,
     muscle-evoked response that is absent or cannot be judged gives no ratio.
     """
     def get(v: Any, stim: int | None) -> CmapResult:
+        if isinstance(v, SnapResult):
+            raise TypeError("dms_ratio compares two motor responses (CmapResult, or the sweeps to measure as CMAPs); "
+                            "got a SnapResult")
         return v if isinstance(v, CmapResult) else measure_cmap(v, fs_hz, stim, config=config)
 
     n = get(nerve, nerve_stimulus_index)

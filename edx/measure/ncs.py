@@ -561,6 +561,8 @@ def _samples(
         if fs_hz is None:
             raise ValueError("fs_hz is required with a plain array")
         fs_hz = _check_fs(fs_hz)
+        if np.iscomplexobj(x):
+            raise TypeError("samples must be real volts, got complex values")
         arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
         left_out = 0
         if arr.ndim == 2 and average:

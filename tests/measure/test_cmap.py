@@ -720,3 +720,26 @@ def test_a_motor_unit_potential_in_the_baseline_is_not_taken_for_a_misplaced_art
     x += 800e-6 * mup / np.abs(mup).max()
     m = measure_cmap(x, fs, r.stim_index)
     assert m.status == "ok" and m.amplitude_mv == pytest.approx(0.2, rel=0.05)
+
+
+def test_remaining_input_mistakes_are_named():
+    """Review (smaller items): complex samples were measured with the imaginary part dropped, a
+    negative F-wave stimulus index read as unaligned sweeps and a 3-D array as one sweep, dms_ratio
+    given a SNAP said 'fs_hz is required', from_array took stimulus times outside the recording."""
+    fs = 20_000.0
+    (r,), _ = ncs.simulate_motor(MotorSpec(3.5, 4.0), [("s", 70)], fs, realism=Realism(noise_uv_rms=5), seed=3)
+    x = r.samples_v[0]
+    with pytest.raises(TypeError, match="real volts"):
+        measure_cmap(x.astype(complex), fs, r.stim_index)
+    sweeps = np.tile(x, (12, 1))
+    with pytest.raises(ValueError, match="outside the sweeps"):
+        edx.measure_fwaves(sweeps, fs, -1)
+    with pytest.raises(ValueError, match="2-D array"):
+        edx.measure_fwaves(sweeps[None], fs, r.stim_index)
+    m = measure_cmap(x, fs, r.stim_index)
+    with pytest.raises(TypeError, match="SnapResult"):
+        edx.dms_ratio(m, edx.measure_snap(x * 1e-3, fs, r.stim_index))
+    with pytest.raises(ValueError, match="outside the recording"):
+        edx.from_array(x, fs, units="V", stimulus_s=[10.0])
+    with pytest.raises(ValueError, match="outside the recording"):
+        edx.from_array(x, fs, units="V", stimulus_s=[-1.0])
