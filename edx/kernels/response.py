@@ -466,6 +466,24 @@ def locate_artifact(x: np.ndarray, lo: int, hi: int, sigma_d: float, z: float) -
 
 
 @njit(cache=True, nogil=True)
+def _steepest(x: np.ndarray, a: int, b: int) -> tuple[int, float]:
+    """(i, |x[i + 1] - x[i]|) of the largest first difference within ``x[a:b]`` (the first such
+    i; (-1, 0.0) when there is none)."""
+    if a < 0:
+        a = 0
+    if b > x.size:
+        b = x.size
+    best = 0.0
+    at = -1
+    for i in range(a, b - 1):
+        dd = abs(x[i + 1] - x[i])
+        if dd > best:
+            best = dd
+            at = i
+    return at, best
+
+
+@njit(cache=True, nogil=True)
 def _is_step(x: np.ndarray, i0: int, fs: float) -> bool:
     """Whether the trace from sample ``i0`` moves like a stimulus pulse's edge: at least half of
     its excursion over the next millisecond happens within the first 0.1 ms (at least one sample).
@@ -487,16 +505,10 @@ def _is_step(x: np.ndarray, i0: int, fs: float) -> bool:
         m = k + 1
     ref = x[i0]
     fast = 0.0
-    lo_v = ref
-    hi_v = ref
-    for i in range(i0, min(n, i0 + m + 1)):
-        v = x[i]
-        if i <= i0 + k and abs(v - ref) > fast:
-            fast = abs(v - ref)
-        if v < lo_v:
-            lo_v = v
-        if v > hi_v:
-            hi_v = v
+    for i in range(i0 + 1, min(n, i0 + k + 1)):
+        if abs(x[i] - ref) > fast:
+            fast = abs(x[i] - ref)
+    lo_v, hi_v = _minmax(x, i0, min(n, i0 + m + 1))
     return fast >= 0.5 * (hi_v - lo_v) and fast > 0.0
 
 
@@ -2084,11 +2096,7 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
             # an artifact found near the search window's start may run on from before it: a step
             # of the same size (30 % of the steepest) in the half millisecond before the window
             # says it does, and then where the pulse was cannot be said
-            before = 0.0
-            for i in range(max(0, lo_srch - half - 1), lo_srch):
-                dd = abs(x[i + 1] - x[i])
-                if dd > before:
-                    before = dd
+            _, before = _steepest(x, lo_srch - half - 1, lo_srch + 1)
             if before >= 0.3 * steep:
                 out[R_STATUS] = S_NO_STIMULUS
                 out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
@@ -2104,11 +2112,7 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         #    anything from 1 ms after its start to the end of the sweep
         fa, fsteep = artifact_candidate(x, stim + half - 2, stim + ahead)  # (overlapping: no step falls between)
         if fa >= 0 and fsteep >= p[P_ARTIFACT_AHEAD_MIN_V] and fsteep > 40.0 * sigma * math.sqrt(2.0):
-            after = 0.0
-            for i in range(fa + int(round(1e-3 * fs)), n - 1):
-                dd = abs(x[i + 1] - x[i])
-                if dd > after:
-                    after = dd
+            _, after = _steepest(x, fa + int(round(1e-3 * fs)), n)
             if fsteep > p[P_ARTIFACT_AHEAD_RATIO] * after and _is_step(x, fa - 1, fs):
                 art = fa
     if art < 0 and not at_marker and lo_srch > 3 and p[P_ARTIFACT_AHEAD_RATIO] > 0.0:
@@ -2116,24 +2120,14 @@ def _prepare(x: np.ndarray, fs: float, stim: int, p: np.ndarray, out: np.ndarray
         #    than artifact_search_ms after the pulse) sits in the baseline and the response would read
         #    absent.  A step there as unmistakable as in 2 (P_ARTIFACT_AHEAD_MIN_V, 40 noise SDs,
         #    _is_step, P_ARTIFACT_AHEAD_RATIO times steeper than anything from the marker on) is one
-        pre_steep = 0.0
-        i_pre = 0
-        for i in range(0, lo_srch - 1):
-            dd = abs(x[i + 1] - x[i])
-            if dd > pre_steep:
-                pre_steep = dd
-                i_pre = i
+        i_pre, pre_steep = _steepest(x, 0, lo_srch)
         if pre_steep >= p[P_ARTIFACT_AHEAD_MIN_V] and _is_step(x, i_pre, fs):  # (the step: i_pre -> i_pre + 1)
             verdict = median_abs_diff_below(x, 0, lo_srch, pre_steep * 0.6745 / 40.0)
             if verdict == 2:
                 sig_r = diff_sigma_robust(x, 0, lo_srch)
                 verdict = 1 if sig_r > 0.0 and pre_steep > 40.0 * sig_r * math.sqrt(2.0) else 0
             if verdict == 1:
-                post_max = 0.0
-                for i in range(max(stim, 0), n - 1):
-                    dd = abs(x[i + 1] - x[i])
-                    if dd > post_max:
-                        post_max = dd
+                _, post_max = _steepest(x, stim, n)
                 if pre_steep > p[P_ARTIFACT_AHEAD_RATIO] * post_max:
                     out[R_STATUS] = S_NO_STIMULUS
                     out[R_FLAGS] = int(out[R_FLAGS]) | F_WHY_ARTIFACT_EDGE
